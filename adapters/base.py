@@ -1,0 +1,148 @@
+"""The adapter contract: what an integrator implements to bring one kind of department system to OneWindow.
+
+An adapter speaks one protocol (SOAP, REST, SQL, or a department's odd one). The gateway gives it the source's
+configuration and asks it for *records* by key; it never maps fields, authorizes or caches -- the source layer
+does that, the same for every adapter. A record is a plain mapping as the department shaped it (legacy names and
+codes included); the source's ``provides`` section says how to read unified fields from it.
+
+A minimal adapter::
+
+    class ParcelAdapter(Adapter):
+        Options = ParcelOptions          # pydantic model of the source's connection keys
+        Query = ParcelQuery              # pydantic model of one query's keys
+
+        async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
+            spec = self.queries[query]
+            rows = await self._client.lookup(spec.table, keys)
+            return {row["owner_id"]: [row] for row in rows}
+
+        async def aclose(self) -> None:
+            await self._client.close()
+
+Register it under a kind name through the ``onewindow.adapters`` entry-point group (see
+:mod:`adapters.registry`) and prove it with the conformance suite in ``tests/adapters/conformance.py``.
+
+Rules every adapter keeps:
+
+* Third-party exceptions are translated into :mod:`gateway.errors` (``SourceTimeout``, ``SourceUnavailable``,
+  ``SourceFault``, ``BadSourceData``) with ``raise ... from exc``; nothing else leaves ``fetch``.
+* A key the department does not know is simply absent from the result (not an error).
+* ``fetch`` receives more than one key only for queries whose :meth:`capabilities` say ``batch``.
+* ``open`` checks what can only be checked against the live system (a WSDL's operations, an OpenAPI document's
+  paths, a database's tables and columns) and raises :class:`~gateway.errors.ConfigError` naming the key.
+* ``aclose`` closes only what the adapter created itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gateway.config import SourceConfig
+from gateway.errors import ConfigError
+
+__all__ = ["Adapter", "AdapterOptions", "AdapterQuery", "Capabilities", "Record"]
+
+Record = Mapping[str, Any]
+
+
+class AdapterOptions(BaseModel):
+    """Base for an adapter's connection options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdapterQuery(BaseModel):
+    """Base for one query's options. ``many`` is common to all adapters and already read by the gateway."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a query can do beyond fetching one key.
+
+    ``batch``: many keys cost one department call. ``search``: records can be listed by filters.
+    """
+
+    batch: bool = False
+    search: bool = False
+
+
+def _loc(prefix: str, loc: tuple[int | str, ...]) -> str:
+    return ".".join([prefix, *(str(p) for p in loc)])
+
+
+class Adapter(ABC):
+    """One configured department system, spoken to in one protocol."""
+
+    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+    Query: ClassVar[type[AdapterQuery]] = AdapterQuery
+
+    def __init__(self, name: str, config: SourceConfig) -> None:
+        self.name = name
+        self.config = config
+        self.options = self.parse_options(name, config)
+        self.queries = self.parse_queries(name, config)
+
+    # -- configuration, checked before anything is opened ------------------------------------------------------
+
+    @classmethod
+    def parse_options(cls, name: str, config: SourceConfig) -> Any:
+        try:
+            return cls.Options.model_validate(config.options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(_loc(f"sources.{name}", first["loc"]), first["msg"]) from None
+
+    @classmethod
+    def parse_queries(cls, name: str, config: SourceConfig) -> dict[str, Any]:
+        parsed: dict[str, Any] = {}
+        for qname, query in config.queries.items():
+            try:
+                parsed[qname] = cls.Query.model_validate(query.model_dump())
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise ConfigError(_loc(f"sources.{name}.queries.{qname}", first["loc"]), first["msg"]) from None
+        return parsed
+
+    # -- the contract --------------------------------------------------------------------------------------------
+
+    def capabilities(self, query: str) -> Capabilities:
+        """What ``query`` can do. The default: one key per call, no search."""
+        return Capabilities()
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and check the configuration against the live system. Called once, at start-up."""
+
+    @abstractmethod
+    async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
+        """Records for each key; a key with none is absent. More than one key only when ``batch``."""
+
+    async def search(
+        self, query: str, filters: Mapping[str, Any], *, limit: int, offset: int
+    ) -> list[Record]:
+        """Records whose fields at the given paths equal the given values, in a stable order."""
+        raise NotImplementedError(f"{type(self).__name__} cannot search")
+
+    async def probe(self) -> str:
+        """Reach the department once, cheaply; return a short description or raise a ``SourceError``."""
+        await self.open()
+        return "reachable"
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release what this adapter created (clients, pools, engines)."""
+
+    async def __aenter__(self) -> Adapter:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

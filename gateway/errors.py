@@ -1,0 +1,102 @@
+"""The errors OneWindow raises, as one small typed tree.
+
+::
+
+    GatewayError                      anything OneWindow raises on purpose
+    ├── ConfigError                   a configuration file or value is wrong (names the key path)
+    ├── SourceError                   one department system failed; carries the source name
+    │   ├── SourceTimeout             SOURCE_TIMEOUT      no answer within the source's timeout
+    │   ├── SourceUnavailable         SOURCE_UNAVAILABLE  connection refused, DNS, TLS, circuit open
+    │   ├── SourceFault               SOURCE_FAULT        the department answered with an error (SOAP fault, 5xx, SQL error)
+    │   └── BadSourceData             BAD_SOURCE_DATA     the answer could not be read or mapped
+    ├── BadUserInput                  BAD_USER_INPUT      a key or argument is malformed; no department is called
+    └── AuthError                     UNAUTHENTICATED / FORBIDDEN
+
+Adapters translate third-party exceptions (httpx, zeep, SQLAlchemy) into ``SourceError`` subclasses with
+``raise ... from exc``; nothing from those libraries crosses the adapter boundary.
+
+Every error carries ``extensions``, which graphql-core copies onto the GraphQL error it wraps::
+
+    >>> SourceTimeout("civil_affairs", "no answer within 2.0s").extensions
+    {'code': 'SOURCE_TIMEOUT', 'source': 'civil_affairs'}
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthError",
+    "BadSourceData",
+    "BadUserInput",
+    "ConfigError",
+    "GatewayError",
+    "SourceError",
+    "SourceFault",
+    "SourceTimeout",
+    "SourceUnavailable",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error OneWindow raises on purpose."""
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code}
+
+
+class ConfigError(GatewayError):
+    """A configuration value is wrong. ``path`` names it, e.g. ``sources.civil_affairs.timeout``."""
+
+    code = "CONFIG_ERROR"
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+
+class SourceError(GatewayError):
+    """One department system failed. Only the fields it provides are affected."""
+
+    code = "SOURCE_ERROR"
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.reason = message
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "source": self.source}
+
+
+class SourceTimeout(SourceError):
+    code = "SOURCE_TIMEOUT"
+
+
+class SourceUnavailable(SourceError):
+    code = "SOURCE_UNAVAILABLE"
+
+
+class SourceFault(SourceError):
+    code = "SOURCE_FAULT"
+
+
+class BadSourceData(SourceError):
+    code = "BAD_SOURCE_DATA"
+
+
+class BadUserInput(GatewayError):
+    code = "BAD_USER_INPUT"
+
+
+class AuthError(GatewayError):
+    code = "UNAUTHENTICATED"
