@@ -1,0 +1,95 @@
+"""The gateway application: one factory, everything opened in the lifespan and closed there.
+
+    config = load_config("onewindow.yaml")
+    app = create_app(config)                 # nothing is connected yet
+    uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
+
+Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
+``/readyz`` (which sources are open; 503 while any is not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from adapters.base import Adapter
+from adapters.registry import get_adapter_class
+from gateway.config import GatewayConfig
+from gateway.extensions.errors import ErrorCodes
+from gateway.sources import SourceSet
+from schema.context import GatewayContext
+from schema.query import build_schema
+
+__all__ = ["GatewayGraphQL", "build_adapters", "create_app"]
+
+logger = logging.getLogger("onewindow")
+
+
+def build_adapters(config: GatewayConfig) -> dict[str, Adapter]:
+    """One adapter per configured source, constructed (not yet opened)."""
+    return {name: get_adapter_class(src.kind)(name, src) for name, src in config.sources.items()}
+
+
+class GatewayGraphQL(GraphQL[GatewayContext, None]):
+    """Strawberry's ASGI GraphQL app with the gateway's per-request context."""
+
+    async def get_context(self, request: Any, response: Any) -> GatewayContext:
+        sources: SourceSet = request.app.state.sources
+        return GatewayContext(sources=sources.for_request(), request=request, response=response)
+
+
+def create_app(
+    config: GatewayConfig,
+    *,
+    adapters: Mapping[str, Adapter] | None = None,
+    debug: bool | None = None,
+    graphiql: bool | None = None,
+) -> Starlette:
+    """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config."""
+    debug = config.http.debug if debug is None else debug
+    graphiql = config.http.graphiql if graphiql is None else graphiql
+    schema = build_schema([ErrorCodes(debug=debug)])
+    graphql_app = GatewayGraphQL(schema, graphql_ide="graphiql" if graphiql else None, debug=debug)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sources = SourceSet(config, adapters if adapters is not None else build_adapters(config))
+        try:
+            await sources.open()
+            app.state.sources = sources
+            yield
+        finally:
+            await sources.aclose()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        sources: SourceSet = request.app.state.sources
+        report = {
+            name: ({"status": "unavailable", "error": str(sources.open_errors[name])}
+                   if name in sources.open_errors else {"status": "ready"})
+            for name in config.sources
+        }
+        ready = not sources.open_errors
+        return JSONResponse({"ready": ready, "sources": report}, status_code=200 if ready else 503)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(url="/graphql")
+
+    routes = [
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/", home),
+    ]
+    return Starlette(debug=debug, routes=routes, lifespan=lifespan)

@@ -1,0 +1,177 @@
+"""The ``onewindow`` command: serve a configuration, check it, print the schema, or run the demo.
+
+    onewindow demo                      # demo departments + gateway with GraphiQL on http://127.0.0.1:8000/graphql
+    onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
+    onewindow serve onewindow.yaml      # run the gateway under uvicorn
+    onewindow schema                    # print the unified schema (SDL)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from gateway.app import build_adapters, create_app
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import ConfigError, GatewayError
+from gateway.settings import GatewaySettings
+from schema.query import build_schema
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="OneWindow: one GraphQL endpoint over department systems.")
+_out = Console()
+_err = Console(stderr=True)
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
+PROBE_TIMEOUT = 10.0
+
+
+def _load(path: Path) -> GatewayConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _err.print(f"[bold red]configuration error[/] in {path}: {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the unified GraphQL schema (SDL)."""
+    sys.stdout.write(str(build_schema()) + "\n")
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
+    probe: Annotated[bool, typer.Option("--probe", help="Reach each source once and report.")] = False,
+) -> None:
+    """Validate a configuration file; with --probe, also reach every source once."""
+    cfg = _load(config)
+    table = Table(title=f"{config}: {len(cfg.sources)} sources")
+    for column in ("source", "kind", "department", "fields"):
+        table.add_column(column)
+    if probe:
+        table.add_column("probe")
+    results = asyncio.run(_probe_all(cfg)) if probe else {}
+    failed = False
+    for name, src in cfg.sources.items():
+        row = [name, src.kind, src.department, str(len(src.provides))]
+        if probe:
+            ok, detail = results[name]
+            failed = failed or not ok
+            row.append(f"[green]ok[/] {detail}" if ok else f"[red]{detail}[/]")
+        table.add_row(*row)
+    _out.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _probe_all(config: GatewayConfig) -> dict[str, tuple[bool, str]]:
+    adapters = build_adapters(config)
+
+    async def one(name: str) -> tuple[bool, str]:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                detail = await adapters[name].probe()
+        except TimeoutError:
+            return False, f"SOURCE_TIMEOUT no answer within {PROBE_TIMEOUT:g}s"
+        except GatewayError as exc:
+            return False, f"{exc.code} {exc.message}"
+        finally:
+            await adapters[name].aclose()
+        return True, f"{detail} ({(time.perf_counter() - started) * 1000:.0f} ms)"
+
+    results = await asyncio.gather(*(one(n) for n in adapters))
+    return dict(zip(adapters, results, strict=True))
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Argument(help="The YAML configuration file (or ONEWINDOW_CONFIG).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the gateway for a configuration file under uvicorn."""
+    settings = GatewaySettings()
+    path = config or settings.config
+    if path is None:
+        _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
+        raise typer.Exit(2)
+    cfg = _load(path)
+    application = create_app(cfg, debug=settings.debug or None)
+    uvicorn.run(
+        application,
+        host=host or settings.host or cfg.http.host,
+        port=port if port is not None else (settings.port or cfg.http.port),
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="The gateway's port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    latency: Annotated[float, typer.Option(help="Artificial latency of each department, in seconds.")] = 0.0,
+    failure_rate: Annotated[float, typer.Option(help="Share of department requests that fail (0 to 1).")] = 0.0,
+    data_dir: Annotated[Path | None, typer.Option(help="Where to write the demo databases.")] = None,
+) -> None:
+    """Start the demo departments on loopback and the gateway with GraphiQL."""
+    try:
+        asyncio.run(_demo(host, port, latency, failure_rate, data_dir))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _demo(host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None) -> None:
+    from demo.departments import DemoDepartments
+
+    with tempfile.TemporaryDirectory(prefix="onewindow-demo-") as tmp:
+        async with DemoDepartments(data_dir or Path(tmp), latency=latency, failure_rate=failure_rate) as departments:
+            try:
+                cfg = load_config(DEMO_CONFIG, variables={**os.environ, **departments.variables})
+            except ConfigError as exc:
+                _err.print(f"[bold red]demo configuration error[/]: {exc}")
+                raise typer.Exit(2) from None
+            application = create_app(cfg, graphiql=True)
+            server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+            serving = asyncio.create_task(server.serve())
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if serving.done():
+                serving.result()
+                return
+            _banner(f"http://{host}:{port}/graphql", cfg)
+            await serving
+
+
+def _banner(url: str, cfg: GatewayConfig) -> None:
+    table = Table(title="Demo departments (simulated, on loopback)")
+    table.add_column("source")
+    table.add_column("kind")
+    table.add_column("department")
+    for name, src in cfg.sources.items():
+        table.add_row(name, src.kind, src.department)
+    _out.print(table)
+    _out.print(f"\n[bold green]OneWindow is up.[/] Open GraphiQL at [bold]{url}[/]")
+    _out.print("Try the person [bold]11010519491231002X[/] and the entity [bold]91110000600037341L[/]:")
+    _out.print(
+        '  { person(idNumber: "11010519491231002X") { name maritalStatus socialInsurance { insured } '
+        "degrees { degree } provenance { field source stale } } }\n"
+    )
+    _out.print("Press Ctrl+C to stop.")
+
+
+def main() -> None:
+    app()

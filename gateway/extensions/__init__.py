@@ -1,0 +1,1 @@
+"""Cross-cutting concerns of GraphQL execution, one strawberry extension per module."""

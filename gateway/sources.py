@@ -1,0 +1,327 @@
+"""The source layer: which departments provide a field, and asking them as little and as early as possible.
+
+Resolvers never call an adapter. They ask a :class:`RequestSources` (one per GraphQL request) for
+``(entity, key, field)``; it finds the providing sources in configuration order, loads through a DataLoader per
+``(source, query)`` -- so fifty persons in one query cost one call to a department that can batch, and a bounded
+number of concurrent calls to one that cannot -- maps the record into the unified value and remembers where it
+came from (:class:`Provenance`).
+
+A source that fails yields its typed :class:`~gateway.errors.SourceError` for the fields it provides; a later
+source providing the same field is tried next. Every other field of the answer stands.
+
+    sources = SourceSet(config, adapters)          # once, in the app's lifespan
+    request = sources.for_request()                # per GraphQL request
+    value = await request.value("Person", "11010519491231002X", "maritalStatus")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from adapters.base import Adapter, Record
+from gateway.config import FieldMap, GatewayConfig, SourceConfig
+from gateway.errors import BadSourceData, BadUserInput, GatewayError, SourceError, SourceFault, SourceTimeout
+from gateway.mapping import read_field
+from gateway.validation import query_of
+from schema.catalog import CATALOG, FieldSpec
+
+__all__ = ["Fetched", "Page", "Provenance", "Provider", "RequestSources", "SourceSet"]
+
+logger = logging.getLogger("onewindow.sources")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One source's way of providing one unified field."""
+
+    source: str
+    department: str
+    query: str
+    many_query: bool
+    spec: FieldSpec
+    fmap: FieldMap
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one department said about one key, and when."""
+
+    records: Sequence[Record]
+    fetched_at: dt.datetime
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a value came from: the field, the source and its department, when it was fetched, whether stale."""
+
+    field: str
+    source: str
+    department: str
+    fetched_at: dt.datetime
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Resolved:
+    value: Any
+    provenance: Provenance | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing: entity keys in order, and whether more follow."""
+
+    keys: list[str]
+    offset: int
+    has_next: bool
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class SourceSet:
+    """The configured sources with their open adapters, for the life of the app."""
+
+    def __init__(self, config: GatewayConfig, adapters: Mapping[str, Adapter]) -> None:
+        self.config = config
+        self.adapters = dict(adapters)
+        self._limits = {name: asyncio.Semaphore(src.max_concurrency) for name, src in config.sources.items()}
+        self._opened: set[str] = set()
+        self._open_lock = asyncio.Lock()
+        self.open_errors: dict[str, SourceError] = {}
+        self._providers: dict[tuple[str, str], list[Provider]] = {}
+        for name, src in config.sources.items():
+            for target, fmap in src.provides.items():
+                entity, _, field_name = target.partition(".")
+                query = query_of(src, fmap)
+                provider = Provider(
+                    source=name,
+                    department=src.department,
+                    query=query,
+                    many_query=src.queries[query].many,
+                    spec=CATALOG[entity].fields[field_name],
+                    fmap=fmap,
+                )
+                self._providers.setdefault((entity, field_name), []).append(provider)
+
+    async def open(self) -> None:
+        """Open every adapter at start-up. A wrong configuration (``ConfigError``) stops the start; a department
+        that is down only marks its source unavailable -- it is opened again on first use."""
+        results = await asyncio.gather(*(self._open(name) for name in self.adapters), return_exceptions=True)
+        for name, result in zip(self.adapters, results, strict=True):
+            if isinstance(result, SourceError):
+                logger.warning("source %s is not available at start-up: %s", name, result)
+                self.open_errors[name] = result
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _open(self, name: str) -> None:
+        await self.adapters[name].open()
+        self._opened.add(name)
+        self.open_errors.pop(name, None)
+
+    async def _ensure_open(self, name: str) -> None:
+        if name in self._opened:
+            return
+        async with self._open_lock:
+            if name not in self._opened:
+                await self._open(name)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(a.aclose() for a in self.adapters.values()), return_exceptions=True)
+
+    def providers(self, entity: str, field_name: str) -> list[Provider]:
+        return self._providers.get((entity, field_name), [])
+
+    def provided_fields(self, entity: str) -> list[str]:
+        return [f for (e, f) in self._providers if e == entity]
+
+    def for_request(self) -> RequestSources:
+        return RequestSources(self)
+
+    def source(self, name: str) -> SourceConfig:
+        return self.config.sources[name]
+
+    async def fetch(self, source: str, query: str, keys: Sequence[str]) -> dict[str, Fetched]:
+        """Ask one department for ``keys``, within its timeout and concurrency cap; typed errors only."""
+        adapter = self.adapters[source]
+        config = self.config.sources[source]
+        async with self._limits[source]:
+            try:
+                async with asyncio.timeout(config.timeout):
+                    await self._ensure_open(source)
+                    found = await adapter.fetch(query, keys)
+            except TimeoutError:
+                raise SourceTimeout(source, f"no answer within {config.timeout:g}s") from None
+            except GatewayError:
+                raise
+            except Exception as exc:  # an adapter bug must not take the request down with it
+                logger.exception("adapter %s raised an untyped error", source)
+                raise SourceFault(source, f"adapter error {type(exc).__name__}") from exc
+        now = _now()
+        return {key: Fetched(found.get(key, ()), now) for key in keys}
+
+    async def search(
+        self, source: str, query: str, filters: Mapping[str, Any], *, limit: int, offset: int
+    ) -> list[Record]:
+        adapter = self.adapters[source]
+        config = self.config.sources[source]
+        async with self._limits[source]:
+            try:
+                async with asyncio.timeout(config.timeout):
+                    await self._ensure_open(source)
+                    return await adapter.search(query, filters, limit=limit, offset=offset)
+            except TimeoutError:
+                raise SourceTimeout(source, f"no answer within {config.timeout:g}s") from None
+
+
+@dataclass
+class RequestSources:
+    """The source layer as one GraphQL request sees it: its own DataLoaders and resolved values."""
+
+    sources: SourceSet
+    _loaders: dict[tuple[str, str], DataLoader[str, Fetched]] = field(default_factory=dict)
+    _resolved: dict[tuple[str, str, str], asyncio.Future[Resolved]] = field(default_factory=dict)
+
+    def loader(self, source: str, query: str) -> DataLoader[str, Fetched]:
+        loader = self._loaders.get((source, query))
+        if loader is None:
+            loader = self._loaders[(source, query)] = DataLoader(self._batch_fn(source, query))
+        return loader
+
+    def _batch_fn(self, source: str, query: str) -> Any:
+        adapter = self.sources.adapters[source]
+
+        async def load(keys: list[str]) -> list[Fetched | BaseException]:
+            if adapter.capabilities(query).batch:
+                try:
+                    found = await self.sources.fetch(source, query, keys)
+                except SourceError as exc:
+                    return [exc] * len(keys)
+                return [found[k] for k in keys]
+            singles = await asyncio.gather(
+                *(self.sources.fetch(source, query, [k]) for k in keys), return_exceptions=True
+            )
+            return [r if isinstance(r, BaseException) else r[k] for k, r in zip(keys, singles, strict=True)]
+
+        return load
+
+    async def resolve(self, entity: str, key: str, field_name: str) -> Resolved:
+        """The unified value of one field with its provenance; raises the first source's error if none answers."""
+        slot = (entity, key, field_name)
+        future = self._resolved.get(slot)
+        if future is None:
+            future = self._resolved[slot] = asyncio.ensure_future(self._resolve(entity, key, field_name))
+        return await asyncio.shield(future)
+
+    async def value(self, entity: str, key: str, field_name: str) -> Any:
+        return (await self.resolve(entity, key, field_name)).value
+
+    async def _resolve(self, entity: str, key: str, field_name: str) -> Resolved:
+        first_error: SourceError | None = None
+        empty: Resolved | None = None
+        for provider in self.sources.providers(entity, field_name):
+            try:
+                fetched = await self.loader(provider.source, provider.query).load(key)
+                value = read_field(
+                    provider.source, field_name, provider.spec, provider.fmap, fetched.records,
+                    many_query=provider.many_query,
+                )
+            except SourceError as exc:
+                first_error = first_error or exc
+                continue
+            provenance = Provenance(field_name, provider.source, provider.department, fetched.fetched_at, fetched.stale)
+            if value is None or value == []:
+                empty = empty or Resolved(value, provenance if fetched.records else None)
+                continue
+            return Resolved(value, provenance)
+        if first_error is not None:
+            raise first_error
+        if empty is not None:
+            return empty
+        spec = CATALOG[entity].fields[field_name]
+        return Resolved([] if spec.many else None, None)
+
+    async def provenance(self, entity: str, key: str, fields: Sequence[str]) -> list[Provenance]:
+        """Provenance of the given fields, in order; fields that failed or that no department holds are left out."""
+        results = await asyncio.gather(
+            *(self.resolve(entity, key, f) for f in fields if self.sources.providers(entity, f)),
+            return_exceptions=True,
+        )
+        return [r.provenance for r in results if isinstance(r, Resolved) and r.provenance is not None]
+
+    async def exists(self, entity: str, key: str, field_name: str) -> bool:
+        """Whether the first source providing ``field_name`` holds a record for ``key``."""
+        for provider in self.sources.providers(entity, field_name):
+            fetched = await self.loader(provider.source, provider.query).load(key)
+            return bool(fetched.records)
+        return False
+
+    async def search(
+        self, entity: str, filters: Mapping[str, Any], *, first: int, after: str | None
+    ) -> Page:
+        """List entity keys matching unified filters, a page at a time; primes the loaders with what it read."""
+        offset = decode_cursor(after) + 1 if after else 0
+        for name, src in self.sources.config.sources.items():
+            search = src.search.get(entity)
+            if search is None:
+                continue
+            raw_filters = {
+                search.filters[f]: self._raw_filter(name, entity, f, v)
+                for f, v in filters.items()
+                if v is not None
+            }
+            unknown = [f for f, v in filters.items() if v is not None and f not in search.filters]
+            if unknown:
+                raise BadUserInput(f"{entity} listing cannot filter by {', '.join(unknown)}")
+            records = await self.sources.search(name, search.query, raw_filters, limit=first + 1, offset=offset)
+            loader = self.loader(name, search.query)
+            now = _now()
+            keys: list[str] = []
+            for record in records[:first]:
+                raw_key = record.get(search.key) if isinstance(record, Mapping) else None
+                if raw_key is None:
+                    raise BadSourceData(name, f"a listed record has no key at {search.key}")
+                key = str(raw_key)
+                if not src.queries[search.query].many:
+                    loader.prime(key, Fetched([record], now))
+                keys.append(key)
+            return Page(keys=keys, offset=offset, has_next=len(records) > first)
+        raise BadUserInput(f"no source can list {entity}")
+
+    def _raw_filter(self, source: str, entity: str, filter_name: str, value: Any) -> Any:
+        """A unified filter value in the department's own code (the inverse of its code table)."""
+        enum_value = getattr(value, "name", None)
+        if enum_value is None:
+            return value
+        for provider in self.sources.providers(entity, filter_name):
+            if provider.source == source and provider.fmap.codes:
+                for raw, unified in provider.fmap.codes.items():
+                    if unified == enum_value:
+                        return raw
+        return enum_value
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "offset":
+            raise ValueError(cursor)
+        return int(number)
+    except (ValueError, UnicodeDecodeError):
+        raise BadUserInput(f"{cursor!r} is not a cursor this gateway issued") from None
