@@ -119,6 +119,8 @@ def _check_map(path: str, spec: FieldSpec, fmap: FieldMap, *, top: bool = False)
     if fmap.value is None:
         raise ConfigError(f"{path}.value", "required: the path of the value in the department's record")
     if fmap.codes is not None:
+        if spec.enum is None and spec.type not in (ValueType.STRING, ValueType.BOOL):
+            raise ConfigError(f"{path}.codes", "code tables apply to enum, boolean and string fields")
         if spec.enum is not None:
             _check_codes(path, spec.enum, fmap.codes)
         elif spec.type is ValueType.BOOL:

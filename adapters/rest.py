@@ -1,0 +1,466 @@
+"""REST/JSON department systems, spoken to over one pooled ``httpx.AsyncClient`` per source.
+
+A source of kind ``rest``::
+
+    sources:
+      social_insurance:
+        kind: rest
+        department: Human Resources and Social Security Bureau
+        base_url: ${SOCIAL_INSURANCE_URL}       # e.g. https://si.example.gov.cn/api/v1
+        openapi: /openapi.json                  # optional; checked at start-up (see below)
+        headers: {X-Client-Id: onewindow}
+        timeout: 2s
+        max_concurrency: 16                     # connections in the pool
+        queries:
+          insured:
+            path: /insured/{key}                # {key}: the key, URL-encoded
+            result: data                        # dotted path to the record; omit for the whole body
+            not_found: [404]                    # statuses meaning "no such key" (the key is absent, no error)
+            batch:                              # optional: many keys in one call
+              path: /insured:batch
+              body: {ids: "{keys}"}             # the string "{keys}" becomes the list of keys
+              result: items                     # dotted path to the list of records
+              key: idNumber                     # where each record says whose it is
+          payments:
+            path: /insured/{key}/payments
+            params: {year: "2024", person: "{key}"}
+            result: payments                    # with many: true, the path leads to a list of records
+            many: true
+        provides:
+          Person.socialInsurance:
+            query: insured
+            fields: {insured: {value: insured}, months: {value: months}}
+
+``openapi`` is an ``http(s)://`` URL, a path under ``base_url`` when it starts with ``/``, a ``file:`` URI,
+or a local file path relative to the working directory. When set, :meth:`RestAdapter.open` reads the OpenAPI 3
+document and refuses to start if a query's method and path (``{key}`` matching any ``{param}``) are not in it.
+
+In a batch's ``params``, a value that is exactly ``"{keys}"`` repeats the parameter once per key
+(``?id=a&id=b``); ``"{keys}"`` inside a longer value becomes the keys joined by commas.
+
+JSON numbers with decimals are read as :class:`~decimal.Decimal`, so amounts of money stay exact.
+
+Failures, as the gateway sees them: connection refused, DNS, TLS or a dropped connection raise
+``SourceUnavailable``; no answer within ``timeout`` raises ``SourceTimeout``; 503 raises
+``SourceUnavailable``; any other status that is not 2xx or a ``not_found`` status raises ``SourceFault``;
+a body that is not JSON or lacks the ``result`` path raises ``BadSourceData``. Messages name the path
+template, never the key, which is personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from gateway.config import SourceConfig
+from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
+
+__all__ = ["RestAdapter", "RestBatch", "RestOptions", "RestQuery"]
+
+_KEY = "{key}"
+_KEYS = "{keys}"
+_EXCERPT_CHARS = 200
+_LISTED_OPERATIONS = 30
+_OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_PATH_PARAM = re.compile(r"\{[^{}/]*\}")
+
+
+class RestOptions(AdapterOptions):
+    """A REST source's connection keys."""
+
+    base_url: str
+    openapi: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"{value!r} is not a URL: {exc}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class RestBatch(BaseModel):
+    """How to ask for many keys in one call; ``key`` is the dotted path, in each record, of its key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["GET", "POST"] = "POST"
+    path: str
+    body: Any = None
+    params: dict[str, str] = Field(default_factory=dict)
+    result: str | None = None
+    key: str
+
+    @model_validator(mode="after")
+    def _sends_the_keys(self) -> RestBatch:
+        if not (_mentions(self.body, _KEYS) or _mentions(self.params, _KEYS)):
+            raise ValueError("a batch must send the keys: put '{keys}' in its body or params")
+        return self
+
+
+class RestQuery(AdapterQuery):
+    """One request template. ``body`` (a JSON template, ``{key}`` substituted) is sent when set."""
+
+    path: str
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    result: str | None = None
+    not_found: list[int] = Field(default_factory=lambda: [404])
+    batch: RestBatch | None = None
+
+    @model_validator(mode="after")
+    def _sends_the_key(self) -> RestQuery:
+        if not (_KEY in self.path or _mentions(self.params, _KEY) or _mentions(self.body, _KEY)):
+            raise ValueError("the request must carry the key: put '{key}' in its path, params or body")
+        return self
+
+
+class RestAdapter(Adapter):
+    """A department's REST/JSON API. An injected ``client`` (shared, or mocked in tests) is never closed here.
+
+    ::
+
+        async with RestAdapter("social_insurance", config) as adapter:
+            records = await adapter.fetch("insured", ["11010519491231002X"])
+    """
+
+    Options = RestOptions
+    Query = RestQuery
+    options: RestOptions
+    queries: dict[str, RestQuery]
+
+    def __init__(self, name: str, config: SourceConfig, *, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(name, config)
+        self._client = client
+        self._owns_client = client is None
+        self._closed = False
+        self._timeout = httpx.Timeout(config.timeout)
+        self._headers = {"Accept": "application/json", **self.options.headers}
+
+    def capabilities(self, query: str) -> Capabilities:
+        return Capabilities(batch=self._query(query).batch is not None)
+
+    async def open(self) -> None:
+        """Create the client and, when ``openapi`` is set, check every query against the document."""
+        self._http()
+        if self.options.openapi is not None:
+            self._check_operations(await self._openapi_document())
+
+    async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
+        spec = self._query(query)
+        wanted = list(dict.fromkeys(keys))
+        if len(wanted) <= 1:
+            return await self._fetch_one(spec, wanted[0]) if wanted else {}
+        if spec.batch is None:
+            raise ValueError(f"query {query!r} of source {self.name!r} has no batch; fetch one key at a time")
+        return await self._fetch_batch(spec, spec.batch, wanted)
+
+    async def probe(self) -> str:
+        url = self._openapi_url() or self.options.base_url
+        response = await self._send("GET", url, f"GET {url}")
+        if response.status_code >= 500:
+            self._check_status(response, f"GET {url}")
+        return f"HTTP {response.status_code} {response.reason_phrase} from {url}".replace("  ", " ")
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        self._closed = True
+        if client is not None and self._owns_client:
+            await client.aclose()
+
+    # -- requests --------------------------------------------------------------------------------------------
+
+    async def _fetch_one(self, spec: RestQuery, key: str) -> dict[str, list[Record]]:
+        what = f"{spec.method} {spec.path}"
+        response = await self._send(
+            spec.method,
+            self._url(spec.path.replace(_KEY, _path_segment(key))),
+            what,
+            params={name: value.replace(_KEY, key) for name, value in spec.params.items()},
+            body=_fill(spec.body, key=key),
+        )
+        if response.status_code in spec.not_found:
+            return {}
+        self._check_status(response, what)
+        found = self._result(response, spec.result, what)
+        if found is None:
+            return {}
+        if spec.many:
+            records = self._records(found, spec.result, what)
+            return {key: records} if records else {}
+        if not isinstance(found, Mapping):
+            raise BadSourceData(
+                self.name, f"{what} answered {type(found).__name__} at {_where(spec.result)}, not an object"
+            )
+        return {key: [found]}
+
+    async def _fetch_batch(
+        self, spec: RestQuery, batch: RestBatch, keys: list[str]
+    ) -> dict[str, list[Record]]:
+        what = f"{batch.method} {batch.path}"
+        response = await self._send(
+            batch.method,
+            self._url(batch.path),
+            what,
+            params=_batch_params(batch.params, keys),
+            body=_fill(batch.body, keys=keys),
+        )
+        if response.status_code in spec.not_found:
+            return {}
+        self._check_status(response, what)
+        found = self._result(response, batch.result, what)
+        records = [] if found is None else self._records(found, batch.result, what)
+        asked = set(keys)
+        grouped: dict[str, list[Record]] = {}
+        for record in records:
+            try:
+                owner = str(_dig(record, batch.key))
+            except LookupError:
+                raise BadSourceData(self.name, f"{what} answered a record without '{batch.key}'") from None
+            if owner in asked:
+                grouped.setdefault(owner, []).append(record)
+        return {key: grouped[key] for key in keys if key in grouped}
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        params: Mapping[str, str | list[str]] | None = None,
+        body: Any = None,
+    ) -> httpx.Response:
+        client = self._http()
+        try:
+            return await client.request(
+                method, url, params=params, json=body, headers=self._headers, timeout=self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise SourceTimeout(self.name, f"no answer to {what} within {self.config.timeout:g}s") from exc
+        except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise SourceUnavailable(
+                self.name, f"cannot reach {self.options.base_url} for {what}: {reason}"
+            ) from exc
+        except httpx.DecodingError as exc:
+            raise BadSourceData(self.name, f"{what} answered a body that cannot be decoded: {exc}") from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise SourceFault(self.name, f"{what} failed: {exc}") from exc
+
+    def _check_status(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        message = f"{what} answered {status} {response.reason_phrase}".rstrip()
+        excerpt = _excerpt(response)
+        if excerpt:
+            message += f": {excerpt}"
+        if status == 503:
+            raise SourceUnavailable(self.name, message)
+        raise SourceFault(self.name, message)
+
+    def _result(self, response: httpx.Response, path: str | None, what: str) -> Any:
+        try:
+            document = json.loads(response.content, parse_float=Decimal)
+        except ValueError as exc:
+            raise BadSourceData(
+                self.name,
+                f"{what} answered {response.status_code} with a body that is not JSON: {_excerpt(response)}",
+            ) from exc
+        try:
+            return _dig(document, path)
+        except LookupError as exc:
+            raise BadSourceData(self.name, f"{what} answered without '{path}' (no '{exc.args[0]}')") from None
+
+    def _records(self, found: Any, path: str | None, what: str) -> list[Record]:
+        if not isinstance(found, list) or not all(isinstance(item, Mapping) for item in found):
+            raise BadSourceData(
+                self.name, f"{what} answered something other than a list of objects at {_where(path)}"
+            )
+        return found
+
+    # -- the OpenAPI document --------------------------------------------------------------------------------
+
+    async def _openapi_document(self) -> dict[str, Any]:
+        where = f"sources.{self.name}.openapi"
+        location = self.options.openapi or ""
+        url = self._openapi_url()
+        if url is None:
+            path = _local_path(location)
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(where, f"cannot read {path}: {exc.strerror}") from None
+            origin = str(path)
+        else:
+            response = await self._send("GET", url, f"GET {url}")
+            if 400 <= response.status_code < 500:
+                message = f"{url} answered {response.status_code} {response.reason_phrase}"
+                if location.startswith("/"):
+                    message += (
+                        " (a path starting with '/' is read under base_url; a local file is file:///...)"
+                    )
+                raise ConfigError(where, message)
+            self._check_status(response, f"GET {url}")
+            content, origin = response.content, url
+        try:
+            document = json.loads(content)
+        except ValueError:
+            raise ConfigError(where, f"{origin} is not JSON") from None
+        if (
+            not isinstance(document, dict)
+            or not str(document.get("openapi", "")).startswith("3.")
+            or not isinstance(document.get("paths"), dict)
+        ):
+            raise ConfigError(
+                where, f"{origin} is not an OpenAPI 3 document (it needs 'openapi: 3.x' and 'paths')"
+            )
+        return document
+
+    def _check_operations(self, document: Mapping[str, Any]) -> None:
+        operations = [
+            (method.upper(), path)
+            for path, item in document["paths"].items()
+            if isinstance(item, Mapping)
+            for method in item
+            if method in _OPENAPI_METHODS
+        ]
+        # An OpenAPI document may list paths relative to a server URL or with base_url's own path prefix.
+        prefix = urlsplit(self.options.base_url).path.rstrip("/")
+        for qname, spec in self.queries.items():
+            declared = [("path", spec.method, spec.path)]
+            if spec.batch is not None:
+                declared.append(("batch.path", spec.batch.method, spec.batch.path))
+            for key_name, method, path in declared:
+                if any(
+                    op_method == method and _path_matches(op_path, path, prefix)
+                    for op_method, op_path in operations
+                ):
+                    continue
+                listed = ", ".join(f"{m} {p}" for m, p in operations[:_LISTED_OPERATIONS]) or "no operations"
+                if len(operations) > _LISTED_OPERATIONS:
+                    listed += ", ..."
+                raise ConfigError(
+                    f"sources.{self.name}.queries.{qname}.{key_name}",
+                    f"{method} {path} is not in the OpenAPI document; it has: {listed}",
+                )
+
+    # -- small helpers ---------------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            if self._closed:
+                raise RuntimeError(f"the adapter for source {self.name!r} is closed")
+            # URLs are built absolute (see _url), so an injected client needs no base_url of its own.
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=httpx.Limits(
+                    max_connections=self.config.max_concurrency,
+                    max_keepalive_connections=self.config.max_concurrency,
+                ),
+            )
+        return self._client
+
+    def _query(self, query: str) -> RestQuery:
+        try:
+            return self.queries[query]
+        except KeyError:
+            raise KeyError(f"source {self.name!r} has no query {query!r}") from None
+
+    def _url(self, path: str) -> str:
+        return f"{self.options.base_url}/{path.lstrip('/')}"
+
+    def _openapi_url(self) -> str | None:
+        location = self.options.openapi
+        if location is None or not location.startswith(("http://", "https://", "/")):
+            return None
+        return location if location.startswith("http") else self._url(location)
+
+
+def _path_segment(key: str) -> str:
+    # A key of "." or ".." would otherwise be resolved as a dot segment and reach another resource.
+    encoded = quote(key, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
+def _path_matches(template: str, path: str, prefix: str) -> bool:
+    """Whether an OpenAPI path template (``/insured/{id}``) covers a configured path (``/insured/{key}``)."""
+    literal_parts = _PATH_PARAM.split(template)
+    pattern = re.compile("[^/]+".join(re.escape(part) for part in literal_parts))
+    path = path.split("?", 1)[0]
+    return bool(pattern.fullmatch(path) or (prefix and pattern.fullmatch(prefix + path)))
+
+
+def _mentions(template: Any, marker: str) -> bool:
+    if isinstance(template, str):
+        return marker in template
+    if isinstance(template, Mapping):
+        return any(_mentions(value, marker) for value in template.values())
+    if isinstance(template, list):
+        return any(_mentions(value, marker) for value in template)
+    return False
+
+
+def _fill(template: Any, *, key: str | None = None, keys: Sequence[str] | None = None) -> Any:
+    """``template`` with ``{key}`` substituted in its strings and each string ``"{keys}"`` made the keys."""
+    if isinstance(template, str):
+        if keys is not None and template == _KEYS:
+            return list(keys)
+        return template.replace(_KEY, key) if key is not None else template
+    if isinstance(template, Mapping):
+        return {name: _fill(value, key=key, keys=keys) for name, value in template.items()}
+    if isinstance(template, list):
+        return [_fill(value, key=key, keys=keys) for value in template]
+    return template
+
+
+def _batch_params(params: Mapping[str, str], keys: Sequence[str]) -> dict[str, str | list[str]]:
+    return {
+        name: list(keys) if value == _KEYS else value.replace(_KEYS, ",".join(keys))
+        for name, value in params.items()
+    }
+
+
+def _dig(value: Any, path: str | None) -> Any:
+    """The value at a dotted path (numbers index lists); ``LookupError(part)`` names the missing part."""
+    if not path:
+        return value
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise LookupError(part)
+    return value
+
+
+def _where(path: str | None) -> str:
+    return f"'{path}'" if path else "the top of the body"
+
+
+def _excerpt(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
+
+
+def _local_path(location: str) -> Path:
+    if location.startswith("file:"):
+        return Path(url2pathname(urlsplit(location).path))
+    return Path(location)

@@ -1,0 +1,366 @@
+"""The SOAP adapter: a department's WSDL-described web service, spoken to with zeep over httpx.
+
+Each query names an operation of the bound service and port, a request template and where the record sits in
+the response; a query may add a batch operation that answers many keys in one call::
+
+    sources:
+      civil_affairs:
+        kind: soap
+        department: Civil Affairs Bureau
+        wsdl: https://mz.example.gov.cn/PersonService?wsdl     # or a local file path
+        service: PersonService                                 # optional: the first service otherwise
+        port: PersonServicePort                                # optional: the service's first port otherwise
+        address: https://mz-internal.example.gov.cn/soap       # optional: overrides the WSDL's soap:address
+        timeout: 2s
+        queries:
+          person:
+            operation: QueryPerson
+            request: {IdCardNo: "{key}"}                       # "{key}" is replaced by the key
+            result: Persons.Person                             # dotted path to the record (default: all)
+            batch:
+              operation: QueryPersonBatch
+              request: {IdCardNos: {string: "{keys}"}}         # "{keys}" is replaced by the list of keys
+              result: Persons.Person                           # dotted path to the list of records
+              key: IdCardNo                                    # dotted path, in a record, of its key
+        provides:
+          Person.name: {query: person, value: XM}
+
+Records are the responses as plain dicts (``zeep.helpers.serialize_object``): ``xs:decimal`` stays
+:class:`decimal.Decimal`, ``xs:date`` stays :class:`datetime.date`, a nil element is ``None``. SOAP 1.1 or 1.2
+follows the WSDL's binding.
+
+Errors: a refused connection is ``SourceUnavailable``; no answer within the source's ``timeout`` is
+``SourceTimeout``; a SOAP fault, or an HTTP error status without one (an HTML error page), is ``SourceFault``;
+an answer that is not a readable SOAP envelope of the expected shape is ``BadSourceData``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import httpx
+import zeep
+import zeep.exceptions
+import zeep.helpers
+import zeep.proxy
+from pydantic import BaseModel, ConfigDict, field_validator
+from zeep.transports import AsyncTransport
+
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from gateway.config import SourceConfig
+from gateway.errors import (
+    BadSourceData,
+    ConfigError,
+    SourceFault,
+    SourceTimeout,
+    SourceUnavailable,
+)
+
+__all__ = ["SoapAdapter", "SoapBatch", "SoapOptions", "SoapQuery"]
+
+KEY = "{key}"
+KEYS = "{keys}"
+
+# What zeep says when a non-200 answer parses as XML but holds no SOAP fault (e.g. an XHTML error page).
+_ZEEP_NO_FAULT = "Unknown fault occured"
+
+
+class SoapOptions(AdapterOptions):
+    """The source's connection keys."""
+
+    wsdl: str
+    service: str | None = None
+    port: str | None = None
+    address: str | None = None
+    verify_tls: bool = True
+
+
+def _mentions(template: Any, marker: str) -> bool:
+    if isinstance(template, str):
+        return marker in template
+    if isinstance(template, Mapping):
+        return any(_mentions(v, marker) for v in template.values())
+    if isinstance(template, list):
+        return any(_mentions(v, marker) for v in template)
+    return False
+
+
+class SoapBatch(BaseModel):
+    """The operation that answers many keys in one call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operation: str
+    request: dict[str, Any]
+    result: str | None = None
+    key: str
+
+    @field_validator("request")
+    @classmethod
+    def _uses_keys(cls, request: dict[str, Any]) -> dict[str, Any]:
+        if not _mentions(request, KEYS):
+            raise ValueError(f'a batch request template must place the keys with "{KEYS}"')
+        return request
+
+
+class SoapQuery(AdapterQuery):
+    """One query: an operation, its request template, and where the record is in the response."""
+
+    operation: str
+    request: dict[str, Any]
+    result: str | None = None
+    batch: SoapBatch | None = None
+
+    @field_validator("request")
+    @classmethod
+    def _uses_key(cls, request: dict[str, Any]) -> dict[str, Any]:
+        if not _mentions(request, KEY):
+            raise ValueError(f'a request template must place the key with "{KEY}"')
+        return request
+
+
+def _fill(template: Any, key: str | None = None, keys: list[str] | None = None) -> Any:
+    """The template with ``"{keys}"`` replaced by ``keys`` and ``"{key}"`` (even in a string) by ``key``."""
+    if isinstance(template, str):
+        if template == KEYS and keys is not None:
+            return list(keys)
+        return template.replace(KEY, key) if key is not None else template
+    if isinstance(template, Mapping):
+        return {k: _fill(v, key, keys) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, key, keys) for v in template]
+    return template
+
+
+def _wsdl_location(wsdl: str) -> str:
+    """zeep reads a plain path itself but not a ``file://`` URL through httpx: turn such a URL into a path."""
+    parsed = urlparse(wsdl)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    return wsdl
+
+
+class SoapAdapter(Adapter):
+    """A department's SOAP service. ``http_client``: a shared client the adapter uses but never closes."""
+
+    Options = SoapOptions
+    Query = SoapQuery
+
+    options: SoapOptions
+    queries: dict[str, SoapQuery]
+
+    def __init__(
+        self, name: str, config: SourceConfig, *, http_client: httpx.AsyncClient | None = None
+    ) -> None:
+        super().__init__(name, config)
+        self._shared_client = http_client
+        self._http: httpx.AsyncClient | None = None
+        self._owns_http = False
+        self._service: Any = None
+        self._operation_count = 0
+
+    # -- opening -------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Load the WSDL, bind the service and port, check every query's operations and request templates."""
+        if self._service is not None:
+            return
+        if self._shared_client is not None:
+            http, self._owns_http = self._shared_client, False
+        else:
+            http = httpx.AsyncClient(verify=self.options.verify_tls, timeout=self.config.timeout)
+            self._owns_http = True
+        self._http = http
+        try:
+            client = await self._load_wsdl(http)
+            port = self._bind(client)
+            address = self.options.address or port.binding_options.get("address")
+            if not address:
+                raise ConfigError(
+                    f"sources.{self.name}.address", "the WSDL's port has no soap:address; set one"
+                )
+            options = {**port.binding_options, "address": address}
+            service = zeep.proxy.AsyncServiceProxy(client, port.binding, **options)  # type: ignore[no-untyped-call]
+            self._check_queries(client, service, port.binding.all())
+        except BaseException:
+            await self.aclose()
+            raise
+        self._service = service
+        self._operation_count = len(port.binding.all())
+
+    async def _load_wsdl(self, http: httpx.AsyncClient) -> Any:
+        location = _wsdl_location(self.options.wsdl)
+        headers = http.headers.copy()
+        # zeep loads the WSDL synchronously; this client lives only for the load, in a worker thread.
+        with httpx.Client(verify=self.options.verify_tls, timeout=self.config.timeout) as wsdl_http:
+            transport = AsyncTransport(client=http, wsdl_client=wsdl_http)  # type: ignore[no-untyped-call]
+            http.headers.update(headers)  # zeep replaces the client's headers with its own User-Agent
+            try:
+                return await asyncio.to_thread(zeep.AsyncClient, location, transport=transport)
+            except httpx.TimeoutException as exc:
+                raise SourceTimeout(
+                    self.name, f"WSDL {location} not loaded within {self.config.timeout}s"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise SourceUnavailable(self.name, f"WSDL {location} unreachable: {exc}") from exc
+            except zeep.exceptions.TransportError as exc:
+                raise SourceUnavailable(
+                    self.name, f"WSDL {location} answered HTTP {exc.status_code}"
+                ) from exc
+            except OSError as exc:
+                raise ConfigError(
+                    f"sources.{self.name}.wsdl", f"cannot read {location}: {exc.strerror}"
+                ) from exc
+            except (zeep.exceptions.Error, ValueError) as exc:  # zeep reports a malformed document as either
+                raise BadSourceData(self.name, f"WSDL {location} is not a usable WSDL: {exc}") from exc
+
+    def _bind(self, client: Any) -> Any:
+        services = client.wsdl.services
+        if not services:
+            raise BadSourceData(self.name, f"WSDL {self.options.wsdl} defines no service")
+        service_name = self.options.service or next(iter(services))
+        if service_name not in services:
+            raise ConfigError(
+                f"sources.{self.name}.service",
+                f"{service_name!r} is not in the WSDL; services: {', '.join(services)}",
+            )
+        ports = services[service_name].ports
+        port_name = self.options.port or next(iter(ports))
+        if port_name not in ports:
+            raise ConfigError(
+                f"sources.{self.name}.port",
+                f"{port_name!r} is not a port of service {service_name!r}; ports: {', '.join(ports)}",
+            )
+        return ports[port_name]
+
+    def _check_queries(self, client: Any, service: Any, operations: Mapping[str, Any]) -> None:
+        """Each operation exists, and each request template builds a message (its element names are right)."""
+        available = ", ".join(sorted(operations)) or "none"
+        sample = "0"
+        for qname, query in self.queries.items():
+            calls = [("", query.operation, _fill(query.request, key=sample))]
+            if query.batch is not None:
+                calls.append(("batch.", query.batch.operation, _fill(query.batch.request, keys=[sample])))
+            for prefix, operation, request in calls:
+                path = f"sources.{self.name}.queries.{qname}.{prefix}"
+                if operation not in operations:
+                    raise ConfigError(
+                        f"{path}operation",
+                        f"{operation!r} is not an operation of the bound port; operations: {available}",
+                    )
+                try:
+                    client.create_message(service, operation, **request)
+                except (TypeError, zeep.exceptions.Error) as exc:
+                    raise ConfigError(
+                        f"{path}request", f"does not fit operation {operation!r}: {exc}"
+                    ) from None
+
+    # -- the contract --------------------------------------------------------------------------------------
+
+    def capabilities(self, query: str) -> Capabilities:
+        return Capabilities(batch=self.queries[query].batch is not None)
+
+    async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
+        spec = self.queries[query]
+        if len(keys) == 1:
+            key = keys[0]
+            response = await self._call(spec.operation, _fill(spec.request, key=key))
+            records = self._records(_at(response, spec.result, self.name), many=spec.many)
+            return {key: records} if records else {}
+        if not keys:
+            return {}
+        if spec.batch is None:
+            raise ValueError(
+                f"query {query!r} of source {self.name!r} has no batch operation; fetch one key at a time"
+            )
+        batch = spec.batch
+        response = await self._call(batch.operation, _fill(batch.request, keys=list(keys)))
+        wanted = set(keys)
+        found: dict[str, list[Record]] = {}
+        for record in self._records(_at(response, batch.result, self.name), many=True):
+            owner = _at(record, batch.key, self.name)
+            if owner is not None and str(owner) in wanted:
+                found.setdefault(str(owner), []).append(record)
+        return {key: found[key] for key in keys if key in found}
+
+    async def probe(self) -> str:
+        """Load the WSDL (if not yet open) and describe the bound port."""
+        await self.open()
+        return f"WSDL ok, {self._operation_count} operations"
+
+    async def aclose(self) -> None:
+        http, self._http, self._service = self._http, None, None
+        if http is not None and self._owns_http:
+            await http.aclose()
+        self._owns_http = False
+
+    # -- calling -------------------------------------------------------------------------------------------
+
+    async def _call(self, operation: str, request: dict[str, Any]) -> Any:
+        if self._service is None:
+            raise RuntimeError(f"SOAP source {self.name!r} is not open; call open() first")
+        timeout = self.config.timeout
+        try:
+            async with asyncio.timeout(timeout):  # an overall deadline, whatever the client's own timeouts
+                response = await self._service[operation](**request)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise SourceTimeout(self.name, f"{operation}: no answer within {timeout}s") from exc
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(self.name, f"{operation}: {type(exc).__name__}: {exc}") from exc
+        except zeep.exceptions.Fault as exc:
+            raise SourceFault(self.name, _describe_fault(operation, exc)) from exc
+        except zeep.exceptions.TransportError as exc:
+            if exc.status_code >= 400:
+                raise SourceFault(
+                    self.name, f"{operation}: HTTP {exc.status_code} without a SOAP fault"
+                ) from exc
+            raise BadSourceData(self.name, f"{operation}: the answer is not XML: {exc.message}") from exc
+        except (zeep.exceptions.Error, ValueError) as exc:
+            raise BadSourceData(self.name, f"{operation}: unexpected answer: {exc}") from exc
+        return zeep.helpers.serialize_object(response, dict)  # type: ignore[no-untyped-call]
+
+    def _records(self, value: Any, *, many: bool) -> list[Record]:
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        if len(items) > 1 and not many:
+            raise BadSourceData(
+                self.name, f"{len(items)} records where at most one was expected (set many: true)"
+            )
+        records: list[Record] = []
+        for item in items:
+            if item is None:
+                continue
+            if not isinstance(item, Mapping):
+                raise BadSourceData(self.name, f"expected a record (an element with children), got {item!r}")
+            records.append(item)
+        return records
+
+
+def _at(value: Any, path: str | None, source: str) -> Any:
+    """The value at a dotted path; ``None`` when an element on the way is absent or nil."""
+    if path is None:
+        return value
+    for part in path.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise BadSourceData(
+                source, f"cannot read {part!r} of {path!r} from {type(value).__name__} {value!r}"
+            )
+        if part not in value:
+            raise BadSourceData(
+                source, f"the answer has no {part!r} (path {path!r}); it has {', '.join(value)}"
+            )
+        value = value[part]
+    return value
+
+
+def _describe_fault(operation: str, fault: zeep.exceptions.Fault) -> str:
+    if fault.code is None and fault.message == _ZEEP_NO_FAULT:
+        return f"{operation}: an HTTP error status without a SOAP fault"
+    code = f" [{fault.code}]" if fault.code else ""
+    return f"{operation}: SOAP fault{code}: {fault.message}"

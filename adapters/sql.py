@@ -1,0 +1,494 @@
+"""The SQL adapter: records read from a department's relational database, by key, with SELECT statements only.
+
+A source of ``kind: sql`` names a SQLAlchemy URL with an asyncio driver (``sqlite+aiosqlite``,
+``postgresql+asyncpg``, ``mysql+aiomysql``) and, per query, a table, the column holding the key, and optionally the
+columns to read, fixed equality filters and an order::
+
+    sources:
+      education:
+        kind: sql
+        department: Education Bureau
+        url: postgresql+asyncpg://gateway:${EDUCATION_DB_PASSWORD}@db.edu.example/xueji
+        schema: legacy                          # optional; the connection's default schema otherwise
+        timeout: 2s
+        max_concurrency: 8                      # the connection pool's size
+        queries:
+          degrees:
+            many: true
+            table: T_XL_XX
+            key_column: SFZH
+            columns: [SFZH, XM, XLMC, YXMC, BYRQ, ZSBH]   # omitted: every column
+            where: {ZT: "1"}                    # only valid rows
+            order_by: [BYRQ]
+        provides:
+          Person.degrees:
+            fields: {degree: {value: XLMC}, school: {value: YXMC}, graduatedOn: {value: BYRQ}}
+
+Legacy names are matched case-insensitively against the reflected schema (PostgreSQL folds ``T_XL_XX`` to
+``t_xl_xx``), and a record is keyed by the names written in ``columns`` (``"XM"``); without ``columns`` it is keyed
+by the names the database reports. Values keep their database types (``Decimal``, ``date``, ``datetime``).
+
+Every statement is a ``SELECT`` built with SQLAlchemy Core over the reflected tables, every value a bound parameter.
+An engine the adapter creates also opens its sessions read-only where the database allows it (SQLite
+``query_only``, PostgreSQL ``default_transaction_read_only``, MySQL/MariaDB ``SET SESSION TRANSACTION READ ONLY``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import difflib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict, Field, field_validator
+from sqlalchemy import Column, MetaData, Row, Table, event, inspect, literal_column, select
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InvalidRequestError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql import ColumnElement
+
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from gateway.config import SourceConfig
+from gateway.errors import (
+    BadSourceData,
+    ConfigError,
+    SourceError,
+    SourceFault,
+    SourceTimeout,
+    SourceUnavailable,
+)
+
+__all__ = ["CHUNK_SIZE", "SqlAdapter", "SqlOptions", "SqlQuery"]
+
+CHUNK_SIZE = 500
+"""Keys per ``WHERE key IN (...)`` statement: well under every supported database's parameter limit."""
+
+# Reflection reads the database's catalog, which is slower than one keyed query on a large legacy schema.
+_MIN_OPEN_TIMEOUT = 30.0
+
+# Server-side "statement took too long" errors: PostgreSQL's SQLSTATE, MariaDB's and MySQL's error numbers.
+_PG_QUERY_CANCELED = "57014"
+_MYSQL_STATEMENT_TIMEOUTS = frozenset({1969, 3024})
+
+# How a string key or filter value becomes the column's Python type, so that strict drivers (asyncpg) can bind it.
+_PARSERS: dict[type, Any] = {
+    int: int,
+    float: float,
+    Decimal: Decimal,
+    dt.date: dt.date.fromisoformat,
+    dt.datetime: dt.datetime.fromisoformat,
+}
+
+
+class SqlOptions(AdapterOptions):
+    """The connection: a SQLAlchemy URL with an async driver, and the schema holding the tables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    url: str
+    db_schema: str | None = Field(default=None, alias="schema")
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a SQLAlchemy URL (e.g. postgresql+asyncpg://user:password@host/db)") from None
+        return value
+
+
+class SqlQuery(AdapterQuery):
+    """One query: the rows of ``table`` whose ``key_column`` equals the key (and every ``where`` pair)."""
+
+    table: str
+    key_column: str
+    columns: list[str] | None = None
+    where: dict[str, str | int] = Field(default_factory=dict)
+    order_by: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _BoundQuery:
+    """A query resolved against the reflected schema: the columns to select and how to name them in a record."""
+
+    table: Table
+    key: Column[Any]
+    outputs: tuple[tuple[str, Column[Any]], ...]
+    conditions: tuple[ColumnElement[bool], ...]
+    order: tuple[Column[Any], ...]
+
+    def select(self) -> Any:
+        columns = [column for _, column in self.outputs]
+        return select(self.key, *columns).where(*self.conditions).order_by(*self.order)
+
+    def record(self, row: Row[Any]) -> Record:
+        return {name: row[i] for i, (name, _) in enumerate(self.outputs, start=1)}
+
+    def column(self, name: str) -> Column[Any] | None:
+        for output, column in self.outputs:
+            if output == name:
+                return column
+        return _find_column(self.table, name)
+
+
+class SqlAdapter(Adapter):
+    """A department's relational database, read with ``SELECT`` statements built from its reflected tables.
+
+    ``engine``: use this engine instead of creating one from ``url``; its owner configures and disposes it.
+    """
+
+    Options = SqlOptions
+    Query = SqlQuery
+
+    options: SqlOptions
+    queries: dict[str, SqlQuery]
+
+    def __init__(self, name: str, config: SourceConfig, *, engine: AsyncEngine | None = None) -> None:
+        super().__init__(name, config)
+        self._url: URL = engine.url if engine is not None else make_url(self.options.url)
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._bound: dict[str, _BoundQuery] | None = None
+        self._opening = asyncio.Lock()
+
+    # -- the contract --------------------------------------------------------------------------------------------
+
+    def capabilities(self, query: str) -> Capabilities:
+        return Capabilities(batch=True, search=True)
+
+    async def open(self) -> None:
+        """Create the engine, reflect the queried tables and check every configured table and column."""
+        async with self._opening:
+            if self._bound is not None:
+                return
+            if self._engine is None:
+                self._check_sqlite_file()
+                self._engine = self._create_engine()
+            try:
+                async with self._connect(max(self.config.timeout, _MIN_OPEN_TIMEOUT)) as conn:
+                    schemas, names, tables = await conn.run_sync(self._reflect)
+                self._bound = self._bind_queries(schemas, names, tables)
+            except BaseException:
+                await self._dispose()
+                raise
+
+    async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
+        bound = await self._query(query)
+        wanted: dict[Any, list[str]] = {}
+        for key in dict.fromkeys(keys):
+            try:
+                wanted.setdefault(_as_column_type(bound.key, key), []).append(key)
+            except (ValueError, ArithmeticError):
+                continue  # not a value of the key column's type: no row can hold it
+        values = list(wanted)
+        statements = [
+            bound.select().where(bound.key.in_(values[start : start + CHUNK_SIZE]))
+            for start in range(0, len(values), CHUNK_SIZE)
+        ]
+        many = self.queries[query].many
+        found: dict[str, list[Record]] = {}
+        for row in await self._rows(statements, bound):
+            for key in wanted.get(row[0], ()):
+                records = found.setdefault(key, [])
+                if many or not records:
+                    records.append(bound.record(row))
+        return found
+
+    async def search(self, query: str, filters: Mapping[str, Any], *, limit: int, offset: int) -> list[Record]:
+        """Records whose columns equal ``filters`` (by column name), in ``order_by`` then key order."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset are not negative")
+        bound = await self._query(query)
+        statement = bound.select()
+        for name, value in filters.items():
+            column = bound.column(name)
+            if column is None:
+                raise ValueError(f"{self.name}: query {query!r} has no column {name!r} to filter on")
+            try:
+                statement = statement.where(column == _as_column_type(column, value))
+            except (ValueError, ArithmeticError):
+                return []  # not a value of the column's type: no row can hold it
+        statement = statement.limit(limit).offset(offset)
+        return [bound.record(row) for row in await self._rows([statement], bound)]
+
+    async def probe(self) -> str:
+        """``SELECT 1``; the dialect and server version, e.g. ``postgresql 16.4``."""
+        await self.open()
+        async with self._connect(self.config.timeout) as conn:
+            await conn.execute(select(literal_column("1")))
+            dialect = conn.dialect
+        name = "mariadb" if getattr(dialect, "is_mariadb", False) else dialect.name
+        version = ".".join(str(part) for part in dialect.server_version_info or ())
+        return f"{name} {version}".strip()
+
+    async def aclose(self) -> None:
+        self._bound = None
+        await self._dispose()
+
+    # -- the engine ----------------------------------------------------------------------------------------------
+
+    def _create_engine(self) -> AsyncEngine:
+        url, path = self._url, f"sources.{self.name}.url"
+        try:
+            dialect = url.get_dialect()
+        except NoSuchModuleError:
+            raise ConfigError(path, f"unknown database dialect {url.drivername!r}") from None
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": self._connect_args()}
+        if issubclass(dialect.get_pool_class(url), QueuePool):
+            kwargs.update(pool_size=self.config.max_concurrency, max_overflow=0, pool_timeout=self.config.timeout)
+        try:
+            engine = create_async_engine(url, **kwargs)
+        except ModuleNotFoundError as exc:
+            raise ConfigError(path, f"the database driver {exc.name!r} is not installed") from None
+        except (ArgumentError, InvalidRequestError) as exc:
+            raise ConfigError(path, self._mask(str(exc))) from None
+        if url.get_backend_name() == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_query_only)
+        return engine
+
+    def _connect_args(self) -> dict[str, Any]:
+        """Per-driver connect and statement timeouts and read-only sessions; keys in the URL's query win."""
+        timeout = self.config.timeout
+        backend, driver = self._url.get_backend_name(), self._url.get_driver_name()
+        args: dict[str, Any] = {}
+        if driver == "asyncpg":
+            args = {
+                "timeout": timeout,
+                "server_settings": {
+                    "default_transaction_read_only": "on",
+                    "statement_timeout": str(max(1, round(timeout * 1000))),
+                    "application_name": "onewindow",
+                },
+            }
+        elif driver == "aiomysql":
+            args = {"connect_timeout": timeout, "init_command": "SET SESSION TRANSACTION READ ONLY"}
+        elif backend == "sqlite":
+            args = {"timeout": timeout}
+        return {key: value for key, value in args.items() if key not in self._url.query}
+
+    def _check_sqlite_file(self) -> None:
+        # SQLite creates a missing file on connect; a read-only adapter must not leave an empty database behind.
+        url = self._url
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or url.query.get("uri"):
+            return
+        if not Path(database).is_file():
+            raise SourceUnavailable(self.name, f"no SQLite database file at {database}")
+
+    async def _dispose(self) -> None:
+        if self._owns_engine and self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    # -- reflection and checks -----------------------------------------------------------------------------------
+
+    def _reflect(self, conn: Connection) -> tuple[list[str], list[str], dict[str, Table]]:
+        """Runs in ``run_sync``: the schemas, the table and view names, and each queried table that exists."""
+        schema = self.options.db_schema
+        inspector = inspect(conn)
+        schemas = inspector.get_schema_names()
+        if schema is not None and _match(schema, schemas) is None:
+            return schemas, [], {}
+        schema = _match(schema, schemas) if schema is not None else None
+        names = [*inspector.get_table_names(schema=schema), *inspector.get_view_names(schema=schema)]
+        metadata = MetaData()
+        tables: dict[str, Table] = {}
+        for spec in self.queries.values():
+            actual = _match(spec.table, names)
+            if actual is not None and spec.table not in tables:
+                tables[spec.table] = Table(actual, metadata, schema=schema, autoload_with=conn)
+        return schemas, names, tables
+
+    def _bind_queries(
+        self, schemas: list[str], names: list[str], tables: Mapping[str, Table]
+    ) -> dict[str, _BoundQuery]:
+        schema = self.options.db_schema
+        if schema is not None and _match(schema, schemas) is None:
+            raise ConfigError(f"sources.{self.name}.schema", f"no schema {schema!r}; {_choices(schema, schemas)}")
+        bound = {qname: self._bind_query(qname, spec, names, tables) for qname, spec in self.queries.items()}
+        self._check_search(bound)
+        return bound
+
+    def _bind_query(
+        self, qname: str, spec: SqlQuery, names: list[str], tables: Mapping[str, Table]
+    ) -> _BoundQuery:
+        prefix = f"sources.{self.name}.queries.{qname}"
+        table = tables.get(spec.table)
+        if table is None:
+            where = f" in schema {self.options.db_schema!r}" if self.options.db_schema else ""
+            raise ConfigError(f"{prefix}.table", f"no table {spec.table!r}{where}; {_choices(spec.table, names)}")
+
+        def column(key: str, name: str) -> Column[Any]:
+            found = _find_column(table, name)
+            if found is None:
+                known = [c.name for c in table.columns]
+                raise ConfigError(f"{prefix}.{key}", f"no column {name!r} in {table.name}; columns: {', '.join(known)}")
+            return found
+
+        key = column("key_column", spec.key_column)
+        if spec.columns is None:
+            outputs = tuple((c.name, c) for c in table.columns)
+        else:
+            outputs = tuple((name, column("columns", name)) for name in spec.columns)
+        conditions = []
+        for name, value in spec.where.items():
+            where_column = column(f"where.{name}", name)
+            try:
+                conditions.append(where_column == _as_column_type(where_column, value))
+            except (ValueError, ArithmeticError):
+                raise ConfigError(f"{prefix}.where.{name}", f"{value!r} is not a value of {name}") from None
+        order = [column("order_by", name) for name in spec.order_by]
+        # Ties broken by the key and the primary key (or every selected column), so that paging is stable.
+        tiebreak = list(table.primary_key.columns) or [c for _, c in outputs]
+        return _BoundQuery(table, key, outputs, tuple(conditions), tuple(_unique([*order, key, *tiebreak])))
+
+    def _check_search(self, bound: Mapping[str, _BoundQuery]) -> None:
+        """A search's key and filters are paths in a record of its query: here, its column names."""
+        for entity, search in self.config.search.items():
+            query = bound.get(search.query)
+            if query is None:
+                continue  # the gateway's own checks name the missing query
+            prefix = f"sources.{self.name}.search.{entity}"
+            names = [name for name, _ in query.outputs]
+            if search.key not in names:
+                raise ConfigError(f"{prefix}.key", f"no column {search.key!r} in the records; columns: {', '.join(names)}")
+            for argument, path in search.filters.items():
+                if query.column(path) is None:
+                    raise ConfigError(f"{prefix}.filters.{argument}", f"no column {path!r} in {query.table.name}")
+
+    async def _query(self, query: str) -> _BoundQuery:
+        if self._bound is None:
+            await self.open()
+        assert self._bound is not None
+        try:
+            return self._bound[query]
+        except KeyError:
+            raise KeyError(f"{self.name} has no query {query!r}") from None
+
+    # -- running statements --------------------------------------------------------------------------------------
+
+    async def _rows(self, statements: Iterable[Any], bound: _BoundQuery) -> list[Row[Any]]:
+        rows: list[Row[Any]] = []
+        async with self._connect(self.config.timeout) as conn:
+            for statement in statements:
+                result = await conn.execute(statement)
+                rows.extend(result.all())
+        return rows
+
+    @contextlib.asynccontextmanager
+    async def _connect(self, seconds: float) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for one unit of work, under the source's timeout, with errors translated."""
+        engine = self._engine
+        assert engine is not None, "open() first"
+        connected = False
+        try:
+            async with asyncio.timeout(seconds), engine.connect() as conn:
+                connected = True
+                yield conn
+        except (ConfigError, SourceError):
+            raise
+        except Exception as exc:
+            error = self._translate(exc, connected=connected, seconds=seconds)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _translate(self, exc: Exception, *, connected: bool, seconds: float) -> SourceError | None:
+        if isinstance(exc, TimeoutError):
+            return SourceTimeout(self.name, f"no answer within {seconds:g}s")
+        if isinstance(exc, PoolTimeout):
+            return SourceTimeout(self.name, f"all {self.config.max_concurrency} connections busy for {seconds:g}s")
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        reason = self._mask(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__)
+        if isinstance(exc, DBAPIError) and _is_statement_timeout(exc):
+            return SourceTimeout(self.name, f"statement cancelled after {self.config.timeout:g}s: {reason}")
+        if isinstance(exc, OSError | DBAPIError) and not connected:
+            masked = self._url.render_as_string(hide_password=True)
+            return SourceUnavailable(self.name, f"cannot connect to {masked}: {reason}")
+        if isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            return SourceUnavailable(self.name, f"connection lost: {reason}")
+        if isinstance(exc, UnicodeDecodeError | ValueError | ArithmeticError):
+            return BadSourceData(self.name, f"cannot read a value: {reason}")
+        if isinstance(exc, SQLAlchemyError):
+            return SourceFault(self.name, reason)
+        return None
+
+    def _mask(self, text: str) -> str:
+        password = self._url.password
+        return text.replace(str(password), "***") if password else text
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
+
+
+def _is_statement_timeout(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED:
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_STATEMENT_TIMEOUTS
+
+
+def _as_column_type(column: Column[Any], value: Any) -> Any:
+    """``value`` as the column's Python type when it is a string of another type; raises ``ValueError`` if not one."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if isinstance(value, python_type) and not (python_type is int and isinstance(value, bool)):
+        return value
+    if python_type is str:
+        return str(value)
+    parser = _PARSERS.get(python_type)
+    return parser(str(value)) if parser is not None else value
+
+
+def _match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate spelled ``name``, else the one equal to it ignoring case."""
+    candidates = list(candidates)
+    if name in candidates:
+        return name
+    folded = name.casefold()
+    return next((c for c in candidates if c.casefold() == folded), None)
+
+
+def _find_column(table: Table, name: str) -> Column[Any] | None:
+    actual = _match(name, table.columns.keys())
+    return table.columns[actual] if actual is not None else None
+
+
+def _choices(name: str, names: Sequence[str]) -> str:
+    if not names:
+        return "there are none"
+    close = difflib.get_close_matches(name.casefold(), [n.casefold() for n in names], n=3)
+    if close:
+        by_fold = {n.casefold(): n for n in names}
+        return "did you mean " + ", ".join(repr(by_fold[c]) for c in close) + "?"
+    shown = sorted(names)[:20]
+    more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+    return f"there are {', '.join(shown)}{more}"
+
+
+def _unique(columns: Iterable[Column[Any]]) -> list[Column[Any]]:
+    seen: list[Column[Any]] = []
+    for column in columns:
+        if not any(column is s for s in seen):
+            seen.append(column)
+    return seen

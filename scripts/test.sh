@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install OneWindow with its test extras into one virtualenv per supported Python found on this machine
+# (3.11 and 3.13; at least the default python3), then run ruff, mypy and the whole test suite in each.
+# Extra arguments go to pytest, e.g.:  bash scripts/test.sh -k soap
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pythons=()
+for candidate in python3.11 python3.13; do
+    if command -v "$candidate" >/dev/null 2>&1; then pythons+=("$candidate"); fi
+done
+if [ ${#pythons[@]} -eq 0 ]; then pythons=(python3); fi
+
+status=0
+first=1
+for py in "${pythons[@]}"; do
+    version="$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    venv=".venv-test-$version"
+    echo "== Python $version ($py) -> $venv"
+    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -e ".[test]"
+    if [ "$first" = 1 ]; then
+        "$venv/bin/ruff" check .
+        "$venv/bin/mypy"
+        first=0
+    fi
+    "$venv/bin/pytest" -q -p no:cacheprovider "$@" || status=$?
+done
+exit "$status"

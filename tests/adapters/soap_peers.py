@@ -1,0 +1,348 @@
+"""Real SOAP departments for the SOAP adapter's tests.
+
+* :func:`spyne_person_service`: a person register built with spyne, a third-party SOAP stack (document/literal,
+  SOAP 1.1 or 1.2), served by wsgiref in a child process. spyne 2.14 imports only on Python < 3.12.
+* :func:`soap12_person_app`: a hand-written SOAP 1.2 document/literal service (Starlette + lxml) with scripted
+  misbehaviour: a fault, a slow answer, HTML error pages and a malformed body, each for its own key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib.util
+import logging
+import subprocess
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from lxml import etree
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.keys import id_number_check_char
+
+
+def _id_number(first17: str) -> str:
+    return first17 + id_number_check_char(first17)
+
+
+@dataclass(frozen=True)
+class Person:
+    id_number: str
+    name: str
+    sex: str
+    born: dt.date
+    capital: Decimal
+    note: str | None
+
+
+PEOPLE = {
+    p.id_number: p
+    for p in (
+        Person("11010519491231002X", "张三", "2", dt.date(1949, 12, 31), Decimal("12345678901234.56"), None),
+        Person(_id_number("31010119800101001"), "李四", "1", dt.date(1980, 1, 1), Decimal("0.10"), "迁出"),
+        Person(_id_number("44030619951020002"), "王五", "2", dt.date(1995, 10, 20), Decimal("-7"), None),
+    )
+}
+UNKNOWN_ID = _id_number("51010719700707007")
+
+# Keys the SOAP 1.2 peer misbehaves for.
+FAULT_ID = _id_number("99999919990909001")
+SLOW_ID = _id_number("99999919990909002")
+HTML_ERROR_ID = _id_number("99999919990909003")
+MALFORMED_ID = _id_number("99999919990909004")
+XHTML_ERROR_ID = _id_number("99999919990909005")
+SLOW_SECONDS = 1.0
+
+# -- spyne, a third-party SOAP stack ------------------------------------------------------------------------------
+
+
+SPYNE_SKIP_REASON = "spyne 2.14 (the third-party SOAP stack) imports only on Python < 3.12"
+
+
+def spyne_available() -> bool:
+    return sys.version_info < (3, 12) and importlib.util.find_spec("spyne") is not None
+
+
+def _spyne_wsgi_app(protocol: str) -> Any:
+    with warnings.catch_warnings():
+        # spyne 2.14 trips Python 3.11's import machinery (through its vendored six) and imports ``cgi``.
+        warnings.filterwarnings("ignore", message=r"_SixMetaPathImporter\.", category=ImportWarning)
+        warnings.filterwarnings("ignore", message=r"'cgi' is deprecated", category=DeprecationWarning)
+        from spyne import Application, Array, ComplexModel, Date, Fault, ServiceBase, Unicode, rpc
+        from spyne import Decimal as SpyneDecimal
+        from spyne.protocol.soap import Soap11, Soap12
+        from spyne.server.wsgi import WsgiApplication
+
+    tns = "urn:onewindow:test:person"
+
+    class SpynePerson(ComplexModel):  # type: ignore[misc]
+        __namespace__ = tns
+        __type_name__ = "Person"
+        IdCardNo = Unicode
+        XM = Unicode
+        XB = Unicode
+        CSRQ = Date
+        Capital = SpyneDecimal
+        Note = Unicode(nillable=True)
+
+    def as_spyne(person: Person | None) -> SpynePerson | None:
+        if person is None:
+            return None
+        return SpynePerson(
+            IdCardNo=person.id_number,
+            XM=person.name,
+            XB=person.sex,
+            CSRQ=person.born,
+            Capital=person.capital,
+            Note=person.note,
+        )
+
+    class PersonService(ServiceBase):  # type: ignore[misc]
+        @rpc(Unicode, _returns=SpynePerson)  # type: ignore[misc]
+        def QueryPerson(ctx: Any, IdCardNo: str) -> SpynePerson | None:  # noqa: N802, N803 - SOAP names
+            return as_spyne(PEOPLE.get(IdCardNo))
+
+        @rpc(Array(Unicode), _returns=Array(SpynePerson))  # type: ignore[misc]
+        def QueryPersonBatch(ctx: Any, IdCardNos: list[str] | None) -> list[SpynePerson | None]:  # noqa: N802, N803
+            return [as_spyne(PEOPLE[key]) for key in IdCardNos or [] if key in PEOPLE]
+
+        @rpc(Unicode, _returns=SpynePerson)  # type: ignore[misc]
+        def QueryPersonBroken(ctx: Any, IdCardNo: str) -> SpynePerson:  # noqa: N802, N803
+            raise Fault("Server.Database", "household register database is down")
+
+    soap = {"soap11": Soap11, "soap12": Soap12}[protocol]
+    app = Application([PersonService], tns=tns, in_protocol=soap(validator="lxml"), out_protocol=soap())
+    return WsgiApplication(app)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _serve_spyne(protocol: str) -> None:
+    """Serve the spyne register until stdin closes; print its WSDL URL first."""
+    logging.getLogger("spyne").setLevel(logging.CRITICAL)  # a raised Fault is logged with its traceback
+    server = make_server("127.0.0.1", 0, _spyne_wsgi_app(protocol), handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    print(f"http://127.0.0.1:{server.server_port}/?wsdl", flush=True)
+    sys.stdin.read()
+    server.shutdown()
+    server.server_close()
+
+
+@contextlib.contextmanager
+def spyne_person_service(protocol: str = "soap11") -> Iterator[str]:
+    """Run the spyne person register in a child process; yield its WSDL URL.
+
+    A child process, not a thread: importing spyne leaves its six importer in ``sys.meta_path``, which turns every
+    later failed import in the test process into an ``ImportWarning``.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.adapters.soap_peers", protocol],
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        url = child.stdout.readline().strip()
+        if not url:
+            raise RuntimeError(f"the spyne {protocol} service did not start (exit code {child.wait()})")
+        yield url
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+
+
+# -- a hand-written SOAP 1.2 service ------------------------------------------------------------------------------
+
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+TNS = "urn:onewindow:test:soap12"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+_WSDL = """<?xml version="1.0" encoding="UTF-8"?>
+<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
+    xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="{tns}" targetNamespace="{tns}">
+  <wsdl:types>
+    <xs:schema targetNamespace="{tns}" elementFormDefault="qualified">
+      <xs:complexType name="Person">
+        <xs:sequence>
+          <xs:element name="IdCardNo" type="xs:string"/>
+          <xs:element name="XM" type="xs:string"/>
+          <xs:element name="XB" type="xs:string"/>
+          <xs:element name="CSRQ" type="xs:date"/>
+          <xs:element name="Capital" type="xs:decimal"/>
+          <xs:element name="Note" type="xs:string" nillable="true"/>
+        </xs:sequence>
+      </xs:complexType>
+      <xs:element name="GetPerson">
+        <xs:complexType><xs:sequence><xs:element name="IdCardNo" type="xs:string"/></xs:sequence></xs:complexType>
+      </xs:element>
+      <xs:element name="GetPersonResponse">
+        <xs:complexType><xs:sequence>
+          <xs:element name="Status" type="xs:string"/>
+          <xs:element name="Person" type="tns:Person" minOccurs="0"/>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+      <xs:element name="GetPeople">
+        <xs:complexType><xs:sequence>
+          <xs:element name="IdCardNo" type="xs:string" maxOccurs="unbounded"/>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+      <xs:element name="GetPeopleResponse">
+        <xs:complexType><xs:sequence>
+          <xs:element name="Count" type="xs:int"/>
+          <xs:element name="Person" type="tns:Person" minOccurs="0" maxOccurs="unbounded"/>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+    </xs:schema>
+  </wsdl:types>
+  <wsdl:message name="GetPersonIn"><wsdl:part name="parameters" element="tns:GetPerson"/></wsdl:message>
+  <wsdl:message name="GetPersonOut"><wsdl:part name="parameters" element="tns:GetPersonResponse"/></wsdl:message>
+  <wsdl:message name="GetPeopleIn"><wsdl:part name="parameters" element="tns:GetPeople"/></wsdl:message>
+  <wsdl:message name="GetPeopleOut"><wsdl:part name="parameters" element="tns:GetPeopleResponse"/></wsdl:message>
+  <wsdl:portType name="RegisterPortType">
+    <wsdl:operation name="GetPerson">
+      <wsdl:input message="tns:GetPersonIn"/><wsdl:output message="tns:GetPersonOut"/>
+    </wsdl:operation>
+    <wsdl:operation name="GetPeople">
+      <wsdl:input message="tns:GetPeopleIn"/><wsdl:output message="tns:GetPeopleOut"/>
+    </wsdl:operation>
+  </wsdl:portType>
+  <wsdl:binding name="RegisterSoap12" type="tns:RegisterPortType">
+    <soap12:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
+    <wsdl:operation name="GetPerson">
+      <soap12:operation soapAction="{tns}/GetPerson"/>
+      <wsdl:input><soap12:body use="literal"/></wsdl:input><wsdl:output><soap12:body use="literal"/></wsdl:output>
+    </wsdl:operation>
+    <wsdl:operation name="GetPeople">
+      <soap12:operation soapAction="{tns}/GetPeople"/>
+      <wsdl:input><soap12:body use="literal"/></wsdl:input><wsdl:output><soap12:body use="literal"/></wsdl:output>
+    </wsdl:operation>
+  </wsdl:binding>
+  <wsdl:service name="Register">
+    <wsdl:port name="RegisterSoap12Port" binding="tns:RegisterSoap12">
+      <soap12:address location="{location}"/>
+    </wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>
+"""
+
+_SOAP12_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def _q(name: str) -> str:
+    return f"{{{TNS}}}{name}"
+
+
+def _envelope(body_child: etree._Element) -> bytes:
+    env = etree.Element(f"{{{SOAP12_ENV}}}Envelope", nsmap={"env": SOAP12_ENV, "p": TNS, "xsi": XSI})
+    etree.SubElement(env, f"{{{SOAP12_ENV}}}Body").append(body_child)
+    return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
+
+
+def _fault(code: str, reason: str, status: int = 500) -> Response:
+    fault = etree.Element(f"{{{SOAP12_ENV}}}Fault")
+    etree.SubElement(etree.SubElement(fault, f"{{{SOAP12_ENV}}}Code"), f"{{{SOAP12_ENV}}}Value").text = code
+    text = etree.SubElement(etree.SubElement(fault, f"{{{SOAP12_ENV}}}Reason"), f"{{{SOAP12_ENV}}}Text")
+    text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+    text.text = reason
+    return Response(_envelope(fault), status_code=status, media_type=_SOAP12_CONTENT_TYPE)
+
+
+def _person_element(parent: etree._Element, person: Person) -> None:
+    element = etree.SubElement(parent, _q("Person"))
+    for name, value in (
+        ("IdCardNo", person.id_number),
+        ("XM", person.name),
+        ("XB", person.sex),
+        ("CSRQ", person.born.isoformat()),
+        ("Capital", str(person.capital)),
+    ):
+        etree.SubElement(element, _q(name)).text = value
+    note = etree.SubElement(element, _q("Note"))
+    if person.note is None:
+        note.set(f"{{{XSI}}}nil", "true")
+    else:
+        note.text = person.note
+
+
+async def _misbehave(keys: list[str]) -> Response | None:
+    if FAULT_ID in keys:
+        return _fault("env:Receiver", f"register locked for {FAULT_ID}")
+    if HTML_ERROR_ID in keys:  # not well-formed XML
+        return Response("<html><body>Internal Server Error<br></body></html>", 500, media_type="text/html")
+    if XHTML_ERROR_ID in keys:  # well-formed XML, but no SOAP envelope
+        return Response("<html><body><h1>Internal Server Error</h1></body></html>", 500, media_type="text/html")
+    if MALFORMED_ID in keys:
+        return Response(b"<env:Envelope xmlns:env='oops'><unclosed>", 200, media_type=_SOAP12_CONTENT_TYPE)
+    if SLOW_ID in keys:
+        await asyncio.sleep(SLOW_SECONDS)
+    return None
+
+
+async def _wsdl(request: Request) -> Response:
+    location = str(request.url_for("soap"))
+    return Response(_WSDL.format(tns=TNS, location=location), media_type="text/xml")
+
+
+async def _soap(request: Request) -> Response:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if media_type != "application/soap+xml":
+        return Response(f"SOAP 1.2 wants application/soap+xml, not {media_type!r}", 415)
+    try:
+        envelope = etree.fromstring(await request.body(), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        return _fault("env:Sender", f"not XML: {exc}")
+    if envelope.tag != f"{{{SOAP12_ENV}}}Envelope":
+        return _fault("env:VersionMismatch", f"expected a SOAP 1.2 envelope, got {envelope.tag}")
+    call = envelope.find(f"{{{SOAP12_ENV}}}Body/*")
+    if call is None:
+        return _fault("env:Sender", "empty Body")
+    keys = [element.text or "" for element in call.iter(_q("IdCardNo"))]
+    if (misbehaviour := await _misbehave(keys)) is not None:
+        return misbehaviour
+    if call.tag == _q("GetPerson"):
+        answer = etree.Element(_q("GetPersonResponse"))
+        person = PEOPLE.get(keys[0]) if keys else None
+        etree.SubElement(answer, _q("Status")).text = "FOUND" if person else "NOT_FOUND"
+        if person is not None:
+            _person_element(answer, person)
+    elif call.tag == _q("GetPeople"):
+        answer = etree.Element(_q("GetPeopleResponse"))
+        found = [PEOPLE[key] for key in keys if key in PEOPLE]
+        etree.SubElement(answer, _q("Count")).text = str(len(found))
+        for person in found:
+            _person_element(answer, person)
+    else:
+        return _fault("env:Sender", f"no operation {call.tag}")
+    return Response(_envelope(answer), media_type=_SOAP12_CONTENT_TYPE)
+
+
+def soap12_person_app() -> Starlette:
+    """The SOAP 1.2 register: WSDL at ``/register?wsdl`` (any query), endpoint at ``/soap``."""
+    return Starlette(routes=[Route("/register", _wsdl), Route("/soap", _soap, methods=["POST"], name="soap")])
+
+
+if __name__ == "__main__":
+    _serve_spyne(sys.argv[1])

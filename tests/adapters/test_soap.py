@@ -1,0 +1,338 @@
+"""The SOAP adapter against real SOAP services: spyne (a third-party stack, SOAP 1.1 and 1.2) and a hand-written
+SOAP 1.2 service with scripted misbehaviour (see :mod:`tests.adapters.soap_peers`).
+
+An HTTP error status whose body is not a SOAP fault (an HTML error page) is a ``SourceFault``: the department
+answered, with an error. A 200 whose body is not XML is ``BadSourceData``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.soap import SoapAdapter
+from gateway.config import SourceConfig
+from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
+from gateway.serving import serve_asgi
+from tests.adapters.conformance import AdapterConformance
+from tests.adapters.soap_peers import (
+    FAULT_ID,
+    HTML_ERROR_ID,
+    MALFORMED_ID,
+    PEOPLE,
+    SLOW_ID,
+    SLOW_SECONDS,
+    SPYNE_SKIP_REASON,
+    UNKNOWN_ID,
+    XHTML_ERROR_ID,
+    soap12_person_app,
+    spyne_available,
+    spyne_person_service,
+)
+
+KNOWN = list(PEOPLE)
+ZHANG = KNOWN[0]
+
+SPYNE_QUERIES: dict[str, Any] = {
+    "person": {
+        "operation": "QueryPerson",
+        "request": {"IdCardNo": "{key}"},
+        "batch": {
+            "operation": "QueryPersonBatch",
+            "request": {"IdCardNos": {"string": "{keys}"}},
+            "key": "IdCardNo",
+        },
+    },
+    "broken": {"operation": "QueryPersonBroken", "request": {"IdCardNo": "{key}"}},
+}
+
+SOAP12_QUERIES: dict[str, Any] = {
+    "person": {
+        "operation": "GetPerson",
+        "request": {"IdCardNo": "{key}"},
+        "result": "Person",
+        "batch": {"operation": "GetPeople", "request": {"IdCardNo": "{keys}"}, "result": "Person", "key": "IdCardNo"},
+    },
+    "people": {"operation": "GetPeople", "request": {"IdCardNo": ["{key}"]}, "result": "Person", "many": True},
+}
+
+
+def soap_adapter(
+    wsdl: str, queries: dict[str, Any], *, name: str = "civil_affairs", timeout: float = 5.0, **options: Any
+) -> SoapAdapter:
+    config = SourceConfig.model_validate(
+        {
+            "kind": "soap",
+            "department": "Civil Affairs Bureau",
+            "timeout": timeout,
+            "wsdl": wsdl,
+            **options,
+            "queries": queries,
+            "provides": {"Person.name": {"query": "person", "value": "XM"}},
+        }
+    )
+    return SoapAdapter(name, config)
+
+
+def saved_wsdl(url: str, tmp_path: Path) -> str:
+    """The WSDL at ``url`` saved to a file, so an adapter can load it while the endpoint is down."""
+    path = tmp_path / "service.wsdl"
+    path.write_bytes(httpx.get(url).content)
+    return str(path)
+
+
+# -- spyne: SOAP 1.1 and SOAP 1.2 ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["soap11", "soap12"])
+def spyne_wsdl(request: pytest.FixtureRequest) -> Iterator[str]:
+    if not spyne_available():
+        pytest.skip(SPYNE_SKIP_REASON)
+    with spyne_person_service(request.param) as url:
+        yield url
+
+
+@pytest.fixture
+async def spyne_adapter(spyne_wsdl: str) -> AsyncIterator[SoapAdapter]:
+    async with soap_adapter(spyne_wsdl, SPYNE_QUERIES) as adapter:
+        assert isinstance(adapter, SoapAdapter)
+        yield adapter
+
+
+class TestSoapConformance(AdapterConformance):
+    @pytest.fixture
+    def adapter(self, spyne_adapter: SoapAdapter) -> SoapAdapter:
+        return spyne_adapter
+
+    @pytest.fixture
+    def query(self) -> str:
+        return "person"
+
+    @pytest.fixture
+    def known_keys(self) -> list[str]:
+        return KNOWN
+
+    @pytest.fixture
+    def unknown_key(self) -> str:
+        return UNKNOWN_ID
+
+    @pytest.fixture
+    def key_path(self) -> str:
+        return "IdCardNo"
+
+    @pytest.fixture
+    async def unreachable_adapter(self, spyne_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
+        wsdl = saved_wsdl(spyne_wsdl, tmp_path)
+        adapter = soap_adapter(wsdl, SPYNE_QUERIES, address=f"http://127.0.0.1:{free_port}/")
+        yield adapter
+        await adapter.aclose()
+
+
+async def test_spyne_record_keeps_xsd_types(spyne_adapter: SoapAdapter) -> None:
+    [record] = (await spyne_adapter.fetch("person", [ZHANG]))[ZHANG]
+    assert record == {
+        "IdCardNo": ZHANG,
+        "XM": "张三",
+        "XB": "2",
+        "CSRQ": dt.date(1949, 12, 31),
+        "Capital": Decimal("12345678901234.56"),
+        "Note": None,
+    }
+    assert type(record["Capital"]) is Decimal
+
+
+async def test_spyne_fault_is_source_fault_with_fault_string(spyne_adapter: SoapAdapter) -> None:
+    with pytest.raises(SourceFault, match="household register database is down") as info:
+        await spyne_adapter.fetch("broken", [ZHANG])
+    assert info.value.source == "civil_affairs"
+    assert info.value.extensions["code"] == "SOURCE_FAULT"
+
+
+async def test_spyne_probe_reports_the_operations(spyne_wsdl: str) -> None:
+    adapter = soap_adapter(spyne_wsdl, SPYNE_QUERIES)
+    try:
+        assert await adapter.probe() == "WSDL ok, 3 operations"
+    finally:
+        await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("queries", "path"),
+    [
+        ({"person": {"operation": "QueryPersn", "request": {"IdCardNo": "{key}"}}}, "queries.person.operation"),
+        (
+            {"person": {**SPYNE_QUERIES["person"], "batch": {**SPYNE_QUERIES["person"]["batch"], "operation": "Nope"}}},
+            "queries.person.batch.operation",
+        ),
+    ],
+)
+async def test_missing_operation_is_a_config_error_at_open(spyne_wsdl: str, queries: Any, path: str) -> None:
+    adapter = soap_adapter(spyne_wsdl, queries)
+    with pytest.raises(ConfigError) as info:
+        await adapter.open()
+    assert info.value.path == f"sources.civil_affairs.{path}"
+    assert "QueryPerson, QueryPersonBatch, QueryPersonBroken" in info.value.reason
+    await adapter.aclose()
+
+
+async def test_request_template_that_does_not_fit_the_operation_is_a_config_error(spyne_wsdl: str) -> None:
+    adapter = soap_adapter(spyne_wsdl, {"person": {"operation": "QueryPerson", "request": {"IdCard": "{key}"}}})
+    with pytest.raises(ConfigError, match="IdCard") as info:
+        await adapter.open()
+    assert info.value.path == "sources.civil_affairs.queries.person.request"
+
+
+@pytest.mark.parametrize(("option", "value"), [("service", "NoSuchService"), ("port", "NoSuchPort")])
+async def test_unknown_service_or_port_is_a_config_error(spyne_wsdl: str, option: str, value: str) -> None:
+    adapter = soap_adapter(spyne_wsdl, SPYNE_QUERIES, **{option: value})
+    with pytest.raises(ConfigError, match=value) as info:
+        await adapter.open()
+    assert info.value.path == f"sources.civil_affairs.{option}"
+
+
+async def test_shared_client_is_used_but_not_closed(spyne_wsdl: str) -> None:
+    config = soap_adapter(spyne_wsdl, SPYNE_QUERIES).config
+    async with httpx.AsyncClient(headers={"X-Agency": "onewindow"}) as shared:
+        adapter = SoapAdapter("civil_affairs", config, http_client=shared)
+        await adapter.open()
+        assert ZHANG in await adapter.fetch("person", [ZHANG])
+        await adapter.aclose()
+        await adapter.aclose()
+        assert not shared.is_closed
+        assert shared.headers["X-Agency"] == "onewindow"
+
+
+# -- configuration and reachability, no server needed ----------------------------------------------------------------
+
+
+async def test_unreachable_wsdl_is_source_unavailable_at_open(free_port: int) -> None:
+    adapter = soap_adapter(f"http://127.0.0.1:{free_port}/?wsdl", SOAP12_QUERIES)
+    with pytest.raises(SourceUnavailable) as info:
+        await adapter.open()
+    assert info.value.source == "civil_affairs"
+    await adapter.aclose()
+
+
+async def test_missing_wsdl_file_is_a_config_error(tmp_path: Path) -> None:
+    adapter = soap_adapter(str(tmp_path / "absent.wsdl"), SOAP12_QUERIES)
+    with pytest.raises(ConfigError) as info:
+        await adapter.open()
+    assert info.value.path == "sources.civil_affairs.wsdl"
+
+
+@pytest.mark.parametrize(
+    ("query", "path"),
+    [
+        ({"operation": "GetPerson", "request": {"IdCardNo": "11010519491231002X"}}, "person.request"),
+        ({"operation": "GetPerson", "request": {"IdCardNo": "{key}"}, "bacth": {}}, "person.bacth"),
+        (
+            {
+                "operation": "GetPerson",
+                "request": {"IdCardNo": "{key}"},
+                "batch": {"operation": "GetPeople", "request": {"IdCardNo": "{key}"}, "key": "IdCardNo"},
+            },
+            "person.batch.request",
+        ),
+    ],
+)
+def test_query_keys_are_checked_when_the_adapter_is_built(query: dict[str, Any], path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        soap_adapter("unused.wsdl", {"person": query})
+    assert info.value.path == f"sources.civil_affairs.queries.{path}"
+
+
+# -- a hand-written SOAP 1.2 service, with misbehaviour ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def soap12_wsdl() -> AsyncIterator[str]:
+    async with serve_asgi(soap12_person_app()) as url:
+        yield f"{url}/register?wsdl"
+
+
+@pytest.fixture
+async def soap12_adapter(soap12_wsdl: str) -> AsyncIterator[SoapAdapter]:
+    async with soap_adapter(soap12_wsdl, SOAP12_QUERIES, timeout=SLOW_SECONDS / 4) as adapter:
+        assert isinstance(adapter, SoapAdapter)
+        yield adapter
+
+
+class TestSoap12Conformance(AdapterConformance):
+    @pytest.fixture
+    def adapter(self, soap12_adapter: SoapAdapter) -> SoapAdapter:
+        return soap12_adapter
+
+    @pytest.fixture
+    def query(self) -> str:
+        return "person"
+
+    @pytest.fixture
+    def known_keys(self) -> list[str]:
+        return KNOWN
+
+    @pytest.fixture
+    def unknown_key(self) -> str:
+        return UNKNOWN_ID
+
+    @pytest.fixture
+    def key_path(self) -> str:
+        return "IdCardNo"
+
+    @pytest.fixture
+    async def unreachable_adapter(self, soap12_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
+        async with httpx.AsyncClient() as client:
+            (tmp_path / "register.wsdl").write_bytes((await client.get(soap12_wsdl)).content)
+        adapter = soap_adapter(str(tmp_path / "register.wsdl"), SOAP12_QUERIES, address=f"http://127.0.0.1:{free_port}/")
+        yield adapter
+        await adapter.aclose()
+
+
+async def test_soap12_record_at_result_path_keeps_xsd_types(soap12_adapter: SoapAdapter) -> None:
+    result = await soap12_adapter.fetch("person", KNOWN)
+    assert [r["IdCardNo"] for rs in result.values() for r in rs] == KNOWN
+    [zhang] = result[ZHANG]
+    assert zhang["Capital"] == Decimal("12345678901234.56")
+    assert type(zhang["Capital"]) is Decimal
+    assert zhang["CSRQ"] == dt.date(1949, 12, 31)
+    assert zhang["Note"] is None
+    assert result[KNOWN[1]][0]["Note"] == "迁出"
+
+
+async def test_many_query_lists_records_and_an_empty_list_is_absent(soap12_adapter: SoapAdapter) -> None:
+    assert await soap12_adapter.fetch("people", [UNKNOWN_ID]) == {}
+    assert [r["XM"] for r in (await soap12_adapter.fetch("people", [ZHANG]))[ZHANG]] == ["张三"]
+
+
+async def test_soap12_fault_is_source_fault_with_reason_and_code(soap12_adapter: SoapAdapter) -> None:
+    with pytest.raises(SourceFault, match=f"register locked for {FAULT_ID}") as info:
+        await soap12_adapter.fetch("person", [FAULT_ID])
+    assert "Receiver" in info.value.reason
+
+
+@pytest.mark.parametrize("key", [HTML_ERROR_ID, XHTML_ERROR_ID], ids=["html", "xhtml"])
+async def test_html_error_page_is_source_fault(soap12_adapter: SoapAdapter, key: str) -> None:
+    with pytest.raises(SourceFault, match="HTTP .*without a SOAP fault"):
+        await soap12_adapter.fetch("person", [key])
+
+
+async def test_malformed_xml_is_bad_source_data(soap12_adapter: SoapAdapter) -> None:
+    with pytest.raises(BadSourceData) as info:
+        await soap12_adapter.fetch("person", [MALFORMED_ID])
+    assert info.value.source == "civil_affairs"
+
+
+async def test_slow_answer_is_source_timeout(soap12_adapter: SoapAdapter) -> None:
+    with pytest.raises(SourceTimeout, match="no answer within"):
+        await soap12_adapter.fetch("person", [SLOW_ID])
+
+
+async def test_fetch_before_open_is_a_programming_error(soap12_wsdl: str) -> None:
+    adapter = soap_adapter(soap12_wsdl, SOAP12_QUERIES)
+    with pytest.raises(RuntimeError, match="not open"):
+        await adapter.fetch("person", [ZHANG])

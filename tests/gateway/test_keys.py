@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from gateway.errors import BadUserInput
+from gateway.keys import (
+    birth_date_of,
+    credit_code_check_char,
+    is_credit_code,
+    is_id_number,
+    parse_credit_code,
+    parse_id_number,
+    sex_of,
+)
+
+
+def test_sample_id_number_is_valid_and_canonicalised() -> None:
+    assert parse_id_number(" 11010519491231002x ") == "11010519491231002X"
+    assert birth_date_of("11010519491231002X") == dt.date(1949, 12, 31)
+    assert sex_of("11010519491231002X") == "FEMALE"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("1101051949123100", "18 characters"),
+        ("11010519491231002Y", "check character"),
+        ("11010519491231003X", "check character"),
+        ("110105194913310021", "not a date"),
+        ("1101051949123100AX", "digits"),
+        ("110105230012310019", "out of range"),
+    ],
+)
+def test_invalid_id_numbers_say_why(value: str, reason: str) -> None:
+    with pytest.raises(BadUserInput, match=reason):
+        parse_id_number(value)
+    assert not is_id_number(value)
+
+
+def test_every_single_digit_typo_is_caught() -> None:
+    valid = "11010519491231002X"
+    for position in range(17):
+        for digit in "0123456789":
+            if digit == valid[position]:
+                continue
+            typo = valid[:position] + digit + valid[position + 1 :]
+            assert not is_id_number(typo), typo
+
+
+def test_sample_credit_code_is_valid() -> None:
+    assert parse_credit_code("91110000600037341l") == "91110000600037341L"
+    assert credit_code_check_char("91110000600037341") == "L"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("91110000600037341", "18 characters"),
+        ("91110000600037341M", "check character"),
+        ("9111000060003734IL", "alphabet"),
+        ("O1110000600037341L", "alphabet"),
+    ],
+)
+def test_invalid_credit_codes_say_why(value: str, reason: str) -> None:
+    with pytest.raises(BadUserInput, match=reason):
+        parse_credit_code(value)
+    assert not is_credit_code(value)
