@@ -317,7 +317,10 @@ class SoapAdapter(Adapter):
                 raise SourceFault(
                     self.name, f"{operation}: HTTP {exc.status_code} without a SOAP fault"
                 ) from exc
-            raise BadSourceData(self.name, f"{operation}: the answer is not XML: {exc.message}") from exc
+            # zeep's message quotes the whole body; the status is what an operator needs here
+            raise BadSourceData(
+                self.name, f"{operation}: the answer (HTTP {exc.status_code}) is not XML"
+            ) from exc
         except (zeep.exceptions.Error, ValueError) as exc:
             raise BadSourceData(self.name, f"{operation}: unexpected answer: {exc}") from exc
         return zeep.helpers.serialize_object(response, dict)  # type: ignore[no-untyped-call]

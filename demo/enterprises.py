@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Sequence
@@ -109,6 +110,5 @@ def generate_entities(rng: random.Random, today: dt.date, persons: Sequence[Pers
         entity = LegalEntity(code, name, kind, representative.id_number, _capital(rng, category), label,
                              established, _address(rng, region), scope, ())
         licences = entity_licences(rng, today, code, name, region, established, entity.status, industry)
-        entities.append(LegalEntity(code, name, kind, representative.id_number, entity.registered_capital, label,
-                                    established, entity.address, scope, licences))
+        entities.append(dataclasses.replace(entity, licences=licences))
     return entities

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 
 import strawberry
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
 from gateway.errors import BadUserInput
 from gateway.keys import is_credit_code, is_id_number
 from gateway.sources import encode_cursor
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
-from schema.scalars import CreditCode, IdNumber
+from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import Case, LegalEntity, Person, requested_fields
 
 __all__ = ["MAX_KEYS_PER_QUERY", "MAX_PAGE_SIZE", "CaseConnection", "CaseEdge", "PageInfo", "Query", "build_schema"]
@@ -120,4 +121,6 @@ class Query:
 
 def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> strawberry.Schema:
     """The unified schema, with the gateway's extensions."""
-    return strawberry.Schema(query=Query, extensions=list(extensions))
+    return strawberry.Schema(
+        query=Query, extensions=list(extensions), config=StrawberryConfig(scalar_map=SCALARS)
+    )

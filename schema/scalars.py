@@ -12,7 +12,7 @@ import strawberry
 
 from gateway.keys import parse_credit_code, parse_id_number
 
-__all__ = ["CreditCode", "IdNumber"]
+__all__ = ["SCALARS", "CreditCode", "IdNumber"]
 
 
 def _parse_id_number(value: Any) -> str:
@@ -23,24 +23,26 @@ def _parse_credit_code(value: Any) -> str:
     return parse_credit_code(value if isinstance(value, str) else "")
 
 
-IdNumber = strawberry.scalar(
-    NewType("IdNumber", str),
-    name="IdNumber",
-    description=(
-        "An 18-character citizen ID number (GB 11643): region, birth date, sequence and an ISO 7064 MOD 11-2 "
-        "check character (X for 10). Invalid numbers are refused with BAD_USER_INPUT."
-    ),
-    serialize=str,
-    parse_value=_parse_id_number,
-)
+IdNumber = NewType("IdNumber", str)
+CreditCode = NewType("CreditCode", str)
 
-CreditCode = strawberry.scalar(
-    NewType("CreditCode", str),
-    name="CreditCode",
-    description=(
-        "An 18-character unified social credit code (GB 32100) with its MOD 31 check character. "
-        "Invalid codes are refused with BAD_USER_INPUT."
+SCALARS = {
+    IdNumber: strawberry.scalar(
+        name="IdNumber",
+        description=(
+            "An 18-character citizen ID number (GB 11643): region, birth date, sequence and an ISO 7064 MOD 11-2 "
+            "check character (X for 10). Invalid numbers are refused with BAD_USER_INPUT."
+        ),
+        serialize=str,
+        parse_value=_parse_id_number,
     ),
-    serialize=str,
-    parse_value=_parse_credit_code,
-)
+    CreditCode: strawberry.scalar(
+        name="CreditCode",
+        description=(
+            "An 18-character unified social credit code (GB 32100) with its MOD 31 check character. "
+            "Invalid codes are refused with BAD_USER_INPUT."
+        ),
+        serialize=str,
+        parse_value=_parse_credit_code,
+    ),
+}

@@ -293,7 +293,9 @@ async def _misbehave(keys: list[str]) -> Response | None:
     if HTML_ERROR_ID in keys:  # not well-formed XML
         return Response("<html><body>Internal Server Error<br></body></html>", 500, media_type="text/html")
     if XHTML_ERROR_ID in keys:  # well-formed XML, but no SOAP envelope
-        return Response("<html><body><h1>Internal Server Error</h1></body></html>", 500, media_type="text/html")
+        return Response(
+            "<html><body><h1>Internal Server Error</h1></body></html>", 500, media_type="text/html"
+        )
     if MALFORMED_ID in keys:
         return Response(b"<env:Envelope xmlns:env='oops'><unclosed>", 200, media_type=_SOAP12_CONTENT_TYPE)
     if SLOW_ID in keys:

@@ -1,4 +1,4 @@
-"""The REST adapter against a real Starlette department served on loopback, and httpx.MockTransport edge cases."""
+"""The REST adapter against a real Starlette department on loopback; edge cases with httpx.MockTransport."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ PAYMENTS_QUERY: dict[str, Any] = {"path": "/insured/{key}/payments", "result": "
 
 
 def _source(url: str, **changes: Any) -> SourceConfig:
-    """A social-insurance source; ``changes`` replace top-level keys (``queries``, ``openapi``, ``timeout``...)."""
+    """A social-insurance source; ``changes`` replace its top-level keys (``queries``, ``openapi``, ...)."""
     data: dict[str, Any] = {
         "kind": "rest",
         "department": "Human Resources and Social Security Bureau",
@@ -66,7 +66,7 @@ def _source(url: str, **changes: Any) -> SourceConfig:
     return SourceConfig.model_validate(data)
 
 
-# -- the department ----------------------------------------------------------------------------------------------
+# -- the department ------------------------------------------------------------------------------------------
 
 
 def _openapi_document() -> dict[str, Any]:
@@ -237,11 +237,13 @@ async def department_url(department: Department) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def adapter(department_url: str) -> AsyncIterator[RestAdapter]:
-    async with RestAdapter(SOURCE, _source(department_url)) as opened:
-        yield opened  # type: ignore[misc]
+    opened = RestAdapter(SOURCE, _source(department_url))
+    await opened.open()
+    yield opened
+    await opened.aclose()
 
 
-# -- the conformance suite ---------------------------------------------------------------------------------------
+# -- the conformance suite -----------------------------------------------------------------------------------
 
 
 class TestRestConformance(AdapterConformance):
@@ -268,7 +270,7 @@ class TestRestConformance(AdapterConformance):
         await adapter.aclose()
 
 
-# -- against the department --------------------------------------------------------------------------------------
+# -- against the department ----------------------------------------------------------------------------------
 
 
 async def test_batch_is_one_request_at_the_department(adapter: RestAdapter, department: Department) -> None:
@@ -429,7 +431,7 @@ async def test_probe_reports_the_status_or_raises(department_url: str, free_port
     await unreachable.aclose()
 
 
-# -- unit tests with httpx.MockTransport ---------------------------------------------------------------------------
+# -- unit tests with httpx.MockTransport ---------------------------------------------------------------------
 
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -57,9 +57,19 @@ SOAP12_QUERIES: dict[str, Any] = {
         "operation": "GetPerson",
         "request": {"IdCardNo": "{key}"},
         "result": "Person",
-        "batch": {"operation": "GetPeople", "request": {"IdCardNo": "{keys}"}, "result": "Person", "key": "IdCardNo"},
+        "batch": {
+            "operation": "GetPeople",
+            "request": {"IdCardNo": "{keys}"},
+            "result": "Person",
+            "key": "IdCardNo",
+        },
     },
-    "people": {"operation": "GetPeople", "request": {"IdCardNo": ["{key}"]}, "result": "Person", "many": True},
+    "people": {
+        "operation": "GetPeople",
+        "request": {"IdCardNo": ["{key}"]},
+        "result": "Person",
+        "many": True,
+    },
 }
 
 
@@ -127,7 +137,9 @@ class TestSoapConformance(AdapterConformance):
         return "IdCardNo"
 
     @pytest.fixture
-    async def unreachable_adapter(self, spyne_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
+    async def unreachable_adapter(
+        self, spyne_wsdl: str, tmp_path: Path, free_port: int
+    ) -> AsyncIterator[SoapAdapter]:
         wsdl = saved_wsdl(spyne_wsdl, tmp_path)
         adapter = soap_adapter(wsdl, SPYNE_QUERIES, address=f"http://127.0.0.1:{free_port}/")
         yield adapter
@@ -165,9 +177,17 @@ async def test_spyne_probe_reports_the_operations(spyne_wsdl: str) -> None:
 @pytest.mark.parametrize(
     ("queries", "path"),
     [
-        ({"person": {"operation": "QueryPersn", "request": {"IdCardNo": "{key}"}}}, "queries.person.operation"),
         (
-            {"person": {**SPYNE_QUERIES["person"], "batch": {**SPYNE_QUERIES["person"]["batch"], "operation": "Nope"}}},
+            {"person": {"operation": "QueryPersn", "request": {"IdCardNo": "{key}"}}},
+            "queries.person.operation",
+        ),
+        (
+            {
+                "person": {
+                    **SPYNE_QUERIES["person"],
+                    "batch": {**SPYNE_QUERIES["person"]["batch"], "operation": "Nope"},
+                }
+            },
             "queries.person.batch.operation",
         ),
     ],
@@ -182,7 +202,9 @@ async def test_missing_operation_is_a_config_error_at_open(spyne_wsdl: str, quer
 
 
 async def test_request_template_that_does_not_fit_the_operation_is_a_config_error(spyne_wsdl: str) -> None:
-    adapter = soap_adapter(spyne_wsdl, {"person": {"operation": "QueryPerson", "request": {"IdCard": "{key}"}}})
+    adapter = soap_adapter(
+        spyne_wsdl, {"person": {"operation": "QueryPerson", "request": {"IdCard": "{key}"}}}
+    )
     with pytest.raises(ConfigError, match="IdCard") as info:
         await adapter.open()
     assert info.value.path == "sources.civil_affairs.queries.person.request"
@@ -285,10 +307,14 @@ class TestSoap12Conformance(AdapterConformance):
         return "IdCardNo"
 
     @pytest.fixture
-    async def unreachable_adapter(self, soap12_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
+    async def unreachable_adapter(
+        self, soap12_wsdl: str, tmp_path: Path, free_port: int
+    ) -> AsyncIterator[SoapAdapter]:
         async with httpx.AsyncClient() as client:
             (tmp_path / "register.wsdl").write_bytes((await client.get(soap12_wsdl)).content)
-        adapter = soap_adapter(str(tmp_path / "register.wsdl"), SOAP12_QUERIES, address=f"http://127.0.0.1:{free_port}/")
+        adapter = soap_adapter(
+            str(tmp_path / "register.wsdl"), SOAP12_QUERIES, address=f"http://127.0.0.1:{free_port}/"
+        )
         yield adapter
         await adapter.aclose()
 
