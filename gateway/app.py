@@ -11,6 +11,7 @@ Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -57,7 +58,7 @@ def create_app(
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config."""
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
-    schema = build_schema([ErrorCodes(debug=debug)])
+    schema = build_schema([functools.partial(ErrorCodes, debug=debug)])
     graphql_app = GatewayGraphQL(schema, graphql_ide="graphiql" if graphiql else None, debug=debug)
 
     @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import strawberry
 from strawberry.extensions import SchemaExtension
@@ -119,8 +119,10 @@ class Query:
         )
 
 
-def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> strawberry.Schema:
-    """The unified schema, with the gateway's extensions."""
+def build_schema(
+    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+) -> strawberry.Schema:
+    """The unified schema, with the gateway's extensions (classes or factories: one instance per request)."""
     return strawberry.Schema(
         query=Query, extensions=list(extensions), config=StrawberryConfig(scalar_map=SCALARS)
     )
