@@ -125,9 +125,7 @@ class Adapter(ABC):
     async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
         """Records for each key; a key with none is absent. More than one key only when ``batch``."""
 
-    async def search(
-        self, query: str, filters: Mapping[str, Any], *, limit: int, offset: int
-    ) -> list[Record]:
+    async def search(self, query: str, filters: Mapping[str, Any], *, limit: int, offset: int) -> list[Record]:
         """Records whose fields at the given paths equal the given values, in a stable order."""
         raise NotImplementedError(f"{type(self).__name__} cannot search")
 

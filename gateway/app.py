@@ -59,7 +59,7 @@ def create_app(
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
     schema = build_schema([functools.partial(ErrorCodes, debug=debug)])
-    graphql_app = GatewayGraphQL(schema, graphql_ide="graphiql" if graphiql else None, debug=debug)
+    graphql_app = GatewayGraphQL(schema, graphql_ide="graphiql" if graphiql else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -77,8 +77,11 @@ def create_app(
     async def readyz(request: Request) -> Response:
         sources: SourceSet = request.app.state.sources
         report = {
-            name: ({"status": "unavailable", "error": str(sources.open_errors[name])}
-                   if name in sources.open_errors else {"status": "ready"})
+            name: (
+                {"status": "unavailable", "error": str(sources.open_errors[name])}
+                if name in sources.open_errors
+                else {"status": "ready"}
+            )
             for name in config.sources
         }
         ready = not sources.open_errors

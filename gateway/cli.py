@@ -1,14 +1,15 @@
 """The ``onewindow`` command: serve a configuration, check it, print the schema, or run the demo.
 
-    onewindow demo                      # demo departments + gateway with GraphiQL on http://127.0.0.1:8000/graphql
-    onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
-    onewindow serve onewindow.yaml      # run the gateway under uvicorn
-    onewindow schema                    # print the unified schema (SDL)
+onewindow demo                      # demo departments + gateway with GraphiQL on http://127.0.0.1:8000/graphql
+onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
+onewindow serve onewindow.yaml      # run the gateway under uvicorn
+onewindow schema                    # print the unified schema (SDL)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -24,12 +25,15 @@ from rich.table import Table
 from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, GatewayError
+from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
 from schema.query import build_schema
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="OneWindow: one GraphQL endpoint over department systems.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="OneWindow: one GraphQL endpoint over department systems."
+)
 _out = Console()
 _err = Console(stderr=True)
 
@@ -128,10 +132,8 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Where to write the demo databases.")] = None,
 ) -> None:
     """Start the demo departments on loopback and the gateway with GraphiQL."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_demo(host, port, latency, failure_rate, data_dir))
-    except KeyboardInterrupt:
-        pass
 
 
 async def _demo(host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None) -> None:
@@ -145,15 +147,9 @@ async def _demo(host: str, port: int, latency: float, failure_rate: float, data_
                 _err.print(f"[bold red]demo configuration error[/]: {exc}")
                 raise typer.Exit(2) from None
             application = create_app(cfg, graphiql=True)
-            server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
-            serving = asyncio.create_task(server.serve())
-            while not server.started and not serving.done():
-                await asyncio.sleep(0.05)
-            if serving.done():
-                serving.result()
-                return
-            _banner(f"http://{host}:{port}/graphql", cfg)
-            await serving
+            async with serve_asgi(application, host=host, port=port) as url:
+                _banner(f"{url}/graphql", cfg)
+                await asyncio.Event().wait()  # until Ctrl+C
 
 
 def _banner(url: str, cfg: GatewayConfig) -> None:

@@ -7,7 +7,7 @@
     ├── SourceError                   one department system failed; carries the source name
     │   ├── SourceTimeout             SOURCE_TIMEOUT      no answer within the source's timeout
     │   ├── SourceUnavailable         SOURCE_UNAVAILABLE  connection refused, DNS, TLS, circuit open
-    │   ├── SourceFault               SOURCE_FAULT        the department answered with an error (SOAP fault, 5xx, SQL error)
+    │   ├── SourceFault               SOURCE_FAULT        the department answered with an error (fault, 5xx)
     │   └── BadSourceData             BAD_SOURCE_DATA     the answer could not be read or mapped
     ├── BadUserInput                  BAD_USER_INPUT      a key or argument is malformed; no department is called
     └── AuthError                     UNAUTHENTICATED / FORBIDDEN

@@ -112,11 +112,9 @@ class _Reader:
         base = record if (use_value or spec.many) else read_path(record, fmap.value)
         if base is None:
             return None
-        assert spec.fields is not None and fmap.fields is not None
-        return {
-            name: self.value(spec.fields[name], sub, base)
-            for name, sub in fmap.fields.items()
-        }
+        assert spec.fields is not None
+        assert fmap.fields is not None
+        return {name: self.value(spec.fields[name], sub, base) for name, sub in fmap.fields.items()}
 
     def ref(self, spec: FieldSpec, fmap: FieldMap, record: Any) -> EntityKey | None:
         raw = read_path(record, fmap.value)
@@ -135,7 +133,7 @@ class _Reader:
         return EntityKey(entity, key)
 
     def scalar(self, spec: FieldSpec, fmap: FieldMap, raw: Any) -> Any:
-        if raw is None or (isinstance(raw, str) and raw.strip() == "" and spec.type is not ValueType.STRING):
+        if raw is None or (isinstance(raw, str) and raw.strip() == "" and spec.value_type is not ValueType.STRING):
             return None
         if fmap.codes is not None:
             code = str(raw).strip()
@@ -148,9 +146,9 @@ class _Reader:
                 raise self._bad(fmap.value, raw, f"not a {spec.enum.__name__}")
             return spec.enum[name]
         try:
-            return self._convert(spec.type, fmap.date_format, raw)
+            return self._convert(spec.value_type, fmap.date_format, raw)
         except (ValueError, TypeError, InvalidOperation) as exc:
-            raise self._bad(fmap.value, raw, f"not a {spec.type}") from exc
+            raise self._bad(fmap.value, raw, f"not a {spec.value_type}") from exc
 
     @staticmethod
     def _convert(kind: ValueType | None, date_format: str | None, raw: Any) -> Any:

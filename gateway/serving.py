@@ -20,11 +20,12 @@ __all__ = ["serve_asgi"]
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> AsyncIterator[str]:
+async def serve_asgi(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> AsyncIterator[str]:
     """Serve ``app`` until the block exits; yield its base URL (``http://127.0.0.1:PORT``)."""
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -234,7 +234,11 @@ class RequestSources:
             try:
                 fetched = await self.loader(provider.source, provider.query).load(key)
                 value = read_field(
-                    provider.source, field_name, provider.spec, provider.fmap, fetched.records,
+                    provider.source,
+                    field_name,
+                    provider.spec,
+                    provider.fmap,
+                    fetched.records,
                     many_query=provider.many_query,
                 )
             except SourceError as exc:
@@ -267,9 +271,7 @@ class RequestSources:
             return bool(fetched.records)
         return False
 
-    async def search(
-        self, entity: str, filters: Mapping[str, Any], *, first: int, after: str | None
-    ) -> Page:
+    async def search(self, entity: str, filters: Mapping[str, Any], *, first: int, after: str | None) -> Page:
         """List entity keys matching unified filters, a page at a time; primes the loaders with what it read."""
         offset = decode_cursor(after) + 1 if after else 0
         for name, src in self.sources.config.sources.items():
@@ -277,9 +279,7 @@ class RequestSources:
             if search is None:
                 continue
             raw_filters = {
-                search.filters[f]: self._raw_filter(name, entity, f, v)
-                for f, v in filters.items()
-                if v is not None
+                search.filters[f]: self._raw_filter(name, entity, f, v) for f, v in filters.items() if v is not None
             }
             unknown = [f for f, v in filters.items() if v is not None and f not in search.filters]
             if unknown:

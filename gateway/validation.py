@@ -119,13 +119,13 @@ def _check_map(path: str, spec: FieldSpec, fmap: FieldMap, *, top: bool = False)
     if fmap.value is None:
         raise ConfigError(f"{path}.value", "required: the path of the value in the department's record")
     if fmap.codes is not None:
-        if spec.enum is None and spec.type not in (ValueType.STRING, ValueType.BOOL):
+        if spec.enum is None and spec.value_type not in (ValueType.STRING, ValueType.BOOL):
             raise ConfigError(f"{path}.codes", "code tables apply to enum, boolean and string fields")
         if spec.enum is not None:
             _check_codes(path, spec.enum, fmap.codes)
-        elif spec.type is ValueType.BOOL:
+        elif spec.value_type is ValueType.BOOL:
             bad = [v for v in fmap.codes.values() if v not in ("true", "false")]
             if bad:
                 raise ConfigError(f"{path}.codes", f"a boolean code maps to 'true' or 'false', not {bad[0]!r}")
-    if fmap.date_format is not None and spec.type not in (ValueType.DATE, ValueType.DATETIME):
+    if fmap.date_format is not None and spec.value_type not in (ValueType.DATE, ValueType.DATETIME):
         raise ConfigError(f"{path}.date_format", "only date and datetime fields take a date format")

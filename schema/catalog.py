@@ -47,7 +47,7 @@ APPLICANT = "Applicant"
 class FieldSpec:
     """One unified field: a scalar (``type``), an enum, an object with sub-fields, or a reference to an entity."""
 
-    type: ValueType | None = None
+    value_type: ValueType | None = None
     enum: type[Enum] | None = None
     fields: Mapping[str, FieldSpec] | None = None
     ref: str | None = None
@@ -70,7 +70,7 @@ class EntitySpec:
 
 
 def _s(description: str = "") -> FieldSpec:
-    return FieldSpec(type=ValueType.STRING, description=description)
+    return FieldSpec(value_type=ValueType.STRING, description=description)
 
 
 _LICENCE_FIELDS: Mapping[str, FieldSpec] = {
@@ -79,8 +79,8 @@ _LICENCE_FIELDS: Mapping[str, FieldSpec] = {
     "holder": _s("Holder's name."),
     "holderId": _s("Holder's ID number or credit code."),
     "issuer": _s("Issuing department."),
-    "issuedOn": FieldSpec(type=ValueType.DATE),
-    "validUntil": FieldSpec(type=ValueType.DATE),
+    "issuedOn": FieldSpec(value_type=ValueType.DATE),
+    "validUntil": FieldSpec(value_type=ValueType.DATE),
     "status": FieldSpec(enum=LicenceStatus),
 }
 
@@ -91,17 +91,17 @@ _PERSON = EntitySpec(
     fields={
         "name": _s("Name as registered in the household registry."),
         "gender": FieldSpec(enum=Gender),
-        "birthDate": FieldSpec(type=ValueType.DATE),
+        "birthDate": FieldSpec(value_type=ValueType.DATE),
         "ethnicity": _s(),
         "registeredAddress": _s("Address of household registration."),
         "phone": _s(),
         "maritalStatus": FieldSpec(enum=MaritalStatus),
         "socialInsurance": FieldSpec(
             fields={
-                "insured": FieldSpec(type=ValueType.BOOL),
-                "contributionMonths": FieldSpec(type=ValueType.INT),
+                "insured": FieldSpec(value_type=ValueType.BOOL),
+                "contributionMonths": FieldSpec(value_type=ValueType.INT),
                 "city": _s("City where contributions are paid."),
-                "since": FieldSpec(type=ValueType.DATE),
+                "since": FieldSpec(value_type=ValueType.DATE),
             }
         ),
         "degrees": FieldSpec(
@@ -110,7 +110,7 @@ _PERSON = EntitySpec(
                 "degree": _s(),
                 "school": _s(),
                 "major": _s(),
-                "graduatedOn": FieldSpec(type=ValueType.DATE),
+                "graduatedOn": FieldSpec(value_type=ValueType.DATE),
                 "certificateNumber": _s(),
             },
         ),
@@ -127,9 +127,9 @@ _LEGAL_ENTITY = EntitySpec(
         "name": _s(),
         "entityType": _s("Kind of entity, e.g. 有限责任公司."),
         "legalRepresentative": FieldSpec(ref="Person"),
-        "registeredCapital": FieldSpec(type=ValueType.DECIMAL),
+        "registeredCapital": FieldSpec(value_type=ValueType.DECIMAL),
         "status": FieldSpec(enum=EntityStatus),
-        "establishedOn": FieldSpec(type=ValueType.DATE),
+        "establishedOn": FieldSpec(value_type=ValueType.DATE),
         "address": _s(),
         "businessScope": _s(),
         "licences": FieldSpec(many=True, fields=_LICENCE_FIELDS),
@@ -144,7 +144,7 @@ _SERVICE_ITEM = EntitySpec(
     fields={
         "name": _s(),
         "department": _s(),
-        "promisedDays": FieldSpec(type=ValueType.INT),
+        "promisedDays": FieldSpec(value_type=ValueType.INT),
     },
 )
 
@@ -156,14 +156,14 @@ _CASE = EntitySpec(
         "serviceItem": FieldSpec(ref="ServiceItem"),
         "applicant": FieldSpec(ref=APPLICANT),
         "status": FieldSpec(enum=CaseStatus),
-        "submittedAt": FieldSpec(type=ValueType.DATETIME),
-        "deadline": FieldSpec(type=ValueType.DATETIME),
-        "closedAt": FieldSpec(type=ValueType.DATETIME),
+        "submittedAt": FieldSpec(value_type=ValueType.DATETIME),
+        "deadline": FieldSpec(value_type=ValueType.DATETIME),
+        "closedAt": FieldSpec(value_type=ValueType.DATETIME),
         "events": FieldSpec(
             many=True,
             fields={
                 "type": FieldSpec(enum=EventType),
-                "at": FieldSpec(type=ValueType.DATETIME),
+                "at": FieldSpec(value_type=ValueType.DATETIME),
                 "handler": _s("Who handled this step."),
                 "note": _s(),
             },

@@ -1,8 +1,8 @@
 """The root of the unified schema, and the one place the schema is assembled.
 
-    >>> schema = build_schema()
-    >>> "person(idNumber: IdNumber!): Person" in str(schema)
-    True
+>>> schema = build_schema()
+>>> "person(idNumber: IdNumber!): Person" in str(schema)
+True
 """
 
 from __future__ import annotations
@@ -97,11 +97,11 @@ class Query:
         page = await info.context.sources.search(
             "Case", {"applicant": applicant, "status": status}, first=first, after=after
         )
-        requested = frozenset()
-        for field in info.selected_fields:
-            for edges in field.selections:
-                if getattr(edges, "name", None) == "edges":
-                    for node in getattr(edges, "selections", ()):
+        requested: frozenset[str] = frozenset()
+        for selected in info.selected_fields:
+            for edge in selected.selections:
+                if getattr(edge, "name", None) == "edges":
+                    for node in getattr(edge, "selections", ()):
                         if getattr(node, "name", None) == "node":
                             requested = requested_fields(node.selections)
         edges = [
@@ -123,6 +123,4 @@ def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
     """The unified schema, with the gateway's extensions (classes or factories: one instance per request)."""
-    return strawberry.Schema(
-        query=Query, extensions=list(extensions), config=StrawberryConfig(scalar_map=SCALARS)
-    )
+    return strawberry.Schema(query=Query, extensions=list(extensions), config=StrawberryConfig(scalar_map=SCALARS))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from gateway.keys import parse_credit_code, parse_id_number
 
@@ -26,7 +27,7 @@ def _parse_credit_code(value: Any) -> str:
 IdNumber = NewType("IdNumber", str)
 CreditCode = NewType("CreditCode", str)
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     IdNumber: strawberry.scalar(
         name="IdNumber",
         description=(

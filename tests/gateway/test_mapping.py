@@ -84,12 +84,16 @@ def test_lists_from_many_records_and_from_a_nested_list() -> None:
     fields = {"degree": FieldMap(value="XLMC"), "school": FieldMap(value="YXMC")}
     rows = [{"XLMC": "学士", "YXMC": "北京大学"}, {"XLMC": "硕士", "YXMC": "清华大学"}]
     from_rows = read_field("edu", "degrees", PERSON["degrees"], FieldMap(fields=fields), rows, many_query=True)
-    nested = read_field("edu", "degrees", PERSON["degrees"], FieldMap(value="Degrees", fields=fields), [{"Degrees": rows}])
+    nested = read_field(
+        "edu", "degrees", PERSON["degrees"], FieldMap(value="Degrees", fields=fields), [{"Degrees": rows}]
+    )
     assert from_rows == nested == [{"degree": "学士", "school": "北京大学"}, {"degree": "硕士", "school": "清华大学"}]
 
 
 def test_references_and_applicant_kinds() -> None:
-    cases = read_field("ap", "cases", PERSON["cases"], FieldMap(value="BJBH"), [{"BJBH": "A1"}, {"BJBH": "A2"}], many_query=True)
+    cases = read_field(
+        "ap", "cases", PERSON["cases"], FieldMap(value="BJBH"), [{"BJBH": "A1"}, {"BJBH": "A2"}], many_query=True
+    )
     assert cases == [EntityKey("Case", "A1"), EntityKey("Case", "A2")]
     applicant = FieldMap(value="SQR", kind=FieldMap(value="LX", codes={"1": "PERSON", "2": "LEGAL_ENTITY"}))
     assert read_field("ap", "applicant", CASE["applicant"], applicant, [{"SQR": "91110000600037341L", "LX": "2"}]) == (

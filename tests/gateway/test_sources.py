@@ -84,9 +84,7 @@ def gateway() -> Callable[..., Any]:
     ) -> dict[str, Any]:
         config: GatewayConfig = parse_config({"sources": sources}, {})
         adapters: dict[str, Adapter] = {
-            name: RestAdapter(
-                name, src, client=httpx.AsyncClient(transport=httpx.MockTransport(departments[name]))
-            )
+            name: RestAdapter(name, src, client=httpx.AsyncClient(transport=httpx.MockTransport(departments[name])))
             for name, src in config.sources.items()
         }
         source_set = SourceSet(config, adapters)
@@ -141,10 +139,13 @@ async def test_failed_department_costs_only_its_fields(gateway: Callable[..., An
     out = await gateway(
         {
             "ps": _source("Public Security", {"Person.name": {"value": "name"}}, batch=False),
-            "hrss": _source("HRSS", {"Person.socialInsurance": {"fields": {"insured": {"value": "flag"}}}}, batch=False),
+            "hrss": _source(
+                "HRSS", {"Person.socialInsurance": {"fields": {"insured": {"value": "flag"}}}}, batch=False
+            ),
         },
         {"ps": Department(PEOPLE), "hrss": Department(PEOPLE, status=500)},
-        "query($id: IdNumber!) { person(idNumber: $id) { name socialInsurance { insured } provenance { field source } } }",
+        "query($id: IdNumber!) { person(idNumber: $id) { name socialInsurance { insured } "
+        "provenance { field source } } }",
         id=key,
     )
     assert out["data"]["person"]["name"] == PEOPLE[key]["name"]
