@@ -38,7 +38,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -138,7 +138,7 @@ class Adapter(ABC):
     async def aclose(self) -> None:
         """Release what this adapter created (clients, pools, engines)."""
 
-    async def __aenter__(self) -> Adapter:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 

@@ -41,7 +41,7 @@ In a batch's ``params``, a value that is exactly ``"{keys}"`` repeats the parame
 JSON numbers with decimals are read as :class:`~decimal.Decimal`, so amounts of money stay exact.
 
 Failures, as the gateway sees them: connection refused, DNS, TLS or a dropped connection raise
-``SourceUnavailable``; no answer within ``timeout`` raises ``SourceTimeout``; 503 raises
+``SourceUnavailable``; no answer within ``timeout`` (or 504) raises ``SourceTimeout``; 502 and 503 raise
 ``SourceUnavailable``; any other status that is not 2xx or a ``not_found`` status raises ``SourceFault``;
 a body that is not JSON or lacks the ``result`` path raises ``BadSourceData``. Messages name the path
 template, never the key, which is personal data.
@@ -132,7 +132,8 @@ class RestQuery(AdapterQuery):
 
 
 class RestAdapter(Adapter):
-    """A department's REST/JSON API. An injected ``client`` (shared, or mocked in tests) is never closed here.
+    """A department's REST/JSON API. An injected ``client`` (shared, or mocked in tests) is never closed here;
+    the source's ``timeout`` applies to every request either way.
 
     ::
 
@@ -176,7 +177,8 @@ class RestAdapter(Adapter):
         response = await self._send("GET", url, f"GET {url}")
         if response.status_code >= 500:
             self._check_status(response, f"GET {url}")
-        return f"HTTP {response.status_code} {response.reason_phrase} from {url}".replace("  ", " ")
+        status = f"{response.status_code} {response.reason_phrase}".rstrip()
+        return f"HTTP {status} from {url}"
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -197,8 +199,8 @@ class RestAdapter(Adapter):
         )
         if response.status_code in spec.not_found:
             return {}
-        self._check_status(response, what)
-        found = self._result(response, spec.result, what)
+        self._check_status(response, what, [key])
+        found = self._result(response, spec.result, what, [key])
         if found is None:
             return {}
         if spec.many:
@@ -223,8 +225,8 @@ class RestAdapter(Adapter):
         )
         if response.status_code in spec.not_found:
             return {}
-        self._check_status(response, what)
-        found = self._result(response, batch.result, what)
+        self._check_status(response, what, keys)
+        found = self._result(response, batch.result, what, keys)
         records = [] if found is None else self._records(found, batch.result, what)
         asked = set(keys)
         grouped: dict[str, list[Record]] = {}
@@ -263,25 +265,28 @@ class RestAdapter(Adapter):
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise SourceFault(self.name, f"{what} failed: {exc}") from exc
 
-    def _check_status(self, response: httpx.Response, what: str) -> None:
+    def _check_status(self, response: httpx.Response, what: str, keys: Sequence[str] = ()) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
         message = f"{what} answered {status} {response.reason_phrase}".rstrip()
-        excerpt = _excerpt(response)
+        excerpt = _excerpt(response, keys)
         if excerpt:
             message += f": {excerpt}"
-        if status == 503:
+        if status in (502, 503):  # the department (or its gateway) is down, not wrong
             raise SourceUnavailable(self.name, message)
+        if status == 504:
+            raise SourceTimeout(self.name, message)
         raise SourceFault(self.name, message)
 
-    def _result(self, response: httpx.Response, path: str | None, what: str) -> Any:
+    def _result(self, response: httpx.Response, path: str | None, what: str, keys: Sequence[str]) -> Any:
         try:
             document = json.loads(response.content, parse_float=Decimal)
         except ValueError as exc:
             raise BadSourceData(
                 self.name,
-                f"{what} answered {response.status_code} with a body that is not JSON: {_excerpt(response)}",
+                f"{what} answered {response.status_code} with a body that is not JSON: "
+                + _excerpt(response, keys),
             ) from exc
         try:
             return _dig(document, path)
@@ -455,8 +460,11 @@ def _where(path: str | None) -> str:
     return f"'{path}'" if path else "the top of the body"
 
 
-def _excerpt(response: httpx.Response) -> str:
+def _excerpt(response: httpx.Response, keys: Sequence[str]) -> str:
+    """The start of a body, for an error message, with the keys (personal data) masked."""
     text = " ".join(response.text.split())
+    for key in keys:
+        text = text.replace(key, _KEY)
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
 
 

@@ -195,19 +195,20 @@ class Department:
         return JSONResponse(_openapi_document())
 
     async def fault(self, request: Request) -> Response:
-        kind = request.path_params["kind"]
+        kind, wanted = request.path_params["kind"], request.query_params.get("id", "")
         if kind == "500":
-            trace = "java.lang.NullPointerException\n\tat gov.si.InsuredDao.find(InsuredDao.java:88)\n" * 50
-            return PlainTextResponse(trace, status_code=500)
+            trace = f"java.lang.NullPointerException: insured {wanted}\n\tat gov.si.Dao.find(Dao.java:88)\n"
+            return PlainTextResponse(trace * 50, status_code=500)
         if kind == "503":
             return PlainTextResponse("scheduled maintenance until 06:00", status_code=503)
         if kind == "403":
             return JSONResponse({"error": "client certificate not authorised"}, status_code=403)
         if kind == "bad-json":
-            return Response("<html><body>Login required</body></html>", media_type="application/json")
+            page = f"<html><body>Login required to see {wanted}</body></html>"
+            return Response(page, media_type="application/json")
         if kind == "slow":
             await asyncio.sleep(1.0)
-            return JSONResponse({"idNumber": request.query_params["id"]})
+            return JSONResponse({"idNumber": wanted})
         if kind == "wrong-shape":
             return JSONResponse({"data": {"person": None}, "meta": {}})
         raise AssertionError(kind)
@@ -376,10 +377,15 @@ async def test_openapi_document_from_a_local_file(department_url: str, tmp_path:
 @pytest.mark.parametrize(
     ("fault", "result", "error", "said"),
     [
-        ("500", None, SourceFault, "answered 500 Internal Server Error: java.lang.NullPointerException at"),
+        (
+            "500",
+            None,
+            SourceFault,
+            "answered 500 Internal Server Error: java.lang.NullPointerException: insured {key} at",
+        ),
         ("503", None, SourceUnavailable, "answered 503 Service Unavailable: scheduled maintenance"),
         ("403", None, SourceFault, "answered 403 Forbidden"),
-        ("bad-json", None, BadSourceData, "not JSON: <html><body>Login required"),
+        ("bad-json", None, BadSourceData, "not JSON: <html><body>Login required to see {key}<"),
         ("wrong-shape", "data.person.insured", BadSourceData, "without 'data.person.insured'"),
     ],
 )
