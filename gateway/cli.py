@@ -120,6 +120,7 @@ def serve(
         host=host or settings.host or cfg.http.host,
         port=port if port is not None else (settings.port or cfg.http.port),
         log_level=settings.log_level,
+        access_log=settings.access_log,
     )
 
 

@@ -16,7 +16,8 @@ __all__ = ["GatewaySettings"]
 
 
 class GatewaySettings(BaseSettings):
-    """``ONEWINDOW_CONFIG``, ``ONEWINDOW_HOST``, ``ONEWINDOW_PORT``, ``ONEWINDOW_DEBUG``, ``ONEWINDOW_LOG_LEVEL``."""
+    """``ONEWINDOW_CONFIG``, ``ONEWINDOW_HOST``, ``ONEWINDOW_PORT``, ``ONEWINDOW_DEBUG``, ``ONEWINDOW_LOG_LEVEL``,
+    ``ONEWINDOW_ACCESS_LOG``."""
 
     model_config = SettingsConfigDict(env_prefix="ONEWINDOW_", extra="ignore")
 
@@ -25,3 +26,4 @@ class GatewaySettings(BaseSettings):
     port: int | None = None
     debug: bool = False
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = True

@@ -1,7 +1,8 @@
 """Real SOAP departments for the SOAP adapter's tests.
 
-* :func:`spyne_person_service`: a person register built with spyne, a third-party SOAP stack (document/literal,
-  SOAP 1.1 or 1.2), served by wsgiref in a child process. spyne 2.14 imports only on Python < 3.12.
+* :func:`spyne_person_service`: a person register built with spyne, a third-party SOAP stack
+  (document/literal, SOAP 1.1 or 1.2), served by wsgiref in a child process. spyne 2.14 imports only on
+  Python < 3.12.
 * :func:`soap12_person_app`: a hand-written SOAP 1.2 document/literal service (Starlette + lxml) with scripted
   misbehaviour: a fault, a slow answer, HTML error pages and a malformed body, each for its own key.
 """
@@ -63,9 +64,10 @@ SLOW_ID = _id_number("99999919990909002")
 HTML_ERROR_ID = _id_number("99999919990909003")
 MALFORMED_ID = _id_number("99999919990909004")
 XHTML_ERROR_ID = _id_number("99999919990909005")
+BAD_DECIMAL_ID = _id_number("99999919990909006")
 SLOW_SECONDS = 1.0
 
-# -- spyne, a third-party SOAP stack ------------------------------------------------------------------------------
+# -- spyne, a third-party SOAP stack -------------------------------------------------------------------------
 
 
 SPYNE_SKIP_REASON = "spyne 2.14 (the third-party SOAP stack) imports only on Python < 3.12"
@@ -110,16 +112,16 @@ def _spyne_wsgi_app(protocol: str) -> Any:
         )
 
     class PersonService(ServiceBase):  # type: ignore[misc]
-        @rpc(Unicode, _returns=SpynePerson)  # type: ignore[misc]
-        def QueryPerson(ctx: Any, IdCardNo: str) -> SpynePerson | None:  # noqa: N802, N803 - SOAP names
+        @rpc(Unicode, _returns=SpynePerson)  # type: ignore[untyped-decorator]
+        def QueryPerson(ctx: Any, IdCardNo: str) -> SpynePerson | None:
             return as_spyne(PEOPLE.get(IdCardNo))
 
-        @rpc(Array(Unicode), _returns=Array(SpynePerson))  # type: ignore[misc]
-        def QueryPersonBatch(ctx: Any, IdCardNos: list[str] | None) -> list[SpynePerson | None]:  # noqa: N802, N803
+        @rpc(Array(Unicode), _returns=Array(SpynePerson))  # type: ignore[untyped-decorator]
+        def QueryPersonBatch(ctx: Any, IdCardNos: list[str] | None) -> list[SpynePerson | None]:
             return [as_spyne(PEOPLE[key]) for key in IdCardNos or [] if key in PEOPLE]
 
-        @rpc(Unicode, _returns=SpynePerson)  # type: ignore[misc]
-        def QueryPersonBroken(ctx: Any, IdCardNo: str) -> SpynePerson:  # noqa: N802, N803
+        @rpc(Unicode, _returns=SpynePerson)  # type: ignore[untyped-decorator]
+        def QueryPersonBroken(ctx: Any, IdCardNo: str) -> SpynePerson:
             raise Fault("Server.Database", "household register database is down")
 
     soap = {"soap11": Soap11, "soap12": Soap12}[protocol]
@@ -147,8 +149,8 @@ def _serve_spyne(protocol: str) -> None:
 def spyne_person_service(protocol: str = "soap11") -> Iterator[str]:
     """Run the spyne person register in a child process; yield its WSDL URL.
 
-    A child process, not a thread: importing spyne leaves its six importer in ``sys.meta_path``, which turns every
-    later failed import in the test process into an ``ImportWarning``.
+    A child process, not a thread: importing spyne leaves its six importer in ``sys.meta_path``, which turns
+    every later failed import in the test process into an ``ImportWarning``.
     """
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.adapters.soap_peers", protocol],
@@ -157,7 +159,8 @@ def spyne_person_service(protocol: str = "soap11") -> Iterator[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     try:
         url = child.stdout.readline().strip()
         if not url:
@@ -173,7 +176,7 @@ def spyne_person_service(protocol: str = "soap11") -> Iterator[str]:
         child.stdout.close()
 
 
-# -- a hand-written SOAP 1.2 service ------------------------------------------------------------------------------
+# -- a hand-written SOAP 1.2 service -------------------------------------------------------------------------
 
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 TNS = "urn:onewindow:test:soap12"
@@ -195,7 +198,9 @@ _WSDL = """<?xml version="1.0" encoding="UTF-8"?>
         </xs:sequence>
       </xs:complexType>
       <xs:element name="GetPerson">
-        <xs:complexType><xs:sequence><xs:element name="IdCardNo" type="xs:string"/></xs:sequence></xs:complexType>
+        <xs:complexType><xs:sequence>
+          <xs:element name="IdCardNo" type="xs:string"/>
+        </xs:sequence></xs:complexType>
       </xs:element>
       <xs:element name="GetPersonResponse">
         <xs:complexType><xs:sequence>
@@ -217,9 +222,13 @@ _WSDL = """<?xml version="1.0" encoding="UTF-8"?>
     </xs:schema>
   </wsdl:types>
   <wsdl:message name="GetPersonIn"><wsdl:part name="parameters" element="tns:GetPerson"/></wsdl:message>
-  <wsdl:message name="GetPersonOut"><wsdl:part name="parameters" element="tns:GetPersonResponse"/></wsdl:message>
+  <wsdl:message name="GetPersonOut">
+    <wsdl:part name="parameters" element="tns:GetPersonResponse"/>
+  </wsdl:message>
   <wsdl:message name="GetPeopleIn"><wsdl:part name="parameters" element="tns:GetPeople"/></wsdl:message>
-  <wsdl:message name="GetPeopleOut"><wsdl:part name="parameters" element="tns:GetPeopleResponse"/></wsdl:message>
+  <wsdl:message name="GetPeopleOut">
+    <wsdl:part name="parameters" element="tns:GetPeopleResponse"/>
+  </wsdl:message>
   <wsdl:portType name="RegisterPortType">
     <wsdl:operation name="GetPerson">
       <wsdl:input message="tns:GetPersonIn"/><wsdl:output message="tns:GetPersonOut"/>
@@ -232,11 +241,13 @@ _WSDL = """<?xml version="1.0" encoding="UTF-8"?>
     <soap12:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
     <wsdl:operation name="GetPerson">
       <soap12:operation soapAction="{tns}/GetPerson"/>
-      <wsdl:input><soap12:body use="literal"/></wsdl:input><wsdl:output><soap12:body use="literal"/></wsdl:output>
+      <wsdl:input><soap12:body use="literal"/></wsdl:input>
+      <wsdl:output><soap12:body use="literal"/></wsdl:output>
     </wsdl:operation>
     <wsdl:operation name="GetPeople">
       <soap12:operation soapAction="{tns}/GetPeople"/>
-      <wsdl:input><soap12:body use="literal"/></wsdl:input><wsdl:output><soap12:body use="literal"/></wsdl:output>
+      <wsdl:input><soap12:body use="literal"/></wsdl:input>
+      <wsdl:output><soap12:body use="literal"/></wsdl:output>
     </wsdl:operation>
   </wsdl:binding>
   <wsdl:service name="Register">
@@ -293,11 +304,15 @@ async def _misbehave(keys: list[str]) -> Response | None:
     if HTML_ERROR_ID in keys:  # not well-formed XML
         return Response("<html><body>Internal Server Error<br></body></html>", 500, media_type="text/html")
     if XHTML_ERROR_ID in keys:  # well-formed XML, but no SOAP envelope
-        return Response(
-            "<html><body><h1>Internal Server Error</h1></body></html>", 500, media_type="text/html"
-        )
+        return Response("<html><body><h1>Internal Server Error</h1></body></html>", 500, media_type="text/html")
     if MALFORMED_ID in keys:
         return Response(b"<env:Envelope xmlns:env='oops'><unclosed>", 200, media_type=_SOAP12_CONTENT_TYPE)
+    if BAD_DECIMAL_ID in keys:
+        answer = etree.Element(_q("GetPersonResponse"))
+        etree.SubElement(answer, _q("Status")).text = "FOUND"
+        _person_element(answer, Person(BAD_DECIMAL_ID, "赵六", "1", dt.date(1999, 9, 9), Decimal(0), None))
+        answer.find(f"{_q('Person')}/{_q('Capital')}").text = "12,345.67"  # a locale's decimal, not xs:decimal
+        return Response(_envelope(answer), media_type=_SOAP12_CONTENT_TYPE)
     if SLOW_ID in keys:
         await asyncio.sleep(SLOW_SECONDS)
     return None

@@ -1,5 +1,5 @@
-"""The SOAP adapter against real SOAP services: spyne (a third-party stack, SOAP 1.1 and 1.2) and a hand-written
-SOAP 1.2 service with scripted misbehaviour (see :mod:`tests.adapters.soap_peers`).
+"""The SOAP adapter against real SOAP services: spyne (a third-party stack, SOAP 1.1 and 1.2) and a
+hand-written SOAP 1.2 service with scripted misbehaviour (see :mod:`tests.adapters.soap_peers`).
 
 An HTTP error status whose body is not a SOAP fault (an HTML error page) is a ``SourceFault``: the department
 answered, with an error. A 200 whose body is not XML is ``BadSourceData``.
@@ -22,6 +22,7 @@ from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeou
 from gateway.serving import serve_asgi
 from tests.adapters.conformance import AdapterConformance
 from tests.adapters.soap_peers import (
+    BAD_DECIMAL_ID,
     FAULT_ID,
     HTML_ERROR_ID,
     MALFORMED_ID,
@@ -97,7 +98,7 @@ def saved_wsdl(url: str, tmp_path: Path) -> str:
     return str(path)
 
 
-# -- spyne: SOAP 1.1 and SOAP 1.2 ---------------------------------------------------------------------------------
+# -- spyne: SOAP 1.1 and SOAP 1.2 ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module", params=["soap11", "soap12"])
@@ -137,9 +138,7 @@ class TestSoapConformance(AdapterConformance):
         return "IdCardNo"
 
     @pytest.fixture
-    async def unreachable_adapter(
-        self, spyne_wsdl: str, tmp_path: Path, free_port: int
-    ) -> AsyncIterator[SoapAdapter]:
+    async def unreachable_adapter(self, spyne_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
         wsdl = saved_wsdl(spyne_wsdl, tmp_path)
         adapter = soap_adapter(wsdl, SPYNE_QUERIES, address=f"http://127.0.0.1:{free_port}/")
         yield adapter
@@ -202,9 +201,7 @@ async def test_missing_operation_is_a_config_error_at_open(spyne_wsdl: str, quer
 
 
 async def test_request_template_that_does_not_fit_the_operation_is_a_config_error(spyne_wsdl: str) -> None:
-    adapter = soap_adapter(
-        spyne_wsdl, {"person": {"operation": "QueryPerson", "request": {"IdCard": "{key}"}}}
-    )
+    adapter = soap_adapter(spyne_wsdl, {"person": {"operation": "QueryPerson", "request": {"IdCard": "{key}"}}})
     with pytest.raises(ConfigError, match="IdCard") as info:
         await adapter.open()
     assert info.value.path == "sources.civil_affairs.queries.person.request"
@@ -212,7 +209,8 @@ async def test_request_template_that_does_not_fit_the_operation_is_a_config_erro
 
 @pytest.mark.parametrize(("option", "value"), [("service", "NoSuchService"), ("port", "NoSuchPort")])
 async def test_unknown_service_or_port_is_a_config_error(spyne_wsdl: str, option: str, value: str) -> None:
-    adapter = soap_adapter(spyne_wsdl, SPYNE_QUERIES, **{option: value})
+    options: dict[str, Any] = {option: value}
+    adapter = soap_adapter(spyne_wsdl, SPYNE_QUERIES, **options)
     with pytest.raises(ConfigError, match=value) as info:
         await adapter.open()
     assert info.value.path == f"sources.civil_affairs.{option}"
@@ -230,7 +228,7 @@ async def test_shared_client_is_used_but_not_closed(spyne_wsdl: str) -> None:
         assert shared.headers["X-Agency"] == "onewindow"
 
 
-# -- configuration and reachability, no server needed ----------------------------------------------------------------
+# -- configuration and reachability, no server needed --------------------------------------------------------
 
 
 async def test_unreachable_wsdl_is_source_unavailable_at_open(free_port: int) -> None:
@@ -269,7 +267,7 @@ def test_query_keys_are_checked_when_the_adapter_is_built(query: dict[str, Any],
     assert info.value.path == f"sources.civil_affairs.queries.{path}"
 
 
-# -- a hand-written SOAP 1.2 service, with misbehaviour ---------------------------------------------------------------
+# -- a hand-written SOAP 1.2 service, with misbehaviour ------------------------------------------------------
 
 
 @pytest.fixture
@@ -307,9 +305,7 @@ class TestSoap12Conformance(AdapterConformance):
         return "IdCardNo"
 
     @pytest.fixture
-    async def unreachable_adapter(
-        self, soap12_wsdl: str, tmp_path: Path, free_port: int
-    ) -> AsyncIterator[SoapAdapter]:
+    async def unreachable_adapter(self, soap12_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
         async with httpx.AsyncClient() as client:
             (tmp_path / "register.wsdl").write_bytes((await client.get(soap12_wsdl)).content)
         adapter = soap_adapter(
@@ -343,7 +339,7 @@ async def test_soap12_fault_is_source_fault_with_reason_and_code(soap12_adapter:
 
 @pytest.mark.parametrize("key", [HTML_ERROR_ID, XHTML_ERROR_ID], ids=["html", "xhtml"])
 async def test_html_error_page_is_source_fault(soap12_adapter: SoapAdapter, key: str) -> None:
-    with pytest.raises(SourceFault, match="HTTP .*without a SOAP fault"):
+    with pytest.raises(SourceFault, match=r"HTTP .*without a SOAP fault"):
         await soap12_adapter.fetch("person", [key])
 
 
@@ -351,6 +347,11 @@ async def test_malformed_xml_is_bad_source_data(soap12_adapter: SoapAdapter) -> 
     with pytest.raises(BadSourceData) as info:
         await soap12_adapter.fetch("person", [MALFORMED_ID])
     assert info.value.source == "civil_affairs"
+
+
+async def test_value_that_is_not_its_xsd_type_is_bad_source_data(soap12_adapter: SoapAdapter) -> None:
+    with pytest.raises(BadSourceData, match="not an xs:decimal"):
+        await soap12_adapter.fetch("person", [BAD_DECIMAL_ID])
 
 
 async def test_slow_answer_is_source_timeout(soap12_adapter: SoapAdapter) -> None:
