@@ -42,6 +42,11 @@ def _at(record: Record, path: str) -> Any:
     return value
 
 
+async def _open_and_fetch(adapter: Adapter, query: str, key: str) -> dict[str, list[Record]]:
+    await adapter.open()
+    return await adapter.fetch(query, [key])
+
+
 class AdapterConformance:
     """Behaviour the source layer relies on, whatever the protocol."""
 
@@ -73,14 +78,12 @@ class AdapterConformance:
         self, unreachable_adapter: Adapter, query: str, known_keys: Sequence[str]
     ) -> None:
         with pytest.raises(SourceUnavailable) as info:
-            await unreachable_adapter.open()
-            await unreachable_adapter.fetch(query, [known_keys[0]])
+            await _open_and_fetch(unreachable_adapter, query, known_keys[0])
         assert info.value.source == unreachable_adapter.name
 
     async def test_errors_name_the_source(self, unreachable_adapter: Adapter, query: str) -> None:
         with pytest.raises(SourceError) as info:
-            await unreachable_adapter.open()
-            await unreachable_adapter.fetch(query, ["irrelevant"])
+            await _open_and_fetch(unreachable_adapter, query, "irrelevant")
         assert info.value.extensions["source"] == unreachable_adapter.name
         assert info.value.extensions["code"].startswith("SOURCE_")
 
