@@ -1,8 +1,8 @@
 """The SQL adapter: records read from a department's relational database, by key, with SELECT statements only.
 
 A source of ``kind: sql`` names a SQLAlchemy URL with an asyncio driver (``sqlite+aiosqlite``,
-``postgresql+asyncpg``, ``mysql+aiomysql``) and, per query, a table, the column holding the key, and optionally the
-columns to read, fixed equality filters and an order::
+``postgresql+asyncpg``, ``mysql+aiomysql``) and, per query, a table, the column holding the key, and optionally
+the columns to read, fixed equality filters and an order::
 
     sources:
       education:
@@ -25,12 +25,13 @@ columns to read, fixed equality filters and an order::
             fields: {degree: {value: XLMC}, school: {value: YXMC}, graduatedOn: {value: BYRQ}}
 
 Legacy names are matched case-insensitively against the reflected schema (PostgreSQL folds ``T_XL_XX`` to
-``t_xl_xx``), and a record is keyed by the names written in ``columns`` (``"XM"``); without ``columns`` it is keyed
-by the names the database reports. Values keep their database types (``Decimal``, ``date``, ``datetime``).
+``t_xl_xx``), and a record is keyed by the names written in ``columns`` (``"XM"``); without ``columns`` it is
+keyed by the names the database reports. Values keep their database types (``Decimal``, ``date``, ``datetime``).
 
-Every statement is a ``SELECT`` built with SQLAlchemy Core over the reflected tables, every value a bound parameter.
-An engine the adapter creates also opens its sessions read-only where the database allows it (SQLite
-``query_only``, PostgreSQL ``default_transaction_read_only``, MySQL/MariaDB ``SET SESSION TRANSACTION READ ONLY``).
+Every statement is a ``SELECT`` built with SQLAlchemy Core over the reflected tables, every value a bound
+parameter. Sessions of an engine the adapter creates are also read-only and time-limited on the server: SQLite
+``query_only``; PostgreSQL (asyncpg) ``default_transaction_read_only`` and ``statement_timeout``; MySQL/MariaDB
+``SET SESSION TRANSACTION READ ONLY`` and ``max_execution_time``/``max_statement_time``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import difflib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +49,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import Column, MetaData, Row, Table, event, inspect, literal_column, select
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -83,7 +85,7 @@ _MIN_OPEN_TIMEOUT = 30.0
 _PG_QUERY_CANCELED = "57014"
 _MYSQL_STATEMENT_TIMEOUTS = frozenset({1969, 3024})
 
-# How a string key or filter value becomes the column's Python type, so that strict drivers (asyncpg) can bind it.
+# How a string key or filter value becomes the column's Python type, so strict drivers (asyncpg) can bind it.
 _PARSERS: dict[type, Any] = {
     int: int,
     float: float,
@@ -96,7 +98,8 @@ _PARSERS: dict[type, Any] = {
 class SqlOptions(AdapterOptions):
     """The connection: a SQLAlchemy URL with an async driver, and the schema holding the tables."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+    # ``schema`` in YAML; ``db_schema`` in Python, where ``schema`` would shadow a BaseModel method.
+    model_config = ConfigDict(populate_by_name=True)
 
     url: str
     db_schema: str | None = Field(default=None, alias="schema")
@@ -107,7 +110,7 @@ class SqlOptions(AdapterOptions):
         try:
             make_url(value)
         except ArgumentError:
-            raise ValueError("not a SQLAlchemy URL (e.g. postgresql+asyncpg://user:password@host/db)") from None
+            raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
         return value
 
 
@@ -123,7 +126,7 @@ class SqlQuery(AdapterQuery):
 
 @dataclass(frozen=True)
 class _BoundQuery:
-    """A query resolved against the reflected schema: the columns to select and how to name them in a record."""
+    """A query resolved against the reflected schema: the columns to select, how a record names them."""
 
     table: Table
     key: Column[Any]
@@ -180,8 +183,8 @@ class SqlAdapter(Adapter):
                 self._engine = self._create_engine()
             try:
                 async with self._connect(max(self.config.timeout, _MIN_OPEN_TIMEOUT)) as conn:
-                    schemas, names, tables = await conn.run_sync(self._reflect)
-                self._bound = self._bind_queries(schemas, names, tables)
+                    names, tables = await conn.run_sync(self._reflect)
+                self._bound = self._bind_queries(names, tables)
             except BaseException:
                 await self._dispose()
                 raise
@@ -201,7 +204,7 @@ class SqlAdapter(Adapter):
         ]
         many = self.queries[query].many
         found: dict[str, list[Record]] = {}
-        for row in await self._rows(statements, bound):
+        for row in await self._rows(statements):
             for key in wanted.get(row[0], ()):
                 records = found.setdefault(key, [])
                 if many or not records:
@@ -223,7 +226,7 @@ class SqlAdapter(Adapter):
             except (ValueError, ArithmeticError):
                 return []  # not a value of the column's type: no row can hold it
         statement = statement.limit(limit).offset(offset)
-        return [bound.record(row) for row in await self._rows([statement], bound)]
+        return [bound.record(row) for row in await self._rows([statement])]
 
     async def probe(self) -> str:
         """``SELECT 1``; the dialect and server version, e.g. ``postgresql 16.4``."""
@@ -248,7 +251,7 @@ class SqlAdapter(Adapter):
         except NoSuchModuleError:
             raise ConfigError(path, f"unknown database dialect {url.drivername!r}") from None
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": self._connect_args()}
-        if issubclass(dialect.get_pool_class(url), QueuePool):
+        if issubclass(dialect, DefaultDialect) and issubclass(dialect.get_pool_class(url), QueuePool):
             kwargs.update(pool_size=self.config.max_concurrency, max_overflow=0, pool_timeout=self.config.timeout)
         try:
             engine = create_async_engine(url, **kwargs)
@@ -257,7 +260,9 @@ class SqlAdapter(Adapter):
         except (ArgumentError, InvalidRequestError) as exc:
             raise ConfigError(path, self._mask(str(exc))) from None
         if url.get_backend_name() == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_query_only)
+            event.listen(engine.sync_engine, "connect", _sqlite_session)
+        elif url.get_backend_name() == "mysql":
+            event.listen(engine.sync_engine, "connect", _mysql_session(self.config.timeout))
         return engine
 
     def _connect_args(self) -> dict[str, Any]:
@@ -275,13 +280,13 @@ class SqlAdapter(Adapter):
                 },
             }
         elif driver == "aiomysql":
-            args = {"connect_timeout": timeout, "init_command": "SET SESSION TRANSACTION READ ONLY"}
+            args = {"connect_timeout": timeout}
         elif backend == "sqlite":
             args = {"timeout": timeout}
         return {key: value for key, value in args.items() if key not in self._url.query}
 
     def _check_sqlite_file(self) -> None:
-        # SQLite creates a missing file on connect; a read-only adapter must not leave an empty database behind.
+        # SQLite creates a missing file on connect; a read-only adapter leaves no empty database behind.
         url = self._url
         database = url.database or ""
         if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or url.query.get("uri"):
@@ -296,14 +301,17 @@ class SqlAdapter(Adapter):
 
     # -- reflection and checks -----------------------------------------------------------------------------------
 
-    def _reflect(self, conn: Connection) -> tuple[list[str], list[str], dict[str, Table]]:
-        """Runs in ``run_sync``: the schemas, the table and view names, and each queried table that exists."""
-        schema = self.options.db_schema
+    def _reflect(self, conn: Connection) -> tuple[list[str], dict[str, Table]]:
+        """Runs in ``run_sync``: the schema's table and view names, and each queried table that exists."""
         inspector = inspect(conn)
-        schemas = inspector.get_schema_names()
-        if schema is not None and _match(schema, schemas) is None:
-            return schemas, [], {}
-        schema = _match(schema, schemas) if schema is not None else None
+        schema = configured = self.options.db_schema
+        # Not every schema is listed (PostgreSQL leaves out pg_catalog); a listed one may differ in case.
+        if configured is not None and not inspector.has_schema(configured):
+            schemas = inspector.get_schema_names()
+            schema = _match(configured, schemas)
+            if schema is None:
+                path = f"sources.{self.name}.schema"
+                raise ConfigError(path, f"no schema {configured!r}; {_choices(configured, schemas)}")
         names = [*inspector.get_table_names(schema=schema), *inspector.get_view_names(schema=schema)]
         metadata = MetaData()
         tables: dict[str, Table] = {}
@@ -311,21 +319,14 @@ class SqlAdapter(Adapter):
             actual = _match(spec.table, names)
             if actual is not None and spec.table not in tables:
                 tables[spec.table] = Table(actual, metadata, schema=schema, autoload_with=conn)
-        return schemas, names, tables
+        return names, tables
 
-    def _bind_queries(
-        self, schemas: list[str], names: list[str], tables: Mapping[str, Table]
-    ) -> dict[str, _BoundQuery]:
-        schema = self.options.db_schema
-        if schema is not None and _match(schema, schemas) is None:
-            raise ConfigError(f"sources.{self.name}.schema", f"no schema {schema!r}; {_choices(schema, schemas)}")
+    def _bind_queries(self, names: list[str], tables: Mapping[str, Table]) -> dict[str, _BoundQuery]:
         bound = {qname: self._bind_query(qname, spec, names, tables) for qname, spec in self.queries.items()}
         self._check_search(bound)
         return bound
 
-    def _bind_query(
-        self, qname: str, spec: SqlQuery, names: list[str], tables: Mapping[str, Table]
-    ) -> _BoundQuery:
+    def _bind_query(self, qname: str, spec: SqlQuery, names: list[str], tables: Mapping[str, Table]) -> _BoundQuery:
         prefix = f"sources.{self.name}.queries.{qname}"
         table = tables.get(spec.table)
         if table is None:
@@ -365,7 +366,9 @@ class SqlAdapter(Adapter):
             prefix = f"sources.{self.name}.search.{entity}"
             names = [name for name, _ in query.outputs]
             if search.key not in names:
-                raise ConfigError(f"{prefix}.key", f"no column {search.key!r} in the records; columns: {', '.join(names)}")
+                raise ConfigError(
+                    f"{prefix}.key", f"no column {search.key!r} in the records; columns: {', '.join(names)}"
+                )
             for argument, path in search.filters.items():
                 if query.column(path) is None:
                     raise ConfigError(f"{prefix}.filters.{argument}", f"no column {path!r} in {query.table.name}")
@@ -381,7 +384,7 @@ class SqlAdapter(Adapter):
 
     # -- running statements --------------------------------------------------------------------------------------
 
-    async def _rows(self, statements: Iterable[Any], bound: _BoundQuery) -> list[Row[Any]]:
+    async def _rows(self, statements: Iterable[Any]) -> list[Row[Any]]:
         rows: list[Row[Any]] = []
         async with self._connect(self.config.timeout) as conn:
             for statement in statements:
@@ -432,22 +435,43 @@ class SqlAdapter(Adapter):
         return text.replace(str(password), "***") if password else text
 
 
-def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA query_only = ON")
-    cursor.close()
+    try:
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
+def _mysql_session(timeout: float) -> Callable[[Any, Any], None]:
+    """A pool ``connect`` hook: a read-only session whose statements the server stops after ``timeout``."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The handshake's version string tells MariaDB (seconds) from MySQL (milliseconds, SELECT only).
+        server = str(dbapi_connection.driver_connection.get_server_info())
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            if "mariadb" in server.lower():
+                cursor.execute("SET SESSION max_statement_time = %s", (timeout,))
+            else:
+                cursor.execute("SET SESSION max_execution_time = %s", (max(1, round(timeout * 1000)),))
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
 def _is_statement_timeout(exc: DBAPIError) -> bool:
     orig = exc.orig
     if getattr(orig, "sqlstate", None) == _PG_QUERY_CANCELED:
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return bool(args) and args[0] in _MYSQL_STATEMENT_TIMEOUTS
 
 
 def _as_column_type(column: Column[Any], value: Any) -> Any:
-    """``value`` as the column's Python type when it is a string of another type; raises ``ValueError`` if not one."""
+    """``value`` as the column's Python type (``ValueError`` or ``ArithmeticError`` when it is not one)."""
     try:
         python_type = column.type.python_type
     except NotImplementedError:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from decimal import Decimal
 from functools import lru_cache
 
 from demo.cases import generate_cases, generate_service_items
+from demo.enterprises import generate_entities
+from demo.licensing import person_licences
 from demo.model import (
     SAMPLE_ENTITY_CODE,
     SAMPLE_PERSON_ID,
@@ -47,8 +48,6 @@ from demo.reference import (
     SURNAMES,
     Region,
 )
-from demo.licensing import entity_licences, person_licences
-from demo.enterprises import generate_entities
 from gateway.keys import id_number_check_char
 
 __all__ = [

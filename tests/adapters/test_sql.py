@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import uuid
@@ -34,12 +35,54 @@ SUN = _id("32010619850520789")
 NOBODY = _id("11010519491231003")
 
 DEGREES = [
-    {"SFZH": ZHANG, "XM": "张三", "XLMC": "硕士", "YXMC": "清华大学", "BYRQ": dt.date(1974, 7, 1), "ZSBH": "100031974000456"},
-    {"SFZH": ZHANG, "XM": "张三", "XLMC": "学士", "YXMC": "北京大学", "BYRQ": dt.date(1971, 7, 1), "ZSBH": "100011971000123"},
-    {"SFZH": LI, "XM": "李四", "XLMC": "学士", "YXMC": "复旦大学", "BYRQ": dt.date(2002, 7, 1), "ZSBH": "102461200200789"},
-    {"SFZH": WANG, "XM": "王五", "XLMC": "学士", "YXMC": "中山大学", "BYRQ": dt.date(2012, 6, 30), "ZSBH": "105581201200321"},
-    {"SFZH": ZHAO, "XM": "赵六", "XLMC": "博士", "YXMC": "同济大学", "BYRQ": dt.date(2005, 6, 30), "ZSBH": "102471200500654"},
-    {"SFZH": SUN, "XM": "孙七", "XLMC": "学士", "YXMC": "南京大学", "BYRQ": dt.date(2007, 7, 1), "ZSBH": "102841200700987"},
+    {
+        "SFZH": ZHANG,
+        "XM": "张三",
+        "XLMC": "硕士",
+        "YXMC": "清华大学",
+        "BYRQ": dt.date(1974, 7, 1),
+        "ZSBH": "100031974000456",
+    },
+    {
+        "SFZH": ZHANG,
+        "XM": "张三",
+        "XLMC": "学士",
+        "YXMC": "北京大学",
+        "BYRQ": dt.date(1971, 7, 1),
+        "ZSBH": "100011971000123",
+    },
+    {
+        "SFZH": LI,
+        "XM": "李四",
+        "XLMC": "学士",
+        "YXMC": "复旦大学",
+        "BYRQ": dt.date(2002, 7, 1),
+        "ZSBH": "102461200200789",
+    },
+    {
+        "SFZH": WANG,
+        "XM": "王五",
+        "XLMC": "学士",
+        "YXMC": "中山大学",
+        "BYRQ": dt.date(2012, 6, 30),
+        "ZSBH": "105581201200321",
+    },
+    {
+        "SFZH": ZHAO,
+        "XM": "赵六",
+        "XLMC": "博士",
+        "YXMC": "同济大学",
+        "BYRQ": dt.date(2005, 6, 30),
+        "ZSBH": "102471200500654",
+    },
+    {
+        "SFZH": SUN,
+        "XM": "孙七",
+        "XLMC": "学士",
+        "YXMC": "南京大学",
+        "BYRQ": dt.date(2007, 7, 1),
+        "ZSBH": "102841200700987",
+    },
 ]
 PERSONS = [
     {"SFZH": ZHANG, "XM": "张三", "CSRQ": dt.date(1949, 12, 31), "YSR": Decimal("12345.67")},
@@ -48,7 +91,13 @@ PERSONS = [
 DEGREE_COLUMNS = ["SFZH", "XM", "XLMC", "YXMC", "BYRQ", "ZSBH"]
 QUERIES: dict[str, dict[str, Any]] = {
     "degree": {"table": "T_XL_XX", "key_column": "SFZH", "columns": DEGREE_COLUMNS, "order_by": ["BYRQ"]},
-    "degrees": {"many": True, "table": "T_XL_XX", "key_column": "SFZH", "columns": DEGREE_COLUMNS, "order_by": ["BYRQ"]},
+    "degrees": {
+        "many": True,
+        "table": "T_XL_XX",
+        "key_column": "SFZH",
+        "columns": DEGREE_COLUMNS,
+        "order_by": ["BYRQ"],
+    },
     "person": {"table": "T_RK_XX", "key_column": "SFZH", "columns": ["SFZH", "XM", "CSRQ", "YSR"]},
 }
 PROVIDES = {"Person.degrees": {"query": "degrees", "fields": {"degree": {"value": "XLMC"}}}}
@@ -111,12 +160,13 @@ async def department(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
     else:
         url = request.getfixturevalue("postgres_url" if backend == "postgresql" else "mariadb_url")
         schema = f"ow_{uuid.uuid4().hex[:12]}"
+    container = "SCHEMA" if backend == "postgresql" else "DATABASE"  # a MySQL schema is a database
     engine = create_async_engine(url)
     try:
         if schema is not None:
             async with engine.begin() as conn:
                 charset = " CHARACTER SET utf8mb4" if backend == "mariadb" else ""
-                await conn.execute(text(f"CREATE {'SCHEMA' if backend == 'postgresql' else 'DATABASE'} {schema}{charset}"))
+                await conn.execute(text(f"CREATE {container} {schema}{charset}"))
         degrees, persons = _legacy_tables(schema)
         async with engine.begin() as conn:
             await conn.run_sync(degrees.metadata.create_all)
@@ -127,7 +177,7 @@ async def department(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
         if schema is not None:
             async with engine.begin() as conn:
                 cascade = " CASCADE" if backend == "postgresql" else ""
-                await conn.execute(text(f"DROP {'SCHEMA' if backend == 'postgresql' else 'DATABASE'} {schema}{cascade}"))
+                await conn.execute(text(f"DROP {container} {schema}{cascade}"))
         await engine.dispose()
 
 
@@ -245,10 +295,13 @@ async def test_values_keep_database_types(opened: SqlAdapter) -> None:
     assert list(record) == ["SFZH", "XM", "CSRQ", "YSR"]
 
 
-async def test_all_columns_when_none_are_listed(make_adapter: MakeAdapter) -> None:
+async def test_all_columns_when_none_are_listed_named_as_the_database_does(
+    make_adapter: MakeAdapter, backend: str
+) -> None:
     adapter = make_adapter(_query("degree", columns=None))
     [record] = (await adapter.fetch("degree", [LI]))[LI]
-    assert [name.upper() for name in record] == DEGREE_COLUMNS
+    # PostgreSQL folded the unquoted legacy names to lower case; the configured upper-case names still matched.
+    assert list(record) == ([c.lower() for c in DEGREE_COLUMNS] if backend == "postgresql" else DEGREE_COLUMNS)
 
 
 async def test_batch_beyond_one_statement(opened: SqlAdapter) -> None:
@@ -381,14 +434,16 @@ async def test_table_changed_under_the_gateway_is_a_source_fault(opened: SqlAdap
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
 async def test_slow_answer_is_a_source_timeout(make_adapter: MakeAdapter, department: Department, backend: str) -> None:
     sleep = "pg_sleep(2)::text" if backend == "postgresql" else "SLEEP(2)"
-    await department.execute(
-        f"CREATE VIEW {department.qualified('V_XL_SLOW')} AS SELECT SFZH, {sleep} AS ZZ FROM {department.qualified('T_XL_XX')}"
-    )
+    view, table = department.qualified("V_XL_SLOW"), department.qualified("T_XL_XX")
+    await department.execute(f"CREATE VIEW {view} AS SELECT SFZH, {sleep} AS ZZ FROM {table}")
     adapter = make_adapter({**QUERIES, "slow": {"table": "V_XL_SLOW", "key_column": "SFZH"}}, timeout="300ms")
     await adapter.open()
     with pytest.raises(SourceTimeout):
         await adapter.fetch("slow", [ZHANG])
     assert list(await adapter.fetch("degree", [ZHANG])) == [ZHANG]  # the pool still serves
+    # The server stopped the statement too: it no longer holds the view (left alone, it would sleep for 12s).
+    async with asyncio.timeout(1.5):
+        await department.execute(f"DROP VIEW {view}")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -417,3 +472,17 @@ async def test_injected_engine_is_left_open() -> None:
             assert (await conn.execute(select(func.count()).select_from(degrees))).scalar_one() == len(DEGREES)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+async def test_sessions_are_read_only_on_the_server(
+    make_adapter: MakeAdapter, department: Department, backend: str
+) -> None:
+    # Even a SELECT can write, through a view calling a function with side effects: the session refuses it.
+    sequence, view, table = (department.qualified(name) for name in ("S_XL", "V_XL_COUNTED", "T_XL_XX"))
+    nextval = f"nextval('{sequence}')" if backend == "postgresql" else f"NEXTVAL({sequence})"
+    await department.execute(f"CREATE SEQUENCE {sequence}")
+    await department.execute(f"CREATE VIEW {view} AS SELECT SFZH, {nextval} AS N FROM {table}")
+    adapter = make_adapter({**QUERIES, "counted": {"table": "V_XL_COUNTED", "key_column": "SFZH"}})
+    with pytest.raises(SourceFault, match=r"read-only|READ ONLY"):
+        await adapter.fetch("counted", [ZHANG])
