@@ -212,9 +212,7 @@ class RestAdapter(Adapter):
             )
         return {key: [found]}
 
-    async def _fetch_batch(
-        self, spec: RestQuery, batch: RestBatch, keys: list[str]
-    ) -> dict[str, list[Record]]:
+    async def _fetch_batch(self, spec: RestQuery, batch: RestBatch, keys: list[str]) -> dict[str, list[Record]]:
         what = f"{batch.method} {batch.path}"
         response = await self._send(
             batch.method,
@@ -257,9 +255,7 @@ class RestAdapter(Adapter):
             raise SourceTimeout(self.name, f"no answer to {what} within {self.config.timeout:g}s") from exc
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
-            raise SourceUnavailable(
-                self.name, f"cannot reach {self.options.base_url} for {what}: {reason}"
-            ) from exc
+            raise SourceUnavailable(self.name, f"cannot reach {self.options.base_url} for {what}: {reason}") from exc
         except httpx.DecodingError as exc:
             raise BadSourceData(self.name, f"{what} answered a body that cannot be decoded: {exc}") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -285,8 +281,7 @@ class RestAdapter(Adapter):
         except ValueError as exc:
             raise BadSourceData(
                 self.name,
-                f"{what} answered {response.status_code} with a body that is not JSON: "
-                + _excerpt(response, keys),
+                f"{what} answered {response.status_code} with a body that is not JSON: " + _excerpt(response, keys),
             ) from exc
         try:
             return _dig(document, path)
@@ -295,9 +290,7 @@ class RestAdapter(Adapter):
 
     def _records(self, found: Any, path: str | None, what: str) -> list[Record]:
         if not isinstance(found, list) or not all(isinstance(item, Mapping) for item in found):
-            raise BadSourceData(
-                self.name, f"{what} answered something other than a list of objects at {_where(path)}"
-            )
+            raise BadSourceData(self.name, f"{what} answered something other than a list of objects at {_where(path)}")
         return found
 
     # -- the OpenAPI document --------------------------------------------------------------------------------
@@ -318,9 +311,7 @@ class RestAdapter(Adapter):
             if 400 <= response.status_code < 500:
                 message = f"{url} answered {response.status_code} {response.reason_phrase}"
                 if location.startswith("/"):
-                    message += (
-                        " (a path starting with '/' is read under base_url; a local file is file:///...)"
-                    )
+                    message += " (a path starting with '/' is read under base_url; a local file is file:///...)"
                 raise ConfigError(where, message)
             self._check_status(response, f"GET {url}")
             content, origin = response.content, url
@@ -333,9 +324,7 @@ class RestAdapter(Adapter):
             or not str(document.get("openapi", "")).startswith("3.")
             or not isinstance(document.get("paths"), dict)
         ):
-            raise ConfigError(
-                where, f"{origin} is not an OpenAPI 3 document (it needs 'openapi: 3.x' and 'paths')"
-            )
+            raise ConfigError(where, f"{origin} is not an OpenAPI 3 document (it needs 'openapi: 3.x' and 'paths')")
         return document
 
     def _check_operations(self, document: Mapping[str, Any]) -> None:
@@ -354,8 +343,7 @@ class RestAdapter(Adapter):
                 declared.append(("batch.path", spec.batch.method, spec.batch.path))
             for key_name, method, path in declared:
                 if any(
-                    op_method == method and _path_matches(op_path, path, prefix)
-                    for op_method, op_path in operations
+                    op_method == method and _path_matches(op_path, path, prefix) for op_method, op_path in operations
                 ):
                     continue
                 listed = ", ".join(f"{m} {p}" for m, p in operations[:_LISTED_OPERATIONS]) or "no operations"
@@ -437,8 +425,7 @@ def _fill(template: Any, *, key: str | None = None, keys: Sequence[str] | None =
 
 def _batch_params(params: Mapping[str, str], keys: Sequence[str]) -> dict[str, str | list[str]]:
     return {
-        name: list(keys) if value == _KEYS else value.replace(_KEYS, ",".join(keys))
-        for name, value in params.items()
+        name: list(keys) if value == _KEYS else value.replace(_KEYS, ",".join(keys)) for name, value in params.items()
     }
 
 

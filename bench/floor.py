@@ -1,6 +1,6 @@
 """The floor: a bare Starlette app answering POST /graphql with a fixed JSON body, under the same uvicorn.
 
-    python bench/floor.py --port 9000 --body answer.json
+python bench/floor.py --port 9000 --body answer.json
 """
 
 from __future__ import annotations

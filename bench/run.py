@@ -160,8 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmp_name)
         variables_file = tmp / "variables.json"
         with _process(
-            [sys.executable, str(ROOT / "bench" / "departments.py"), "--latency", str(args.latency),
-             "--data-dir", str(tmp), "--variables", str(variables_file)]
+            [
+                sys.executable,
+                str(ROOT / "bench" / "departments.py"),
+                "--latency",
+                str(args.latency),
+                "--data-dir",
+                str(tmp),
+                "--variables",
+                str(variables_file),
+            ]
         ):
             deadline = time.monotonic() + 120
             while not variables_file.exists():
@@ -183,8 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ).text
                 (tmp / "floor.json").write_text(sample, encoding="utf-8")
                 with _process(
-                    [sys.executable, str(ROOT / "bench" / "floor.py"), "--port", str(floor_port),
-                     "--body", str(tmp / "floor.json")]
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "floor.py"),
+                        "--port",
+                        str(floor_port),
+                        "--body",
+                        str(tmp / "floor.json"),
+                    ]
                 ):
                     _wait_http(f"{floor}/graphql")
                     results = _run_scenarios(args, tmp, gateway, floor, stats_urls, distinct, known)

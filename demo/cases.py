@@ -107,8 +107,9 @@ def _note(rng: random.Random, step: str, steps: Sequence[str]) -> str:
     return _NOTES[step]
 
 
-def _case(rng: random.Random, midnight: dt.datetime, index: int, kind: str, applicant: str, status: str,
-          item: ServiceItem) -> Case:
+def _case(
+    rng: random.Random, midnight: dt.datetime, index: int, kind: str, applicant: str, status: str, item: ServiceItem
+) -> Case:
     days = item.promised_days
     back = rng.randint(days + 1, 720) if status == "COMPLETED" else rng.randint(1, days + 7)
     submitted = dt.datetime.combine(midnight.date() - dt.timedelta(days=back), dt.time(8, 30))
@@ -130,8 +131,12 @@ def _case(rng: random.Random, midnight: dt.datetime, index: int, kind: str, appl
         times.append(max(submitted + dt.timedelta(seconds=offset), times[-1] + dt.timedelta(seconds=1)))
     window = f"综合窗口{rng.randint(1, 30):02d}号"
     events = tuple(
-        CaseEvent(step, at.replace(microsecond=0), f"{window} {_clerk(rng)}" if step == "RECEIVED"
-                  else f"{item.department} {_clerk(rng)}", _note(rng, step, steps))
+        CaseEvent(
+            step,
+            at.replace(microsecond=0),
+            f"{window} {_clerk(rng)}" if step == "RECEIVED" else f"{item.department} {_clerk(rng)}",
+            _note(rng, step, steps),
+        )
         for step, at in zip(steps, times, strict=True)
     )
     return Case(

@@ -112,8 +112,11 @@ class DemoDepartments:
             variables["DEMO_PUBLIC_SECURITY_WSDL"] = f"{urls[PUBLIC_SECURITY]}{HOUSEHOLD_PATH}?wsdl"
         if CIVIL_AFFAIRS in urls:
             variables["DEMO_CIVIL_AFFAIRS_WSDL"] = f"{urls[CIVIL_AFFAIRS]}{MARRIAGE_PATH}?wsdl"
-        for name, variable in ((HRSS, "DEMO_HRSS_URL"), (MARKET_REGULATION, "DEMO_MARKET_URL"),
-                               (LICENCES, "DEMO_LICENCES_URL")):
+        for name, variable in (
+            (HRSS, "DEMO_HRSS_URL"),
+            (MARKET_REGULATION, "DEMO_MARKET_URL"),
+            (LICENCES, "DEMO_LICENCES_URL"),
+        ):
             if name in urls:
                 variables[variable] = urls[name]
         return variables

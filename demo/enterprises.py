@@ -68,8 +68,10 @@ def _naming(rng: random.Random, category: str, region: Region, surname: str) -> 
 
 
 def _address(rng: random.Random, region: Region) -> str:
-    return f"{region.city}{region.district}{rng.choice(('建国路', '科技园路', '人民路', '中山路', '工业大道'))}" \
+    return (
+        f"{region.city}{region.district}{rng.choice(('建国路', '科技园路', '人民路', '中山路', '工业大道'))}"
         f"{rng.randint(1, 500)}号{rng.randint(1, 30)}层{rng.randint(1, 30):02d}室"
+    )
 
 
 def _sample_entity(rng: random.Random, today: dt.date) -> LegalEntity:
@@ -107,8 +109,18 @@ def generate_entities(rng: random.Random, today: dt.date, persons: Sequence[Pers
         label = rng.choices([s for s, _ in _STATUS_LABELS], [w for _, w in _STATUS_LABELS])[0]
         established = today - dt.timedelta(days=rng.randint(30, 25 * 365))
         scope = _SCOPES[industry] + _LEGAL_NOTE
-        entity = LegalEntity(code, name, kind, representative.id_number, _capital(rng, category), label,
-                             established, _address(rng, region), scope, ())
+        entity = LegalEntity(
+            code,
+            name,
+            kind,
+            representative.id_number,
+            _capital(rng, category),
+            label,
+            established,
+            _address(rng, region),
+            scope,
+            (),
+        )
         licences = entity_licences(rng, today, code, name, region, established, entity.status, industry)
         entities.append(dataclasses.replace(entity, licences=licences))
     return entities

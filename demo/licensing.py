@@ -31,15 +31,24 @@ def _digits(rng: random.Random, count: int) -> str:
     return "".join(str(rng.randint(0, 9)) for _ in range(count))
 
 
-def _identity_card(rng: random.Random, today: dt.date, holder: tuple[str, str], region: Region,
-                   birth: dt.date) -> Licence:
+def _identity_card(
+    rng: random.Random, today: dt.date, holder: tuple[str, str], region: Region, birth: dt.date
+) -> Licence:
     issued = today - dt.timedelta(days=rng.randint(30, 20 * 365))
     age = issued.year - birth.year
     years = 5 if age < 16 else 10 if age < 26 else 20 if age < 46 else None
     valid_until = None if years is None else _add_years(issued, years)
     issuer = f"{region.city}公安局{region.district.removesuffix('区').removesuffix('新')}分局"
-    return Licence("居民身份证", holder[0], holder[1], holder[0], issuer, issued, valid_until,
-                   licence_status(rng, today, valid_until))
+    return Licence(
+        "居民身份证",
+        holder[0],
+        holder[1],
+        holder[0],
+        issuer,
+        issued,
+        valid_until,
+        licence_status(rng, today, valid_until),
+    )
 
 
 def person_licences(
@@ -62,19 +71,59 @@ def person_licences(
     if not sample and 18 <= age <= 70 and rng.random() < 0.5:
         issued = today - dt.timedelta(days=rng.randint(30, 12 * 365))
         valid_until = _add_years(issued, rng.choice((6, 10)))
-        held.append(Licence("机动车驾驶证", id_number, name, id_number, f"{region.city}公安局交通管理局", issued,
-                            valid_until, licence_status(rng, today, valid_until)))
+        held.append(
+            Licence(
+                "机动车驾驶证",
+                id_number,
+                name,
+                id_number,
+                f"{region.city}公安局交通管理局",
+                issued,
+                valid_until,
+                licence_status(rng, today, valid_until),
+            )
+        )
     if not sample and rng.random() < 0.15:
         issued = today - dt.timedelta(days=rng.randint(30, 15 * 365))
-        held.append(Licence("职业资格证书", f"{issued.year}{_digits(rng, 12)}", name, id_number,
-                            f"{region.city}人力资源和社会保障局", issued, None, licence_status(rng, today, None)))
+        held.append(
+            Licence(
+                "职业资格证书",
+                f"{issued.year}{_digits(rng, 12)}",
+                name,
+                id_number,
+                f"{region.city}人力资源和社会保障局",
+                issued,
+                None,
+                licence_status(rng, today, None),
+            )
+        )
     if marriage.status == "MARRIED" and marriage.registered_on and marriage.registry and rng.random() < 0.6:
-        held.append(Licence("结婚证", f"J{region.code}-{marriage.registered_on.year}-{_digits(rng, 6)}", name,
-                            id_number, marriage.registry, marriage.registered_on, None, "VALID"))
+        held.append(
+            Licence(
+                "结婚证",
+                f"J{region.code}-{marriage.registered_on.year}-{_digits(rng, 6)}",
+                name,
+                id_number,
+                marriage.registry,
+                marriage.registered_on,
+                None,
+                "VALID",
+            )
+        )
     if sample or (age >= 60 and rng.random() < 0.3):
         issued = today - dt.timedelta(days=rng.randint(30, 5 * 365))
-        held.append(Licence("老年人优待证", f"LN{region.code}{_digits(rng, 8)}", name, id_number,
-                            f"{region.city}{region.district}民政局", issued, None, "VALID"))
+        held.append(
+            Licence(
+                "老年人优待证",
+                f"LN{region.code}{_digits(rng, 8)}",
+                name,
+                id_number,
+                f"{region.city}{region.district}民政局",
+                issued,
+                None,
+                "VALID",
+            )
+        )
     if sample:  # the sample person's licences are all in force, whatever the draw
         return tuple(dataclasses.replace(licence, status="VALID") for licence in held)
     return tuple(held)

@@ -50,15 +50,28 @@ GENDER_CODES: Mapping[str, str] = {"1": "MALE", "2": "FEMALE"}
 MARITAL_CODES: Mapping[str, str] = {"10": "SINGLE", "20": "MARRIED", "22": "MARRIED", "30": "WIDOWED", "40": "DIVORCED"}
 LICENCE_STATUS_CODES: Mapping[str, str] = {"A": "VALID", "B": "SUSPENDED", "C": "REVOKED", "D": "EXPIRED"}
 ENTITY_STATUS_LABELS: Mapping[str, str] = {
-    "存续": "ACTIVE", "在业": "ACTIVE", "吊销": "REVOKED", "注销": "CANCELLED", "迁出": "MOVED_OUT",
+    "存续": "ACTIVE",
+    "在业": "ACTIVE",
+    "吊销": "REVOKED",
+    "注销": "CANCELLED",
+    "迁出": "MOVED_OUT",
 }
 CASE_STATUS_CODES: Mapping[str, str] = {
-    "01": "RECEIVED", "02": "ACCEPTED", "03": "SUPPLEMENT_REQUESTED", "04": "APPROVED", "05": "REJECTED",
+    "01": "RECEIVED",
+    "02": "ACCEPTED",
+    "03": "SUPPLEMENT_REQUESTED",
+    "04": "APPROVED",
+    "05": "REJECTED",
     "09": "COMPLETED",
 }
 EVENT_CODES: Mapping[str, str] = {
-    "SJ": "RECEIVED", "SL": "ACCEPTED", "BZGZ": "SUPPLEMENT_REQUESTED", "BZJS": "SUPPLEMENT_RECEIVED",
-    "ZY": "APPROVED", "BY": "REJECTED", "BJ": "COMPLETED",
+    "SJ": "RECEIVED",
+    "SL": "ACCEPTED",
+    "BZGZ": "SUPPLEMENT_REQUESTED",
+    "BZJS": "SUPPLEMENT_RECEIVED",
+    "ZY": "APPROVED",
+    "BY": "REJECTED",
+    "BJ": "COMPLETED",
 }
 APPLICANT_KIND_CODES: Mapping[str, str] = {"1": "PERSON", "2": "LEGAL_ENTITY"}
 

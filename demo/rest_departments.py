@@ -96,8 +96,13 @@ def _app(routes: list[Route], counter: RequestCounter, behaviour: DepartmentBeha
     def is_metadata(scope: Scope) -> bool:
         return bool(scope["path"] == OPENAPI_PATH)
 
-    return department_app(routes, behaviour=behaviour or DepartmentBehaviour(), counter=counter,
-                          failure=_unavailable, is_metadata=is_metadata)
+    return department_app(
+        routes,
+        behaviour=behaviour or DepartmentBehaviour(),
+        counter=counter,
+        failure=_unavailable,
+        is_metadata=is_metadata,
+    )
 
 
 def insured_record(dataset: Dataset, id_number: str) -> dict[str, Any] | None:
@@ -142,8 +147,9 @@ def licence_record(licence: Licence) -> dict[str, Any]:
     }
 
 
-def _batch(counter: RequestCounter, operation: str, field: str,
-           records: Callable[[list[str]], Iterable[dict[str, Any]]]) -> Callable[[Request], Any]:
+def _batch(
+    counter: RequestCounter, operation: str, field: str, records: Callable[[list[str]], Iterable[dict[str, Any]]]
+) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         keys = await _keys(request, field)
         if isinstance(keys, Response):

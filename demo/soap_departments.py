@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from lxml import etree  # type: ignore[import-untyped]
+from lxml import etree
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -91,15 +91,23 @@ def _fault_response(version: _Version, fault: _Fault) -> Response:
         text.set("{http://www.w3.org/XML/1998/namespace}lang", "zh-CN")
         text.text = fault.message
         status = 400 if fault.code == "sender" else 500
-    return Response(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), status,
-                    media_type=version.content_type)
+    return Response(
+        etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), status, media_type=version.content_type
+    )
 
 
 class _SoapEndpoint:
     """One SOAP endpoint: serves its WSDL on GET ``?wsdl`` and dispatches POSTed envelopes to operations."""
 
-    def __init__(self, version: _Version, namespace: str, wsdl_file: str, path: str,
-                 operations: Mapping[str, _Operation], counter: RequestCounter) -> None:
+    def __init__(
+        self,
+        version: _Version,
+        namespace: str,
+        wsdl_file: str,
+        path: str,
+        operations: Mapping[str, _Operation],
+        counter: RequestCounter,
+    ) -> None:
         self.version = version
         self.namespace = namespace
         self.path = path
@@ -135,8 +143,9 @@ class _SoapEndpoint:
         env = self.version.envelope_ns
         envelope = etree.Element(f"{{{env}}}Envelope", nsmap={"soap": env})
         etree.SubElement(envelope, f"{{{env}}}Body").append(result)
-        return Response(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"),
-                        media_type=self.version.content_type)
+        return Response(
+            etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), media_type=self.version.content_type
+        )
 
     def _payload(self, body: bytes) -> Any:
         try:
@@ -198,9 +207,14 @@ def public_security_app(dataset: Dataset, behaviour: DepartmentBehaviour | None 
             return False
         el = etree.SubElement(parent, f"{{{ns}}}Person")
         for name, value in (
-            ("IdCardNo", person.id_number), ("XM", person.name), ("XB", code_of(GENDER_CODES, person.gender)),
-            ("MZ", person.ethnicity_code), ("MZMC", person.ethnicity), ("CSRQ", f"{person.birth_date:%Y%m%d}"),
-            ("HJDZ", person.address), ("LXDH", person.phone),
+            ("IdCardNo", person.id_number),
+            ("XM", person.name),
+            ("XB", code_of(GENDER_CODES, person.gender)),
+            ("MZ", person.ethnicity_code),
+            ("MZMC", person.ethnicity),
+            ("CSRQ", f"{person.birth_date:%Y%m%d}"),
+            ("HJDZ", person.address),
+            ("LXDH", person.phone),
         ):
             _add(el, ns, name, value)
         return True
@@ -225,10 +239,21 @@ def public_security_app(dataset: Dataset, behaviour: DepartmentBehaviour | None 
         return response
 
     counter = RequestCounter()
-    endpoint = _SoapEndpoint(_SOAP11, ns, "public_security.wsdl", HOUSEHOLD_PATH,
-                             {"QueryPerson": query_person, "QueryPersonBatch": query_person_batch}, counter)
-    return department_app(endpoint.routes(), behaviour=behaviour or DepartmentBehaviour(), counter=counter,
-                          failure=endpoint.failure, is_metadata=_is_wsdl_fetch)
+    endpoint = _SoapEndpoint(
+        _SOAP11,
+        ns,
+        "public_security.wsdl",
+        HOUSEHOLD_PATH,
+        {"QueryPerson": query_person, "QueryPersonBatch": query_person_batch},
+        counter,
+    )
+    return department_app(
+        endpoint.routes(),
+        behaviour=behaviour or DepartmentBehaviour(),
+        counter=counter,
+        failure=endpoint.failure,
+        is_metadata=_is_wsdl_fetch,
+    )
 
 
 def civil_affairs_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = None) -> Starlette:
@@ -249,7 +274,13 @@ def civil_affairs_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = 
         return response
 
     counter = RequestCounter()
-    endpoint = _SoapEndpoint(_SOAP12, ns, "civil_affairs.wsdl", MARRIAGE_PATH, {"QueryMarriage": query_marriage},
-                             counter)
-    return department_app(endpoint.routes(), behaviour=behaviour or DepartmentBehaviour(), counter=counter,
-                          failure=endpoint.failure, is_metadata=_is_wsdl_fetch)
+    endpoint = _SoapEndpoint(
+        _SOAP12, ns, "civil_affairs.wsdl", MARRIAGE_PATH, {"QueryMarriage": query_marriage}, counter
+    )
+    return department_app(
+        endpoint.routes(),
+        behaviour=behaviour or DepartmentBehaviour(),
+        counter=counter,
+        failure=endpoint.failure,
+        is_metadata=_is_wsdl_fetch,
+    )

@@ -42,7 +42,8 @@ APPROVAL_DB = "approval.db"
 
 EDUCATION_METADATA = MetaData()
 Table(
-    "T_XL_XX", EDUCATION_METADATA,
+    "T_XL_XX",
+    EDUCATION_METADATA,
     Column("ZSBH", String(32), primary_key=True),
     Column("SFZH", String(18), nullable=False, index=True),
     Column("XM", String(32), nullable=False),
@@ -54,14 +55,16 @@ Table(
 
 APPROVAL_METADATA = MetaData()
 Table(
-    "T_SX", APPROVAL_METADATA,
+    "T_SX",
+    APPROVAL_METADATA,
     Column("SXBM", String(20), primary_key=True),
     Column("SXMC", String(100), nullable=False),
     Column("SSBM", String(50), nullable=False),
     Column("CNSX", Integer, nullable=False),
 )
 Table(
-    "T_BJ", APPROVAL_METADATA,
+    "T_BJ",
+    APPROVAL_METADATA,
     Column("BJBH", String(20), primary_key=True),
     Column("SXBM", String(20), nullable=False),
     Column("SQRLX", String(1), nullable=False),
@@ -72,7 +75,8 @@ Table(
     Column("BJSJ", DateTime),
 )
 Table(
-    "T_BJ_GC", APPROVAL_METADATA,
+    "T_BJ_GC",
+    APPROVAL_METADATA,
     Column("GCID", Integer, primary_key=True, autoincrement=True),
     Column("BJBH", String(20), nullable=False, index=True),
     Column("HJ", String(8), nullable=False),
@@ -105,8 +109,15 @@ def _write(target: str | Engine, metadata: MetaData, rows: dict[str, list[dict[s
 def write_education(target: str | Engine, dataset: Dataset) -> None:
     """(Re)create ``T_XL_XX`` in the database at ``target`` (a sync SQLAlchemy URL or engine)."""
     rows = [
-        {"ZSBH": d.certificate_number, "SFZH": p.id_number, "XM": p.name, "XLMC": d.degree, "YXMC": d.school,
-         "ZYMC": d.major, "BYRQ": d.graduated_on}
+        {
+            "ZSBH": d.certificate_number,
+            "SFZH": p.id_number,
+            "XM": p.name,
+            "XLMC": d.degree,
+            "YXMC": d.school,
+            "ZYMC": d.major,
+            "BYRQ": d.graduated_on,
+        }
         for p in dataset.persons
         for d in p.degrees
     ]
@@ -116,13 +127,19 @@ def write_education(target: str | Engine, dataset: Dataset) -> None:
 def write_approval(target: str | Engine, dataset: Dataset) -> None:
     """(Re)create ``T_SX``, ``T_BJ`` and ``T_BJ_GC`` in the database at ``target``."""
     items = [
-        {"SXBM": s.code, "SXMC": s.name, "SSBM": s.department, "CNSX": s.promised_days}
-        for s in dataset.service_items
+        {"SXBM": s.code, "SXMC": s.name, "SSBM": s.department, "CNSX": s.promised_days} for s in dataset.service_items
     ]
     cases = [
-        {"BJBH": c.case_number, "SXBM": c.service_item, "SQRLX": code_of(APPLICANT_KIND_CODES, c.applicant_kind),
-         "SQRZJHM": c.applicant_id, "BJZT": code_of(CASE_STATUS_CODES, c.status), "SLSJ": c.submitted_at,
-         "BJSX": c.deadline, "BJSJ": c.closed_at}
+        {
+            "BJBH": c.case_number,
+            "SXBM": c.service_item,
+            "SQRLX": code_of(APPLICANT_KIND_CODES, c.applicant_kind),
+            "SQRZJHM": c.applicant_id,
+            "BJZT": code_of(CASE_STATUS_CODES, c.status),
+            "SLSJ": c.submitted_at,
+            "BJSX": c.deadline,
+            "BJSJ": c.closed_at,
+        }
         for c in dataset.cases
     ]
     events = [

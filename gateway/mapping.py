@@ -58,7 +58,7 @@ def read_path(record: Any, path: str | None) -> Any:
     value = record
     for part in path.split("."):
         if isinstance(value, Mapping):
-            value = value.get(part)
+            value = value[part] if part in value else _folded(value, part)
         elif isinstance(value, Sequence) and not isinstance(value, str) and part.isdigit():
             index = int(part)
             value = value[index] if index < len(value) else None
@@ -67,6 +67,15 @@ def read_path(record: Any, path: str | None) -> Any:
         if value is None:
             return None
     return value
+
+
+def _folded(mapping: Mapping[str, Any], name: str) -> Any:
+    """A key spelled in another case (PostgreSQL folds unquoted legacy column names to lower case)."""
+    folded = name.casefold()
+    for key, value in mapping.items():
+        if isinstance(key, str) and key.casefold() == folded:
+            return value
+    return None
 
 
 def read_field(

@@ -22,6 +22,7 @@ for py in "${pythons[@]}"; do
     "$venv/bin/python" -m pip install --quiet -e ".[test]"
     if [ "$first" = 1 ]; then
         "$venv/bin/ruff" check .
+        "$venv/bin/ruff" format --check .
         "$venv/bin/mypy"
         first=0
     fi

@@ -58,9 +58,7 @@ def _source(url: str, **changes: Any) -> SourceConfig:
         "base_url": url,
         "openapi": "/openapi.json",
         "queries": {"insured": INSURED_QUERY, "payments": PAYMENTS_QUERY},
-        "provides": {
-            "Person.socialInsurance": {"query": "insured", "fields": {"insured": {"value": "insured"}}}
-        },
+        "provides": {"Person.socialInsurance": {"query": "insured", "fields": {"insured": {"value": "insured"}}}},
     }
     data.update(changes)
     return SourceConfig.model_validate(data)
@@ -349,9 +347,7 @@ async def test_query_missing_from_the_openapi_document_fails_open(
         ("/no-such-document.json", "answered 404 Not Found (a path starting with '/' is read under base_url"),
     ],
 )
-async def test_unusable_openapi_document_names_the_openapi_key(
-    department_url: str, openapi: str, said: str
-) -> None:
+async def test_unusable_openapi_document_names_the_openapi_key(department_url: str, openapi: str, said: str) -> None:
     adapter = RestAdapter(SOURCE, _source(department_url, openapi=openapi))
     with pytest.raises(ConfigError) as info:
         await adapter.open()
@@ -467,9 +463,7 @@ async def test_key_is_url_encoded_in_the_path_and_templated_in_params() -> None:
     assert dict(first.url.params) == {"q": "id:a/b c&d=李", "fields": "all"}
     assert first.headers["X-Client-Id"] == "onewindow"
     assert first.headers["Accept"] == "application/json"
-    assert dots.url.raw_path.split(b"?")[0] == b"/api/v1/people/%2E%2E/card", (
-        "a dot key must not climb the path"
-    )
+    assert dots.url.raw_path.split(b"?")[0] == b"/api/v1/people/%2E%2E/card", "a dot key must not climb the path"
 
 
 async def test_batch_over_get_groups_records_by_a_nested_key_and_ignores_others() -> None:

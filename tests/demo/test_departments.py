@@ -28,8 +28,13 @@ async def test_variables_fill_the_demo_configuration_which_provides_every_field(
     async with DemoDepartments(tmp_path, today=TODAY) as demo:
         variables = demo.variables
     assert set(variables) == {
-        "DEMO_PUBLIC_SECURITY_WSDL", "DEMO_CIVIL_AFFAIRS_WSDL", "DEMO_HRSS_URL", "DEMO_MARKET_URL",
-        "DEMO_LICENCES_URL", "DEMO_EDUCATION_DB_URL", "DEMO_APPROVAL_DB_URL",
+        "DEMO_PUBLIC_SECURITY_WSDL",
+        "DEMO_CIVIL_AFFAIRS_WSDL",
+        "DEMO_HRSS_URL",
+        "DEMO_MARKET_URL",
+        "DEMO_LICENCES_URL",
+        "DEMO_EDUCATION_DB_URL",
+        "DEMO_APPROVAL_DB_URL",
     }
     assert variables["DEMO_EDUCATION_DB_URL"] == f"sqlite+aiosqlite:///{(tmp_path / 'education.db').resolve()}"
     config = parse_config(_demo_config(), variables)

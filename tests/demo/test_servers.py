@@ -46,8 +46,14 @@ async def _soap(wsdl: str, operation: str, **kwargs: Any) -> Any:
 async def test_household_registry_answers_zeep_with_the_sample_person(demo: DemoDepartments) -> None:
     answer = await _soap(demo.variables["DEMO_PUBLIC_SECURITY_WSDL"], "QueryPerson", IdCardNo=SAMPLE_PERSON_ID)
     assert answer["Person"] == {
-        "IdCardNo": SAMPLE_PERSON_ID, "XM": "王秀英", "XB": "2", "MZ": "01", "MZMC": "汉族", "CSRQ": "19491231",
-        "HJDZ": "北京市朝阳区建国路88号3号楼2单元501室", "LXDH": "13800138000",
+        "IdCardNo": SAMPLE_PERSON_ID,
+        "XM": "王秀英",
+        "XB": "2",
+        "MZ": "01",
+        "MZMC": "汉族",
+        "CSRQ": "19491231",
+        "HJDZ": "北京市朝阳区建国路88号3号楼2单元501室",
+        "LXDH": "13800138000",
     }
 
 
@@ -64,7 +70,9 @@ async def test_marriage_registry_answers_soap_12_with_nil_for_the_unmarried(demo
     wsdl = demo.variables["DEMO_CIVIL_AFFAIRS_WSDL"]
     answer = await _soap(wsdl, "QueryMarriage", IdCardNo=SAMPLE_PERSON_ID)
     assert answer["MarriageRecord"] == {
-        "IdCardNo": SAMPLE_PERSON_ID, "MarriageStatus": "30", "RegisterDate": dt.date(1972, 5, 1),
+        "IdCardNo": SAMPLE_PERSON_ID,
+        "MarriageStatus": "30",
+        "RegisterDate": dt.date(1972, 5, 1),
         "Registry": "北京市朝阳区民政局婚姻登记处",
     }
     single = next(p for p in demo.dataset.persons if p.marriage.code == "10")
@@ -112,8 +120,13 @@ async def test_hrss_serves_records_batches_and_its_openapi_document(demo: DemoDe
         batch = await http.post("/insured:batch", json={"ids": [SAMPLE_PERSON_ID, UNKNOWN_PERSON]})
         bad = await http.post("/insured:batch", json={"ids": "not a list"})
         document = (await http.get("/openapi.json")).json()
-    assert one.json() == {"idNumber": SAMPLE_PERSON_ID, "insured": "1", "months": 348, "city": "北京市",
-                          "since": "1992-01-01"}
+    assert one.json() == {
+        "idNumber": SAMPLE_PERSON_ID,
+        "insured": "1",
+        "months": 348,
+        "city": "北京市",
+        "since": "1992-01-01",
+    }
     assert missing.status_code == 404
     assert batch.json() == {"items": [one.json()]}
     assert bad.status_code == 400
@@ -142,7 +155,7 @@ async def test_licence_library_lists_by_holder_and_in_batches(demo: DemoDepartme
         person = (await http.get("/licences", params={"holderId": SAMPLE_PERSON_ID})).json()["items"]
         nobody = (await http.get("/licences", params={"holderId": UNKNOWN_PERSON})).json()["items"]
         no_holder = await http.get("/licences")
-        batch = (await http.post("/licences:batch", json={"holderIds": [SAMPLE_PERSON_ID, SAMPLE_ENTITY_CODE]}))
+        batch = await http.post("/licences:batch", json={"holderIds": [SAMPLE_PERSON_ID, SAMPLE_ENTITY_CODE]})
     assert person
     assert {lic["holderId"] for lic in person} == {SAMPLE_PERSON_ID}
     assert person[0]["type"] == "居民身份证"
@@ -176,7 +189,9 @@ async def test_sqlite_departments_hold_the_dataset(demo: DemoDepartments) -> Non
     data = demo.dataset
     assert counts(demo.databases["education"], "T_XL_XX") == [sum(len(p.degrees) for p in data.persons)]
     assert counts(demo.databases["approval"], "T_SX", "T_BJ", "T_BJ_GC") == [
-        len(data.service_items), len(data.cases), sum(len(c.events) for c in data.cases)
+        len(data.service_items),
+        len(data.cases),
+        sum(len(c.events) for c in data.cases),
     ]
     with sqlite3.connect(demo.databases["education"]) as conn:
         rows = conn.execute("SELECT XLMC, YXMC FROM T_XL_XX WHERE SFZH = ?", (SAMPLE_PERSON_ID,)).fetchall()

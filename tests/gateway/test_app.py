@@ -98,8 +98,10 @@ async def departments(tmp_path: Path) -> AsyncIterator[DemoDepartments]:
 async def gateway(departments: DemoDepartments) -> AsyncIterator[Gateway]:
     config = load_config(DEMO_CONFIG, variables=departments.variables)
     counts: dict[str, int] = {}
-    engines = {name: _counted_engine(departments.variables[var], counts, name)
-               for name, var in ((EDUCATION, "DEMO_EDUCATION_DB_URL"), (APPROVAL, "DEMO_APPROVAL_DB_URL"))}
+    engines = {
+        name: _counted_engine(departments.variables[var], counts, name)
+        for name, var in ((EDUCATION, "DEMO_EDUCATION_DB_URL"), (APPROVAL, "DEMO_APPROVAL_DB_URL"))
+    }
     adapters: dict[str, Adapter] = build_adapters(config)
     for name, engine in engines.items():
         adapters[name] = SqlAdapter(name, config.sources[name], engine=engine)
@@ -188,7 +190,8 @@ async def test_legal_entity_with_representative_and_exact_capital(gateway: Gatew
     expected = next(e for e in gateway.departments.dataset.entities if e.credit_code == SAMPLE_ENTITY_CODE)
     assert entity["name"] == expected.name
     assert entity["registeredCapital"] == str(expected.registered_capital)
-    representative = next(p for p in gateway.departments.dataset.persons if p.id_number == expected.legal_representative)
+    persons = gateway.departments.dataset.persons
+    representative = next(p for p in persons if p.id_number == expected.legal_representative)
     assert entity["legalRepresentative"] == {"idNumber": representative.id_number, "name": representative.name}
     assert entity["licences"]
 
@@ -202,14 +205,15 @@ async def test_cases_are_listed_filtered_and_paged(gateway: Gateway) -> None:
     second = (await gateway.query(page_query, after=first["pageInfo"]["endCursor"]))["data"]["cases"]
     numbers = [e["node"]["caseNumber"] for e in first["edges"] + second["edges"]]
     assert len(numbers) == len(set(numbers)) == 14
-    assert first["pageInfo"]["hasNextPage"] and not first["pageInfo"]["hasPreviousPage"]
+    assert first["pageInfo"]["hasNextPage"]
+    assert not first["pageInfo"]["hasPreviousPage"]
     assert second["pageInfo"]["hasPreviousPage"]
     mine = (await gateway.query(page_query, applicant=SAMPLE_PERSON_ID))["data"]["cases"]["edges"]
     assert mine
     assert {e["node"]["applicant"]["idNumber"] for e in mine} == {SAMPLE_PERSON_ID}
     assert all(e["node"]["warningState"] in {"ON_TIME", "WARNING", "OVERDUE", "CLOSED"} for e in mine)
 
-    status_query = '{ cases(first: 20, status: COMPLETED) { edges { node { status closedAt } } } }'
+    status_query = "{ cases(first: 20, status: COMPLETED) { edges { node { status closedAt } } } }"
     completed = (await gateway.query(status_query))["data"]["cases"]["edges"]
     assert completed
     assert {e["node"]["status"] for e in completed} == {"COMPLETED"}

@@ -101,3 +101,8 @@ def test_references_and_applicant_kinds() -> None:
     )
     with pytest.raises(BadSourceData, match="applicant kind"):
         read_field("ap", "applicant", CASE["applicant"], applicant, [{"SQR": "x", "LX": "9"}])
+
+
+def test_paths_match_columns_a_database_folded_to_lower_case() -> None:
+    assert read_path({"xm": "王秀英"}, "XM") == "王秀英"
+    assert read_path({"XM": "a", "xm": "b"}, "xm") == "b"
