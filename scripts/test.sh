@@ -5,9 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# An interpreter counts only if it runs (a pyenv shim for an inactive version does not).
+find_python() {
+    local version=$1 candidate
+    for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version"*/bin/"python$version"; do
+        if "$candidate" -c 'import sys' >/dev/null 2>&1; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
 pythons=()
-for candidate in python3.11 python3.13; do
-    if command -v "$candidate" >/dev/null 2>&1; then pythons+=("$candidate"); fi
+for version in 3.11 3.13; do
+    if found=$(find_python "$version"); then pythons+=("$found"); fi
 done
 if [ ${#pythons[@]} -eq 0 ]; then pythons=(python3); fi
 
