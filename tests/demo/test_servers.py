@@ -6,6 +6,7 @@ The departments run once for the module, on the module's event loop; zeep is syn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -183,7 +184,7 @@ async def test_sqlite_departments_hold_the_dataset(demo: DemoDepartments) -> Non
     import sqlite3
 
     def counts(path: Path, *tables: str) -> list[int]:
-        with sqlite3.connect(path) as conn:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
             return [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables]
 
     data = demo.dataset
@@ -193,6 +194,6 @@ async def test_sqlite_departments_hold_the_dataset(demo: DemoDepartments) -> Non
         len(data.cases),
         sum(len(c.events) for c in data.cases),
     ]
-    with sqlite3.connect(demo.databases["education"]) as conn:
+    with contextlib.closing(sqlite3.connect(demo.databases["education"])) as conn:
         rows = conn.execute("SELECT XLMC, YXMC FROM T_XL_XX WHERE SFZH = ?", (SAMPLE_PERSON_ID,)).fetchall()
     assert rows == [("本科", "北京师范大学")]
