@@ -149,8 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     held = set(known)
     distinct = list(known)
     serial = 0
-    while len(distinct) < args.persons:  # further valid ID numbers the departments do not hold
-        body = f"650102199001{serial:05d}"
+    while len(distinct) < args.persons:  # further valid ID numbers (born in 1990) the departments do not hold
+        day, sequence = divmod(serial, 1000)
+        body = f"6501021990{1 + day // 28:02d}{1 + day % 28:02d}{sequence:03d}"
         serial += 1
         candidate = body + id_number_check_char(body)
         if candidate not in held:
@@ -232,6 +233,11 @@ def _run_scenarios(
         "fanout": (gateway, [body(FANOUT_QUERY, k) for k in known]),
         "cases": (gateway, [body(CASES_QUERY)]),
     }
+    for _, bodies in scenarios.values():  # every body must be a valid request, or the figures lie
+        for sample in (bodies[0], bodies[-1]):
+            answer = httpx.post(f"{gateway}/graphql", content=sample, headers={"Content-Type": "application/json"})
+            if "BAD_USER_INPUT" in answer.text:
+                raise RuntimeError(f"benchmark body refused: {sample[:200]}")
     results: dict[str, Any] = {}
     for name, (url, bodies) in scenarios.items():
         script = _lua(bodies, tmp / f"{name}.lua")

@@ -220,9 +220,18 @@ class RequestSources:
         """The unified value of one field with its provenance; raises the first source's error if none answers."""
         slot = (entity, key, field_name)
         future = self._resolved.get(slot)
-        if future is None:
-            future = self._resolved[slot] = asyncio.ensure_future(self._resolve(entity, key, field_name))
-        return await asyncio.shield(future)
+        if future is not None:  # another resolver asked first: share its answer
+            return await asyncio.shield(future)
+        # The first asker resolves in its own task (no task per field: they cost more than the lookup).
+        future = self._resolved[slot] = asyncio.get_running_loop().create_future()
+        try:
+            resolved = await self._resolve(entity, key, field_name)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here; later askers re-raise it
+            raise
+        future.set_result(resolved)
+        return resolved
 
     async def value(self, entity: str, key: str, field_name: str) -> Any:
         return (await self.resolve(entity, key, field_name)).value
