@@ -124,6 +124,12 @@ def _wrk(url: str, script: Path, *, duration: int, connections: int, threads: in
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": int(errors[1]) if errors else 0}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _department_calls(stats_urls: dict[str, str]) -> dict[str, int]:
     return {name: int(httpx.get(url, timeout=5).json()["total"]) for name, url in stats_urls.items()}
 
@@ -185,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             floor = f"http://127.0.0.1:{floor_port}"
             with _process(
                 [sys.executable, "-m", "gateway", "serve", str(DEMO_CONFIG), "--port", str(gateway_port)], env=env
-            ):
+            ) as gateway_process:
                 _wait_http(f"{gateway}/healthz")
                 sample = httpx.post(
                     f"{gateway}/graphql", json={"query": PERSON_QUERY, "variables": {"id": known[0]}}, timeout=10
@@ -202,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ]
                 ):
                     _wait_http(f"{floor}/graphql")
-                    results = _run_scenarios(args, tmp, gateway, floor, stats_urls, distinct, known)
+                    results = _run_scenarios(
+                        args, tmp, gateway, floor, stats_urls, distinct, known, gateway_process.pid
+                    )
     report = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "settings": {"latency_s": args.latency, "duration_s": args.duration, "connections": args.connections},
@@ -223,6 +231,7 @@ def _run_scenarios(
     stats_urls: dict[str, str],
     distinct: Sequence[str],
     known: Sequence[str],
+    gateway_pid: int,
 ) -> dict[str, Any]:
     def body(query: str, key: str | None = None) -> str:
         return json.dumps({"query": query, "variables": {"id": key} if key else {}}, ensure_ascii=False)
@@ -242,8 +251,12 @@ def _run_scenarios(
     for name, (url, bodies) in scenarios.items():
         script = _lua(bodies, tmp / f"{name}.lua")
         before = _department_calls(stats_urls)
+        cpu_before = _cpu_seconds(gateway_pid)
         figures = _wrk(url, script, duration=args.duration, connections=args.connections, threads=args.threads)
+        cpu = _cpu_seconds(gateway_pid) - cpu_before
         after = _department_calls(stats_urls)
+        if url == gateway:
+            figures["gateway_cpu_ms_per_request"] = round(cpu * 1000 / max(figures["requests"], 1), 2)
         calls = {d: after[d] - before[d] for d in after if after[d] != before[d]}
         figures["department_calls_per_request"] = round(sum(calls.values()) / max(figures["requests"], 1), 3)
         figures["department_calls"] = calls
@@ -262,13 +275,13 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Departments at {s['latency_s'] * 1000:.0f} ms latency, {s['connections']} connections, "
         f"{s['duration_s']} s per scenario; Python {report['machine']['python']}, {report['machine']['cpus']} CPUs.",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | ratio to floor | department calls / request |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | req/s | p50 ms | p99 ms | ratio to floor | department calls / request | gateway CPU ms / request |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in report["results"].items():
         lines.append(
             f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['ratio_to_floor']:.3f} | "
-            f"{r['department_calls_per_request']} |"
+            f"{r['department_calls_per_request']} | {r.get('gateway_cpu_ms_per_request', '')} |"
         )
     fanout = report["results"]["fanout"]
     lines += ["", f"Fan-out p50 = {fanout['p50_as_multiple_of_latency']} × one department's latency."]
