@@ -275,7 +275,7 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Departments at {s['latency_s'] * 1000:.0f} ms latency, {s['connections']} connections, "
         f"{s['duration_s']} s per scenario; Python {report['machine']['python']}, {report['machine']['cpus']} CPUs.",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | ratio to floor | department calls / request | gateway CPU ms / request |",
+        "| scenario | req/s | p50 ms | p99 ms | ratio to floor | department calls / request | gateway CPU ms / req |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in report["results"].items():
