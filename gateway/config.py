@@ -25,27 +25,34 @@ connection options, checked by the adapter kind's ``Options`` model; each query 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from gateway.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_TIMEOUT",
+    "BreakerPolicy",
     "CacheConfig",
+    "CachePolicy",
     "FieldMap",
     "GatewayConfig",
     "HttpConfig",
+    "LimitsConfig",
+    "MaintenanceConfig",
     "QueryConfig",
+    "RetryPolicy",
     "SearchConfig",
+    "SecurityConfig",
     "SharingClass",
     "SourceConfig",
     "interpolate",
@@ -57,10 +64,18 @@ __all__ = [
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_PORT = 8000
+DEFAULT_RETRY_ATTEMPTS = 2
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration_or_zero(value: Any) -> float:
+    """Like :func:`parse_duration`, but ``0`` (off) is allowed."""
+    if value in (0, "0", "0s", 0.0):
+        return 0.0
+    return parse_duration(value)
 
 
 def parse_duration(value: Any) -> float:
@@ -134,6 +149,53 @@ class SearchConfig(_Strict):
     filters: dict[str, str] = Field(default_factory=dict)
 
 
+class CachePolicy(_Strict):
+    """How a source's answers are cached (RFC 5861 windows). Unset values follow the top-level ``cache``."""
+
+    ttl: Duration | None = None
+    negative_ttl: Duration | None = None
+    stale_while_revalidate: Annotated[float, BeforeValidator(parse_duration_or_zero)] = 0.0
+    stale_if_error: Annotated[float, BeforeValidator(parse_duration_or_zero)] = 0.0
+    never_cache: bool = False
+    vary_by_caller: bool = False
+
+
+class RetryPolicy(_Strict):
+    """Bounded retries of idempotent reads: ``attempts`` in all, jittered exponential backoff, and a budget."""
+
+    attempts: int = Field(DEFAULT_RETRY_ATTEMPTS, ge=1, le=5)
+    backoff: Duration = 0.05
+    max_backoff: Duration = 0.5
+    budget: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class BreakerPolicy(_Strict):
+    """Circuit breaker: open after ``failures`` consecutive failures, try again (half-open) after ``reset_after``."""
+
+    failures: int = Field(5, ge=1)
+    reset_after: Duration = 30.0
+
+
+class WeeklyWindow(_Strict):
+    """A weekly maintenance window, in China Standard Time: ``{days: [sat, sun], start: "01:00", end: "05:00"}``."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+
+
+class DatedWindow(_Strict):
+    """A one-off maintenance window: ``{start: 2026-12-01T22:00:00+08:00, end: 2026-12-02T06:00:00+08:00}``."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+class MaintenanceConfig(_Strict):
+    weekly: list[WeeklyWindow] = Field(default_factory=list)
+    dates: list[DatedWindow] = Field(default_factory=list)
+
+
 class SourceConfig(BaseModel):
     """One department system. Keys not named here are the adapter's connection options."""
 
@@ -146,6 +208,10 @@ class SourceConfig(BaseModel):
     queries: dict[str, QueryConfig] = Field(min_length=1)
     provides: dict[str, FieldMap] = Field(min_length=1)
     search: dict[str, SearchConfig] = Field(default_factory=dict)
+    cache: CachePolicy = Field(default_factory=CachePolicy)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -154,8 +220,47 @@ class SourceConfig(BaseModel):
 
 
 class CacheConfig(_Strict):
+    """The record cache: in memory by default, Redis (``redis://...``) when several gateway processes share it.
+
+    ``key_secret`` keys the hash that turns (source, query, key) into a cache key, so no ID number is stored in
+    clear; processes sharing a Redis must share it. ``encryption_key`` (32 bytes, base64) encrypts values with
+    AES-GCM.
+    """
+
     url: str = "memory://"
     ttl: Duration = 60.0
+    negative_ttl: Duration = 10.0
+    namespace: str = "onewindow"
+    key_secret: SecretStr | None = None
+    encryption_key: SecretStr | None = None
+
+
+class LimitsConfig(_Strict):
+    """Refuse hostile documents before execution (defaults near graphql-armor's)."""
+
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_cost: int = 5000
+    max_root_fields: int = 20
+    max_directives: int = 50
+    max_batch: int = 10
+    max_body_bytes: int = 100_000
+
+
+class SecurityConfig(_Strict):
+    """Production hardening. ``production`` (the default outside ``onewindow demo``) turns off introspection,
+    field suggestions and GraphiQL, and masks unexpected errors."""
+
+    production: bool = True
+    csrf: bool = True
+    persisted_queries: Literal["off", "apq", "safelist"] = "apq"
+    safelist: Path | None = None
+    rate_limit: str | None = "600/minute"
+    rate_limit_per_client: str | None = "1200/minute"
+    rate_limit_storage: str = "memory://"
+    request_deadline: Duration = 10.0
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
 class HttpConfig(_Strict):
@@ -170,6 +275,7 @@ class GatewayConfig(_Strict):
 
     http: HttpConfig = Field(default_factory=HttpConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     sources: dict[str, SourceConfig] = Field(min_length=1)
 
 

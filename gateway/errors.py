@@ -7,6 +7,7 @@
     ├── SourceError                   one department system failed; carries the source name
     │   ├── SourceTimeout             SOURCE_TIMEOUT      no answer within the source's timeout
     │   ├── SourceUnavailable         SOURCE_UNAVAILABLE  connection refused, DNS, TLS, circuit open
+    │   ├── SourceMaintenance         SOURCE_MAINTENANCE  inside a configured maintenance window; not called
     │   ├── SourceFault               SOURCE_FAULT        the department answered with an error (fault, 5xx)
     │   └── BadSourceData             BAD_SOURCE_DATA     the answer could not be read or mapped
     ├── BadUserInput                  BAD_USER_INPUT      a key or argument is malformed; no department is called
@@ -33,6 +34,7 @@ __all__ = [
     "GatewayError",
     "SourceError",
     "SourceFault",
+    "SourceMaintenance",
     "SourceTimeout",
     "SourceUnavailable",
 ]
@@ -84,6 +86,10 @@ class SourceTimeout(SourceError):
 
 class SourceUnavailable(SourceError):
     code = "SOURCE_UNAVAILABLE"
+
+
+class SourceMaintenance(SourceError):
+    code = "SOURCE_MAINTENANCE"
 
 
 class SourceFault(SourceError):
