@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 
 from adapters.base import Adapter
 
-__all__ = ["ENTRY_POINT_GROUP", "available_kinds", "get_adapter_class", "register_adapter"]
+__all__ = ["ENTRY_POINT_GROUP", "available_kinds", "get_adapter_class", "load_entry_points", "register_adapter"]
 
 ENTRY_POINT_GROUP = "onewindow.adapters"
 
@@ -44,18 +44,26 @@ _entry_points_loaded = False
 def register_adapter(kind: str, target: str | type[Adapter], *, clobber: bool = False) -> None:
     """Make ``kind`` available. ``target`` is an :class:`Adapter` subclass or a lazy ``"module:Class"``."""
     current = _registry.get(kind)
-    if current is not None and current != target and not clobber:
+    if current is not None and _target(current) != _target(target) and not clobber:
         raise ValueError(f"adapter kind {kind!r} is already registered as {current!r}; pass clobber=True to replace")
     _registry[kind] = target
 
 
-def _load_entry_points() -> None:
+def _target(value: str | type[Adapter]) -> str:
+    return value if isinstance(value, str) else f"{value.__module__}:{value.__qualname__}"
+
+
+def load_entry_points(*, again: bool = False) -> None:
+    """Register the kinds installed packages declare; once per process unless ``again`` (after an install)."""
     global _entry_points_loaded
-    if _entry_points_loaded:
+    if _entry_points_loaded and not again:
         return
     _entry_points_loaded = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         register_adapter(ep.name, ep.value)
+
+
+_load_entry_points = load_entry_points
 
 
 def available_kinds() -> list[str]:
