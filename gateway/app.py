@@ -5,7 +5,8 @@
     uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
 
 Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
-``/readyz`` (which sources are open; 503 while any is not).
+``/readyz`` (each source: open, circuit breaker, maintenance; degraded sources listed), ``/metrics``
+(Prometheus).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from adapters.base import Adapter
 from adapters.registry import get_adapter_class
 from gateway.config import GatewayConfig
 from gateway.extensions.errors import ErrorCodes
+from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
 from schema.query import build_schema
@@ -61,9 +63,12 @@ def create_app(
     schema = build_schema([functools.partial(ErrorCodes, debug=debug)])
     graphql_app = GatewayGraphQL(schema, graphql_ide="graphiql" if graphiql else None)
 
+    metrics = GatewayMetrics()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sources = SourceSet(config, adapters if adapters is not None else build_adapters(config))
+        built = adapters if adapters is not None else build_adapters(config)
+        sources = SourceSet(config, built, metrics=metrics)
         try:
             await sources.open()
             app.state.sources = sources
@@ -76,16 +81,19 @@ def create_app(
 
     async def readyz(request: Request) -> Response:
         sources: SourceSet = request.app.state.sources
-        report = {
-            name: (
-                {"status": "unavailable", "error": str(sources.open_errors[name])}
-                if name in sources.open_errors
-                else {"status": "ready"}
-            )
-            for name in config.sources
-        }
-        ready = not sources.open_errors
-        return JSONResponse({"ready": ready, "sources": report}, status_code=200 if ready else 503)
+        report: dict[str, dict[str, Any]] = {}
+        for name in config.sources:
+            guard = sources.guards[name].status()
+            if name in sources.open_errors:
+                report[name] = {"status": "unavailable", "error": str(sources.open_errors[name]), **guard}
+            elif guard["breaker"] != "closed":
+                report[name] = {"status": "degraded", **guard}
+            else:
+                report[name] = {"status": "ready", **guard}
+        # A department being down degrades answers but does not make this process unfit to serve: pulling every
+        # replica out of the load balancer would turn one department's outage into the whole hall's.
+        degraded = sorted(name for name, r in report.items() if r["status"] != "ready")
+        return JSONResponse({"ready": True, "degraded": degraded, "sources": report})
 
     async def home(request: Request) -> Response:
         return RedirectResponse(url="/graphql")
@@ -94,6 +102,7 @@ def create_app(
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint(metrics.registry)),
         Route("/", home),
     ]
     return Starlette(debug=debug, routes=routes, lifespan=lifespan)

@@ -20,9 +20,9 @@ import asyncio
 import base64
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -30,12 +30,16 @@ from adapters.base import Adapter, Record
 from gateway.config import FieldMap, GatewayConfig, SourceConfig
 from gateway.errors import BadSourceData, BadUserInput, GatewayError, SourceError, SourceFault, SourceTimeout
 from gateway.mapping import read_field
+from gateway.metrics import GatewayMetrics
+from gateway.resilience import SourceGuard
 from gateway.validation import query_of
 from schema.catalog import CATALOG, FieldSpec
 
 __all__ = ["Fetched", "Page", "Provenance", "Provider", "RequestSources", "SourceSet"]
 
 logger = logging.getLogger("onewindow.sources")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,13 @@ def _now() -> dt.datetime:
 class SourceSet:
     """The configured sources with their open adapters, for the life of the app."""
 
-    def __init__(self, config: GatewayConfig, adapters: Mapping[str, Adapter]) -> None:
+    def __init__(
+        self, config: GatewayConfig, adapters: Mapping[str, Adapter], *, metrics: GatewayMetrics | None = None
+    ) -> None:
         self.config = config
         self.adapters = dict(adapters)
+        self.metrics = metrics
+        self.guards = {name: SourceGuard(name, src, metrics=metrics) for name, src in config.sources.items()}
         self._limits = {name: asyncio.Semaphore(src.max_concurrency) for name, src in config.sources.items()}
         self._opened: set[str] = set()
         self._open_lock = asyncio.Lock()
@@ -147,42 +155,66 @@ class SourceSet:
         return [f for (e, f) in self._providers if e == entity]
 
     def for_request(self) -> RequestSources:
-        return RequestSources(self)
+        """A request's view, with its deadline (``security.request_deadline`` from now)."""
+        deadline = asyncio.get_running_loop().time() + self.config.security.request_deadline
+        return RequestSources(self, deadline=deadline)
 
     def source(self, name: str) -> SourceConfig:
         return self.config.sources[name]
 
-    async def fetch(self, source: str, query: str, keys: Sequence[str]) -> dict[str, Fetched]:
-        """Ask one department for ``keys``, within its timeout and concurrency cap; typed errors only."""
+    async def fetch(
+        self, source: str, query: str, keys: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, Fetched]:
+        """Ask one department for ``keys``: within its concurrency cap (queueing up to ``deadline``, in loop time),
+        maintenance windows, circuit breaker, retries and per-attempt timeout; typed errors only."""
         adapter = self.adapters[source]
-        config = self.config.sources[source]
-        async with self._limits[source]:
+
+        async def read() -> Mapping[str, Sequence[Record]]:
+            await self._ensure_open(source)
+            return await adapter.fetch(query, keys)
+
+        found = await self._guarded(source, read, deadline)
+        now = _now()
+        return {key: Fetched(found.get(key, ()), now) for key in keys}
+
+    async def search(
+        self,
+        source: str,
+        query: str,
+        filters: Mapping[str, Any],
+        *,
+        limit: int,
+        offset: int,
+        deadline: float | None = None,
+    ) -> list[Record]:
+        adapter = self.adapters[source]
+
+        async def read() -> list[Record]:
+            await self._ensure_open(source)
+            return await adapter.search(query, filters, limit=limit, offset=offset)
+
+        return await self._guarded(source, read, deadline)
+
+    async def _guarded(self, source: str, read: Callable[[], Awaitable[T]], deadline: float | None) -> T:
+        async def attempt() -> T:
             try:
-                async with asyncio.timeout(config.timeout):
-                    await self._ensure_open(source)
-                    found = await adapter.fetch(query, keys)
-            except TimeoutError:
-                raise SourceTimeout(source, f"no answer within {config.timeout:g}s") from None
+                return await read()
             except GatewayError:
                 raise
             except Exception as exc:  # an adapter bug must not take the request down with it
                 logger.exception("adapter %s raised an untyped error", source)
                 raise SourceFault(source, f"adapter error {type(exc).__name__}") from exc
-        now = _now()
-        return {key: Fetched(found.get(key, ()), now) for key in keys}
 
-    async def search(
-        self, source: str, query: str, filters: Mapping[str, Any], *, limit: int, offset: int
-    ) -> list[Record]:
-        adapter = self.adapters[source]
-        config = self.config.sources[source]
-        async with self._limits[source]:
-            try:
-                async with asyncio.timeout(config.timeout):
-                    await self._ensure_open(source)
-                    return await adapter.search(query, filters, limit=limit, offset=offset)
-            except TimeoutError:
-                raise SourceTimeout(source, f"no answer within {config.timeout:g}s") from None
+        limit = self._limits[source]
+        try:
+            async with asyncio.timeout_at(deadline):
+                await limit.acquire()
+        except TimeoutError:
+            raise SourceTimeout(source, "still queued for the department at the request deadline") from None
+        try:
+            return await self.guards[source].call(attempt, deadline=deadline)
+        finally:
+            limit.release()
 
 
 @dataclass
@@ -190,6 +222,7 @@ class RequestSources:
     """The source layer as one GraphQL request sees it: its own DataLoaders and resolved values."""
 
     sources: SourceSet
+    deadline: float | None = None
     _loaders: dict[tuple[str, str], DataLoader[str, Fetched]] = field(default_factory=dict)
     _resolved: dict[tuple[str, str, str], asyncio.Future[Resolved]] = field(default_factory=dict)
 
@@ -205,12 +238,13 @@ class RequestSources:
         async def load(keys: list[str]) -> list[Fetched | BaseException]:
             if adapter.capabilities(query).batch:
                 try:
-                    found = await self.sources.fetch(source, query, keys)
+                    found = await self.sources.fetch(source, query, keys, deadline=self.deadline)
                 except SourceError as exc:
                     return [exc] * len(keys)
                 return [found[k] for k in keys]
             singles = await asyncio.gather(
-                *(self.sources.fetch(source, query, [k]) for k in keys), return_exceptions=True
+                *(self.sources.fetch(source, query, [k], deadline=self.deadline) for k in keys),
+                return_exceptions=True,
             )
             return [r if isinstance(r, BaseException) else r[k] for k, r in zip(keys, singles, strict=True)]
 
@@ -293,7 +327,9 @@ class RequestSources:
             unknown = [f for f, v in filters.items() if v is not None and f not in search.filters]
             if unknown:
                 raise BadUserInput(f"{entity} listing cannot filter by {', '.join(unknown)}")
-            records = await self.sources.search(name, search.query, raw_filters, limit=first + 1, offset=offset)
+            records = await self.sources.search(
+                name, search.query, raw_filters, limit=first + 1, offset=offset, deadline=self.deadline
+            )
             loader = self.loader(name, search.query)
             now = _now()
             keys: list[str] = []

@@ -245,7 +245,8 @@ async def test_readiness_names_a_department_that_is_down_at_start(departments: D
     await departments.stop(CIVIL_AFFAIRS)
     async with serve_asgi(create_app(config)) as url, httpx.AsyncClient() as client:
         ready = await client.get(f"{url}/readyz")
-        assert ready.status_code == 503
+        assert ready.status_code == 200
+        assert ready.json()["degraded"] == [CIVIL_AFFAIRS]
         assert ready.json()["sources"][CIVIL_AFFAIRS]["status"] == "unavailable"
         assert ready.json()["sources"][HRSS]["status"] == "ready"
         assert (await client.get(f"{url}/healthz")).json() == {"status": "ok"}
@@ -282,3 +283,19 @@ async def test_configuration_that_disagrees_with_a_department_fails_at_start_up(
     finally:
         await sources.aclose()
     assert info.value.path.startswith(key), info.value
+
+
+async def test_dead_department_opens_its_circuit_and_shows_in_readiness_and_metrics(gateway: Gateway) -> None:
+    await gateway.departments.stop(HRSS)
+    breaker = gateway.config.sources[HRSS].breaker.failures
+    ids = [p.id_number for p in gateway.departments.dataset.persons[: breaker + 3]]
+    for key in ids:
+        body = await gateway.query("query($id: IdNumber!) { person(idNumber: $id) { socialInsurance { insured } } }", id=key)
+        assert body["errors"][0]["extensions"] == {"code": "SOURCE_UNAVAILABLE", "source": HRSS}
+    async with httpx.AsyncClient() as client:
+        ready = (await client.get(f"{gateway.url}/readyz")).json()
+        metrics = (await client.get(f"{gateway.url}/metrics")).text
+    assert ready["sources"][HRSS]["breaker"] == "open"
+    assert HRSS in ready["degraded"]
+    assert f'onewindow_source_breaker_state{{source="{HRSS}"}} 2.0' in metrics
+    assert f'onewindow_source_calls_total{{outcome="CIRCUIT_OPEN",source="{HRSS}"}}' in metrics

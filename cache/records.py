@@ -1,0 +1,70 @@
+"""What the cache hands back for one key, and the form it keeps between calls.
+
+:class:`Fetched` is what one department said about one key and when; the source layer and the GraphQL layer
+read it. :class:`CachedEntry` is what the cache stores: the records, when they were fetched, and whether the
+department knew the key at all (a *not found* is cached too, for the shorter ``negative_ttl``)::
+
+    >>> import datetime as dt
+    >>> at = dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.UTC)
+    >>> entry = CachedEntry(records=({"XM": "Li Hua"},), fetched_at=at)
+    >>> entry.to_fetched(now=at + dt.timedelta(seconds=90), stale=True)
+    Fetched(records=({'XM': 'Li Hua'},), fetched_at=datetime.datetime(2026, 1, 5, 9, 30, tzinfo=datetime.timezone.utc), stale=True, age=90.0)
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from adapters.base import Record
+
+__all__ = ["CachedEntry", "Fetched"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one department said about one key, and when.
+
+    ``stale`` is true when the value was served past its freshness (while it is being refreshed, or because the
+    department failed); ``age`` is then how many seconds old it was. ``records`` is empty when the department
+    does not know the key.
+
+    >>> import datetime as dt
+    >>> Fetched(records=(), fetched_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC)).stale
+    False
+    """
+
+    records: Sequence[Record]
+    fetched_at: dt.datetime
+    stale: bool = False
+    age: float = 0.0
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """One key's answer as the cache keeps it. ``found`` is false for a cached *not found* (the sentinel).
+
+    >>> import datetime as dt
+    >>> CachedEntry.not_found(dt.datetime(2026, 1, 5, tzinfo=dt.UTC)).found
+    False
+    """
+
+    records: tuple[Record, ...]
+    fetched_at: dt.datetime
+    found: bool = True
+
+    @classmethod
+    def not_found(cls, fetched_at: dt.datetime) -> CachedEntry:
+        """The sentinel stored for a key the department does not know."""
+        return cls(records=(), fetched_at=fetched_at, found=False)
+
+    def age(self, now: dt.datetime) -> float:
+        """Seconds since the department answered (never negative, whatever the clocks of other processes)."""
+        return max(0.0, (now - self.fetched_at).total_seconds())
+
+    def to_fetched(self, now: dt.datetime, *, stale: bool = False) -> Fetched:
+        """The shape the source layer reads; ``age`` is filled in only for a stale value."""
+        return Fetched(
+            records=self.records, fetched_at=self.fetched_at, stale=stale, age=self.age(now) if stale else 0.0
+        )

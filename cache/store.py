@@ -1,0 +1,378 @@
+"""The record cache in front of every department call: freshness windows, stale serving and single-flight.
+
+A source's :class:`~gateway.config.CachePolicy` gives the windows of RFC 5861: an answer is *fresh* for ``ttl``
+(``negative_ttl`` for a key the department does not know); for ``stale_while_revalidate`` more it is served
+marked stale while one background call refreshes it; for ``stale_if_error`` more it is served marked stale when
+the department fails. Keys still missing go to the department in one call, and identical calls in flight in this
+process are made once (*single-flight*): a hundred requests for one person cost the department one call.
+
+The cache lives in memory (``memory://``) or in Redis (``redis://host:port/db``), which every gateway process
+shares -- a value cached or invalidated by one is seen by all. A cache that fails (Redis down) is logged and
+read as a miss: the departments still answer::
+
+    cache = RecordCache(config.cache)
+    found = await cache.fetch("civil_affairs", "marriage", ["110101199003074518"], source.cache, call)
+    found["110101199003074518"].records    # what the department said, from the cache or not
+    await cache.invalidate("civil_affairs", "110101199003074518")
+    await cache.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from aiocache import SimpleMemoryCache
+from aiocache.serializers import StringSerializer
+
+from adapters.base import Record
+from cache.codec import CodecError, EntryCodec
+from cache.keys import CacheKeys
+from cache.records import CachedEntry, Fetched
+from gateway.config import CacheConfig, CachePolicy
+from gateway.errors import ConfigError, SourceError
+
+__all__ = ["CacheStats", "Call", "RecordCache"]
+
+logger = logging.getLogger("onewindow.cache")
+
+Call = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[Record]]]]
+"""The department call the cache makes for missing keys: records per key; a key it does not know is absent."""
+
+_Slot = tuple[str, str, str | None, str]  # (source, query, scope, key) of one in-flight load
+_DELETE_CHUNK = 500
+
+
+@dataclass
+class CacheStats:
+    """Counters since start: per key, ``hits`` (fresh), ``negative_hits`` (fresh *not found*), ``stale_hits``
+    (served stale, while revalidating or on error), ``misses`` (had to be loaded) and ``coalesced`` (joined a load
+    already in flight); ``calls`` to departments; ``errors`` of the cache backend itself."""
+
+    hits: int = 0
+    stale_hits: int = 0
+    misses: int = 0
+    calls: int = 0
+    negative_hits: int = 0
+    coalesced: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Windows:
+    ttl: float
+    negative_ttl: float
+    stale_while_revalidate: float
+    stale_if_error: float
+
+    def fresh_for(self, entry: CachedEntry) -> float:
+        return self.ttl if entry.found else self.negative_ttl
+
+    def kept_for(self, entry: CachedEntry) -> float:
+        """How long the backend keeps an entry: long enough to serve it stale in either window."""
+        return self.fresh_for(entry) + max(self.stale_while_revalidate, self.stale_if_error)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _backend_factory(url: str) -> Callable[[], Any]:
+    """Checks ``cache.url`` and returns what opens its aiocache backend (values are stored as the codec's text)."""
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        return lambda: SimpleMemoryCache(serializer=StringSerializer())
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigError("cache.url", f"{url.split('://')[0]!r} is not a cache (use memory:// or redis://)")
+    try:
+        from aiocache.backends.redis import RedisCache
+    except ImportError:
+        raise ConfigError("cache.url", "a Redis cache needs the redis extra: pip install 'onewindow[redis]'") from None
+    try:
+        db = int(parts.path.strip("/") or 0)
+        port = parts.port or 6379
+    except ValueError:
+        raise ConfigError("cache.url", "expected redis://[:password@]host[:port][/db]") from None
+    return lambda: RedisCache(
+        serializer=StringSerializer(),
+        endpoint=parts.hostname or "127.0.0.1",
+        port=port,
+        db=db,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=parts.scheme == "rediss",
+    )
+
+
+class RecordCache:
+    """The gateway's record cache, built from the ``cache`` section; open for the life of the app::
+
+        cache = RecordCache(CacheConfig())              # memory, per-process key secret
+
+        async def call(keys):                           # the department
+            return {k: [{"id": k}] for k in keys if k != "unknown"}
+
+        found = await cache.fetch("civil_affairs", "marriage", ["A1", "unknown"], CachePolicy(), call)
+        found["unknown"].records                        # ()
+        await cache.aclose()
+
+    Construction checks the configuration (:class:`ConfigError` naming ``cache.url``, ``cache.key_secret`` or
+    ``cache.encryption_key``) and connects to nothing: Redis is reached on first use.
+    """
+
+    def __init__(self, config: CacheConfig) -> None:
+        self.config = config
+        open_backend = _backend_factory(config.url)
+        self.keys = CacheKeys.from_config(config)
+        self.codec = EntryCodec.from_config(config)
+        self.shared = not config.url.startswith("memory://")
+        self.stats = CacheStats()
+        self._backend = open_backend()  # last: nothing to close when the configuration is wrong
+        self._inflight: dict[_Slot, asyncio.Future[CachedEntry]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> RecordCache:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel the loads and refreshes still running, then close the backend."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.shared:
+            await self._backend.client.aclose()  # aiocache's close() calls redis' deprecated close()
+        else:
+            await self._backend.close()
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        source: str,
+        query: str,
+        keys: Sequence[str],
+        policy: CachePolicy,
+        call: Call,
+        *,
+        scope: str | None = None,
+    ) -> dict[str, Fetched]:
+        """What ``source`` says about each of ``keys`` under ``query``, from the cache when ``policy`` allows.
+
+        Missing and expired keys are loaded with one ``call`` (keys already being loaded in this process are
+        awaited instead). A key absent from the call's answer is *not found*: ``Fetched(records=())``, cached for
+        ``negative_ttl``. When ``call`` raises a :class:`SourceError`, keys with a value inside ``stale_if_error``
+        are served stale; the error is raised only if some key has none. ``scope`` (the caller) is required when
+        the policy has ``vary_by_caller``, and ignored otherwise.
+        """
+        wanted = list(dict.fromkeys(keys))
+        if policy.never_cache:
+            self.stats.misses += len(wanted)
+            self.stats.calls += 1
+            found = await call(wanted)
+            at = _now()
+            return {key: Fetched(records=tuple(found.get(key, ())), fetched_at=at) for key in wanted}
+        if policy.vary_by_caller and scope is None:
+            raise ValueError(f"{source}.{query} is cached per caller (vary_by_caller): a scope is required")
+        scope = scope if policy.vary_by_caller else None
+        windows = _Windows(
+            ttl=policy.ttl or self.config.ttl,
+            negative_ttl=policy.negative_ttl or self.config.negative_ttl,
+            stale_while_revalidate=policy.stale_while_revalidate,
+            stale_if_error=policy.stale_if_error,
+        )
+        cache_keys = {key: self.keys.entry(source, query, key, scope) for key in wanted}
+        cached = dict(zip(wanted, await self._read([cache_keys[k] for k in wanted]), strict=True))
+
+        now = _now()
+        result: dict[str, Fetched] = {}
+        to_load: list[str] = []
+        to_refresh: list[str] = []
+        for key in wanted:
+            entry = cached[key]
+            if entry is None:
+                to_load.append(key)
+                continue
+            age, fresh_for = entry.age(now), windows.fresh_for(entry)
+            if age <= fresh_for:
+                result[key] = entry.to_fetched(now)
+                if entry.found:
+                    self.stats.hits += 1
+                else:
+                    self.stats.negative_hits += 1
+            elif age <= fresh_for + windows.stale_while_revalidate:
+                result[key] = entry.to_fetched(now, stale=True)
+                self.stats.stale_hits += 1
+                to_refresh.append(key)
+            else:
+                to_load.append(key)
+
+        if to_refresh:
+            self._join_or_load(source, query, scope, to_refresh, call, windows, cache_keys, background=True)
+        if to_load:
+            self.stats.misses += len(to_load)
+            loads = self._join_or_load(source, query, scope, to_load, call, windows, cache_keys, background=False)
+            # asyncio.wait, not gather: a caller that gives up does not cancel a load others are waiting for
+            await asyncio.wait(set(loads.values()))
+            now = _now()
+            error: BaseException | None = None
+            for key in to_load:
+                future = loads[key]
+                exc = future.exception()
+                if exc is None:
+                    result[key] = future.result().to_fetched(now)
+                    continue
+                entry = cached[key]
+                usable = entry is not None and entry.age(now) <= windows.fresh_for(entry) + windows.stale_if_error
+                if isinstance(exc, SourceError) and entry is not None and usable:
+                    result[key] = entry.to_fetched(now, stale=True)
+                    self.stats.stale_hits += 1
+                elif error is None:
+                    error = exc
+            if error is not None:
+                raise error
+        return {key: result[key] for key in wanted}
+
+    async def _read(self, cache_keys: list[str]) -> list[CachedEntry | None]:
+        try:
+            raws = await self._backend.multi_get(cache_keys)
+        except Exception as exc:  # a cache that is down is a miss, not a failed request
+            self.stats.errors += 1
+            logger.warning("cache read failed, treated as a miss: %r", exc)
+            return [None] * len(cache_keys)
+        return [
+            None if raw is None else self.codec.decode(raw, key=ck) for ck, raw in zip(cache_keys, raws, strict=True)
+        ]
+
+    # -- loading -------------------------------------------------------------------------------------------------
+
+    def _join_or_load(
+        self,
+        source: str,
+        query: str,
+        scope: str | None,
+        keys: list[str],
+        call: Call,
+        windows: _Windows,
+        cache_keys: Mapping[str, str],
+        *,
+        background: bool,
+    ) -> dict[str, asyncio.Future[CachedEntry]]:
+        """A future per key: the load already in flight for it, or one new load (one ``call``) for the rest."""
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[CachedEntry]] = {}
+        mine: list[str] = []
+        for key in keys:
+            slot = (source, query, scope, key)
+            future = self._inflight.get(slot)
+            if future is None:
+                future = self._inflight[slot] = loop.create_future()
+                mine.append(key)
+            elif not background:
+                self.stats.coalesced += 1
+            futures[key] = future
+        if mine:
+            # The load is the cache's task, not the caller's: it outlives a caller that is cancelled
+            load = self._load(source, query, scope, mine, call, windows, cache_keys, futures, background)
+            task = loop.create_task(load, name=f"onewindow.cache.load {source}.{query}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return futures
+
+    async def _load(
+        self,
+        source: str,
+        query: str,
+        scope: str | None,
+        keys: list[str],
+        call: Call,
+        windows: _Windows,
+        cache_keys: Mapping[str, str],
+        futures: Mapping[str, asyncio.Future[CachedEntry]],
+        background: bool,
+    ) -> None:
+        try:
+            self.stats.calls += 1
+            found = await call(keys)
+            at = _now()
+            entries = {
+                key: CachedEntry(tuple(found[key]), at) if key in found else CachedEntry.not_found(at) for key in keys
+            }
+            for key in keys:
+                if not futures[key].done():
+                    futures[key].set_result(entries[key])
+            # the futures stay in flight until stored, so a fetch arriving meanwhile reuses them
+            await self._write([(cache_keys[key], entries[key]) for key in keys], windows)
+        except BaseException as exc:
+            for key in keys:
+                future = futures[key]
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: waiters read it; a refresh nobody awaits must not warn
+            if not isinstance(exc, Exception):
+                raise
+            if background:
+                logger.warning("background refresh of %s.%s failed: %s", source, query, exc)
+        finally:
+            for key in keys:
+                slot = (source, query, scope, key)
+                if self._inflight.get(slot) is futures[key]:
+                    del self._inflight[slot]
+
+    async def _write(self, items: list[tuple[str, CachedEntry]], windows: _Windows) -> None:
+        by_expiry: dict[float, list[tuple[str, str]]] = {}
+        for cache_key, entry in items:
+            try:
+                text = self.codec.encode(entry, key=cache_key)
+            except CodecError as exc:
+                logger.warning("entry %s is not cached: %s", cache_key, exc)
+                continue
+            by_expiry.setdefault(windows.kept_for(entry), []).append((cache_key, text))
+        for expiry, pairs in by_expiry.items():
+            try:
+                await self._backend.multi_set(pairs, ttl=float(expiry))
+            except Exception as exc:  # not cached this time; the answer itself is fine
+                self.stats.errors += 1
+                logger.warning("cache write failed: %r", exc)
+
+    # -- invalidation --------------------------------------------------------------------------------------------
+
+    async def invalidate(self, source: str, key: str | None = None) -> int:
+        """Drop ``source``'s entries for ``key`` (every query and caller), or all of its entries when ``key`` is
+        ``None``; return how many were dropped. With Redis, every gateway process sharing it sees the change.
+
+        A load already in flight stores its answer when it completes, as it would have a moment later.
+        """
+        pattern = self.keys.source_pattern(source, key)
+        if not self.shared:
+            names = [name for name in list(await self._backend.raw("keys")) if fnmatchcase(name, pattern)]
+            dropped = 0
+            for name in names:
+                dropped += int(await self._backend.delete(name))
+            return dropped
+        found: list[bytes] = []
+        cursor = 0
+        while True:
+            cursor, batch = await self._backend.raw("scan", cursor, match=pattern, count=1000)
+            found.extend(batch)
+            if not cursor:
+                break
+        dropped = 0
+        for start in range(0, len(found), _DELETE_CHUNK):
+            dropped += int(await self._backend.raw("delete", *found[start : start + _DELETE_CHUNK]))
+        return dropped
