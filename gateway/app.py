@@ -21,12 +21,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from strawberry.asgi import GraphQL
 
 from adapters.base import Adapter
 from adapters.registry import get_adapter_class
+from cache import RecordCache
 from gateway.config import GatewayConfig
 from gateway.extensions.errors import ErrorCodes
+from gateway.hardening import HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
@@ -42,7 +43,7 @@ def build_adapters(config: GatewayConfig) -> dict[str, Adapter]:
     return {name: get_adapter_class(src.kind)(name, src) for name, src in config.sources.items()}
 
 
-class GatewayGraphQL(GraphQL[GatewayContext, None]):
+class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
     """Strawberry's ASGI GraphQL app with the gateway's per-request context."""
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
@@ -60,15 +61,20 @@ def create_app(
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config."""
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
-    schema = build_schema([functools.partial(ErrorCodes, debug=debug)])
-    graphql_app = GatewayGraphQL(schema, graphql_ide="graphiql" if graphiql else None)
+    security = config.security
+    schema = build_schema([functools.partial(ErrorCodes, debug=debug), *hardening_extensions(security)])
+    ide = "graphiql" if graphiql and not security.production else None
+    graphql_app = GatewayGraphQL(schema, graphql_ide=ide, max_batch=security.limits.max_batch)
 
     metrics = GatewayMetrics()
+    # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
+    # lazily and is closed with the sources.
+    cache = RecordCache(config.cache) if config.cache.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         built = adapters if adapters is not None else build_adapters(config)
-        sources = SourceSet(config, built, metrics=metrics)
+        sources = SourceSet(config, built, metrics=metrics, cache=cache)
         try:
             await sources.open()
             app.state.sources = sources
@@ -105,4 +111,4 @@ def create_app(
         Route("/metrics", metrics_endpoint(metrics.registry)),
         Route("/", home),
     ]
-    return Starlette(debug=debug, routes=routes, lifespan=lifespan)
+    return Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))

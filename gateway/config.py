@@ -128,6 +128,8 @@ class FieldMap(_Strict):
     fields: dict[str, FieldMap] | None = None
     kind: FieldMap | None = None
     sharing: SharingClass = SharingClass.UNCONDITIONAL
+    cache_ttl: Duration | None = None
+    never_cache: bool = False
 
 
 class QueryConfig(BaseModel):
@@ -227,6 +229,7 @@ class CacheConfig(_Strict):
     AES-GCM.
     """
 
+    enabled: bool = True
     url: str = "memory://"
     ttl: Duration = 60.0
     negative_ttl: Duration = 10.0

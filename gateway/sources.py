@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from adapters.base import Adapter, Record
-from gateway.config import FieldMap, GatewayConfig, SourceConfig
+from cache import Fetched, RecordCache
+from gateway.config import CachePolicy, FieldMap, GatewayConfig, SourceConfig
 from gateway.errors import BadSourceData, BadUserInput, GatewayError, SourceError, SourceFault, SourceTimeout
 from gateway.mapping import read_field
 from gateway.metrics import GatewayMetrics
@@ -55,15 +56,6 @@ class Provider:
 
 
 @dataclass(frozen=True)
-class Fetched:
-    """What one department said about one key, and when."""
-
-    records: Sequence[Record]
-    fetched_at: dt.datetime
-    stale: bool = False
-
-
-@dataclass(frozen=True)
 class Provenance:
     """Where a value came from: the field, the source and its department, when it was fetched, whether stale."""
 
@@ -72,6 +64,7 @@ class Provenance:
     department: str
     fetched_at: dt.datetime
     stale: bool = False
+    age: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,11 +90,17 @@ class SourceSet:
     """The configured sources with their open adapters, for the life of the app."""
 
     def __init__(
-        self, config: GatewayConfig, adapters: Mapping[str, Adapter], *, metrics: GatewayMetrics | None = None
+        self,
+        config: GatewayConfig,
+        adapters: Mapping[str, Adapter],
+        *,
+        metrics: GatewayMetrics | None = None,
+        cache: RecordCache | None = None,
     ) -> None:
         self.config = config
         self.adapters = dict(adapters)
         self.metrics = metrics
+        self.cache = cache
         self.guards = {name: SourceGuard(name, src, metrics=metrics) for name, src in config.sources.items()}
         self._limits = {name: asyncio.Semaphore(src.max_concurrency) for name, src in config.sources.items()}
         self._opened: set[str] = set()
@@ -121,6 +120,9 @@ class SourceSet:
                     fmap=fmap,
                 )
                 self._providers.setdefault((entity, field_name), []).append(provider)
+        self._policies = {
+            (name, query): _query_policy(src, query) for name, src in config.sources.items() for query in src.queries
+        }
 
     async def open(self) -> None:
         """Open every adapter at start-up. A wrong configuration (``ConfigError``) stops the start; a department
@@ -147,6 +149,8 @@ class SourceSet:
 
     async def aclose(self) -> None:
         await asyncio.gather(*(a.aclose() for a in self.adapters.values()), return_exceptions=True)
+        if self.cache is not None:
+            await self.cache.aclose()
 
     def providers(self, entity: str, field_name: str) -> list[Provider]:
         return self._providers.get((entity, field_name), [])
@@ -163,19 +167,38 @@ class SourceSet:
         return self.config.sources[name]
 
     async def fetch(
-        self, source: str, query: str, keys: Sequence[str], *, deadline: float | None = None
+        self,
+        source: str,
+        query: str,
+        keys: Sequence[str],
+        *,
+        deadline: float | None = None,
+        scope: str | None = None,
     ) -> dict[str, Fetched]:
-        """Ask one department for ``keys``: within its concurrency cap (queueing up to ``deadline``, in loop time),
-        maintenance windows, circuit breaker, retries and per-attempt timeout; typed errors only."""
+        """Records for ``keys`` from the cache or the department. A department is asked within its concurrency cap
+        (queueing up to ``deadline``, in loop time), maintenance windows, circuit breaker, retries and per-attempt
+        timeout; only typed errors come out. ``scope`` is the caller, for sources whose answers depend on it."""
         adapter = self.adapters[source]
 
-        async def read() -> Mapping[str, Sequence[Record]]:
-            await self._ensure_open(source)
-            return await adapter.fetch(query, keys)
+        async def call(missing: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+            async def read() -> Mapping[str, Sequence[Record]]:
+                await self._ensure_open(source)
+                return await adapter.fetch(query, missing)
 
-        found = await self._guarded(source, read, deadline)
-        now = _now()
-        return {key: Fetched(found.get(key, ()), now) for key in keys}
+            return await self._guarded(source, read, deadline)
+
+        if self.cache is None:
+            found = await call(keys)
+            now = _now()
+            return {key: Fetched(tuple(found.get(key, ())), now) for key in keys}
+        policy = self._policies[(source, query)]
+        return await self.cache.fetch(source, query, keys, policy, call, scope=scope)
+
+    async def invalidate(self, source: str, key: str | None = None) -> int:
+        """Drop cached answers of ``source`` (for one key, or all); with Redis every gateway process sees it."""
+        if source not in self.config.sources:
+            raise BadUserInput(f"no source named {source!r}")
+        return 0 if self.cache is None else await self.cache.invalidate(source, key)
 
     async def search(
         self,
@@ -223,6 +246,8 @@ class RequestSources:
 
     sources: SourceSet
     deadline: float | None = None
+    # Who is asking, for sources whose answers depend on the caller (``cache.vary_by_caller``).
+    scope: str = "anonymous"
     _loaders: dict[tuple[str, str], DataLoader[str, Fetched]] = field(default_factory=dict)
     _resolved: dict[tuple[str, str, str], asyncio.Future[Resolved]] = field(default_factory=dict)
 
@@ -238,12 +263,12 @@ class RequestSources:
         async def load(keys: list[str]) -> list[Fetched | BaseException]:
             if adapter.capabilities(query).batch:
                 try:
-                    found = await self.sources.fetch(source, query, keys, deadline=self.deadline)
+                    found = await self.sources.fetch(source, query, keys, deadline=self.deadline, scope=self.scope)
                 except SourceError as exc:
                     return [exc] * len(keys)
                 return [found[k] for k in keys]
             singles = await asyncio.gather(
-                *(self.sources.fetch(source, query, [k], deadline=self.deadline) for k in keys),
+                *(self.sources.fetch(source, query, [k], deadline=self.deadline, scope=self.scope) for k in keys),
                 return_exceptions=True,
             )
             return [r if isinstance(r, BaseException) else r[k] for k, r in zip(keys, singles, strict=True)]
@@ -287,7 +312,9 @@ class RequestSources:
             except SourceError as exc:
                 first_error = first_error or exc
                 continue
-            provenance = Provenance(field_name, provider.source, provider.department, fetched.fetched_at, fetched.stale)
+            provenance = Provenance(
+                field_name, provider.source, provider.department, fetched.fetched_at, fetched.stale, fetched.age
+            )
             if value is None or value == []:
                 empty = empty or Resolved(value, provenance if fetched.records else None)
                 continue
@@ -355,6 +382,20 @@ class RequestSources:
                     if unified == enum_value:
                         return raw
         return enum_value
+
+
+def _query_policy(source: SourceConfig, query: str) -> CachePolicy:
+    """The source's cache policy for one query, tightened by the fields read from it: the shortest ``cache_ttl``
+    wins, and one ``never_cache`` field keeps the whole query out of the cache."""
+    fields = [f for f in source.provides.values() if query_of(source, f) == query]
+    ttls = [f.cache_ttl for f in fields if f.cache_ttl is not None]
+    policy = source.cache
+    if ttls:
+        ttl = min(ttls) if policy.ttl is None else min(policy.ttl, *ttls)
+        policy = policy.model_copy(update={"ttl": ttl})
+    if any(f.never_cache for f in fields):
+        policy = policy.model_copy(update={"never_cache": True})
+    return policy
 
 
 def encode_cursor(offset: int) -> str:

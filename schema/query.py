@@ -127,5 +127,5 @@ def build_schema(
     """The unified schema, with the gateway's extensions (classes or factories: one instance per request)."""
     caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
     return strawberry.Schema(
-        query=Query, extensions=[*caches, *extensions], config=StrawberryConfig(scalar_map=SCALARS)
+        query=Query, extensions=[*extensions, *caches], config=StrawberryConfig(scalar_map=SCALARS)
     )

@@ -106,7 +106,14 @@ def _refs(value: Any, info: GatewayInfo) -> Any:
 async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
     found = await info.context.sources.provenance(root.ENTITY, root.key, sorted(root.requested))
     return [
-        FieldProvenance(field=p.field, source=p.source, department=p.department, fetched_at=p.fetched_at, stale=p.stale)
+        FieldProvenance(
+            field=p.field,
+            source=p.source,
+            department=p.department,
+            fetched_at=p.fetched_at,
+            stale=p.stale,
+            age=p.age,
+        )
         for p in found
     ]
 
@@ -118,6 +125,7 @@ class FieldProvenance:
     department: str = strawberry.field(description="The department system behind the source.")
     fetched_at: dt.datetime = strawberry.field(description="When the department answered.")
     stale: bool = strawberry.field(description="True when a cached value stood in for a failed or slow department.")
+    age: float = strawberry.field(description="Seconds since the department answered, when served from cache.")
 
 
 @strawberry.type(description="Social insurance as recorded by Human Resources and Social Security.")

@@ -290,7 +290,9 @@ async def test_dead_department_opens_its_circuit_and_shows_in_readiness_and_metr
     breaker = gateway.config.sources[HRSS].breaker.failures
     ids = [p.id_number for p in gateway.departments.dataset.persons[: breaker + 3]]
     for key in ids:
-        body = await gateway.query("query($id: IdNumber!) { person(idNumber: $id) { socialInsurance { insured } } }", id=key)
+        body = await gateway.query(
+            "query($id: IdNumber!) { person(idNumber: $id) { socialInsurance { insured } } }", id=key
+        )
         assert body["errors"][0]["extensions"] == {"code": "SOURCE_UNAVAILABLE", "source": HRSS}
     async with httpx.AsyncClient() as client:
         ready = (await client.get(f"{gateway.url}/readyz")).json()

@@ -1,0 +1,418 @@
+"""Hostile requests against a real Starlette app: the gateway's hardening in front of a small schema whose
+resolvers record every call, so "refused before execution" is checked as "no resolver ran"."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from starlette.applications import Starlette
+from starlette.routing import Route
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from gateway.config import LimitsConfig, SecurityConfig
+from gateway.errors import ConfigError
+from gateway.extensions.errors import ErrorCodes
+from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
+
+
+def _record(info: Info, name: str) -> None:
+    info.context["request"].app.state.calls.append(name)
+
+
+@strawberry.type
+class Item:
+    @strawberry.field
+    def name(self, info: Info) -> str:
+        _record(info, "name")
+        return "item"
+
+    @strawberry.field
+    def child(self, info: Info) -> Item:
+        _record(info, "child")
+        return Item()
+
+    @strawberry.field
+    def children(self, info: Info, first: int | None = None) -> list[Item]:
+        _record(info, "children")
+        return [Item() for _ in range(first or 2)]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self, info: Info) -> str:
+        _record(info, "hello")
+        return "world"
+
+    @strawberry.field
+    def item(self, info: Info) -> Item:
+        _record(info, "item")
+        return Item()
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def touch(self, info: Info) -> int:
+        _record(info, "touch")
+        return 1
+
+
+Client = Callable[..., AsyncIterator[httpx.AsyncClient]]
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def make_app(security: SecurityConfig, *, batching: bool = True) -> Starlette:
+    config = StrawberryConfig(batching_config={"max_operations": 1000} if batching else None)
+    schema = strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        config=config,
+        extensions=[
+            lambda: ParserCache(maxsize=16),
+            lambda: ValidationCache(maxsize=16),
+            functools.partial(ErrorCodes, debug=False),
+            *hardening_extensions(security),
+        ],
+    )
+    view: HardenedGraphQL[Any, None] = HardenedGraphQL(schema, graphql_ide=None, max_batch=security.limits.max_batch)
+    app = Starlette(
+        routes=[Route("/graphql", view, methods=["GET", "POST"])], middleware=hardening_middleware(security)
+    )
+    app.state.calls = []
+    return app
+
+
+def security(**overrides: Any) -> SecurityConfig:
+    limits = overrides.pop("limits", {})
+    base: dict[str, Any] = {"rate_limit": None, "rate_limit_per_client": None, "persisted_queries": "apq"}
+    return SecurityConfig.model_validate({**base, **overrides, "limits": limits})
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Callable[[SecurityConfig], httpx.AsyncClient]]:
+    clients: list[httpx.AsyncClient] = []
+
+    def _client(config: SecurityConfig, *, batching: bool = True) -> httpx.AsyncClient:
+        app = make_app(config, batching=batching)
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        made = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+        made.app = app  # type: ignore[attr-defined]
+        clients.append(made)
+        return made
+
+    yield _client
+    for made in clients:
+        await made.aclose()
+
+
+def calls(client: httpx.AsyncClient) -> list[str]:
+    return client.app.state.calls  # type: ignore[attr-defined, no-any-return]
+
+
+def codes(response: httpx.Response) -> list[str]:
+    return [error["extensions"]["code"] for error in response.json().get("errors", [])]
+
+
+async def post(client: httpx.AsyncClient, body: Any, **headers: str) -> httpx.Response:
+    return await client.post("/graphql", content=json.dumps(body), headers={**JSON_HEADERS, **headers})
+
+
+# --- query limits ------------------------------------------------------------------------------------------------
+
+
+async def test_a_query_50_levels_deep_is_refused_before_any_resolver(client: Client) -> None:
+    gw = client(security())
+    query = "{ item { " + "child { " * 49 + "name" + " }" * 50 + " }"
+    response = await post(gw, {"query": query})
+    assert response.status_code == 200
+    assert codes(response) == ["QUERY_TOO_DEEP"]
+    assert "51 levels deep; at most 10" in response.json()["errors"][0]["message"]
+    assert calls(gw) == []
+
+
+async def test_a_query_within_the_limits_runs(client: Client) -> None:
+    gw = client(security())
+    response = await post(gw, {"query": "{ hello item { children(first: 3) { name } } }"})
+    assert response.json() == {"data": {"hello": "world", "item": {"children": [{"name": "item"}] * 3}}}
+    assert "hello" in calls(gw)
+
+
+async def test_1000_aliases_are_refused(client: Client) -> None:
+    gw = client(security(limits={"max_tokens": 100_000, "max_root_fields": 10_000}))
+    query = "{ " + " ".join(f"a{i}: hello" for i in range(1000)) + " }"
+    response = await post(gw, {"query": query})
+    assert codes(response) == ["TOO_MANY_ALIASES"]
+    assert calls(gw) == []
+
+
+async def test_1000_aliases_are_refused_by_the_token_count_by_default(client: Client) -> None:
+    gw = client(security(limits={"max_body_bytes": 1_000_000}))
+    query = "{ " + " ".join(f"a{i}: hello" for i in range(1000)) + " }"
+    response = await post(gw, {"query": query})
+    assert codes(response) == ["TOO_MANY_TOKENS"]
+    assert "more than 2000 tokens" in response.json()["errors"][0]["message"]
+    assert calls(gw) == []
+
+
+async def test_a_1_mb_document_is_refused_by_its_size(client: Client) -> None:
+    gw = client(security())
+    query = "{ hello " + "#" * 1_000_000 + "\n}"
+    response = await post(gw, {"query": query})
+    assert response.status_code == 413
+    assert codes(response) == ["PAYLOAD_TOO_LARGE"]
+    assert calls(gw) == []
+
+
+async def test_a_1_mb_document_under_a_larger_body_limit_is_refused_while_lexing(client: Client) -> None:
+    gw = client(security(limits={"max_body_bytes": 2_000_000}))
+    query = "{ " + "hello " * 170_000 + "}"
+    response = await post(gw, {"query": query})
+    assert codes(response) == ["TOO_MANY_TOKENS"]
+    assert calls(gw) == []
+
+
+async def test_a_chunked_body_is_counted_as_it_arrives(client: Client) -> None:
+    gw = client(security(limits={"max_body_bytes": 1000}))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ hello '
+        for _ in range(100):
+            yield b" " * 100
+        yield b'}"}'
+
+    response = await gw.post("/graphql", content=chunks(), headers=JSON_HEADERS)
+    assert response.status_code == 413
+    assert codes(response) == ["PAYLOAD_TOO_LARGE"]
+    assert calls(gw) == []
+
+
+async def test_100_batched_operations_are_refused(client: Client) -> None:
+    gw = client(security())
+    response = await post(gw, [{"query": "{ hello }"}] * 100)
+    assert response.status_code == 400
+    assert codes(response) == ["TOO_MANY_OPERATIONS"]
+    assert calls(gw) == []
+
+
+async def test_a_small_batch_runs(client: Client) -> None:
+    gw = client(security())
+    response = await post(gw, [{"query": "{ hello }"}] * 3)
+    assert response.json() == [{"data": {"hello": "world"}}] * 3
+
+
+async def test_a_batch_is_refused_when_the_schema_does_not_enable_batching(client: Client) -> None:
+    gw = client(security(), batching=False)
+    response = await post(gw, [{"query": "{ hello }"}] * 2)
+    assert response.status_code == 400
+    assert codes(response) == ["BATCHING_NOT_ENABLED"]
+    assert calls(gw) == []
+
+
+# --- production mode ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["{ helo }", "{ item { nme } }", "{ item { children(frist: 2) { name } } }"])
+async def test_production_suggests_no_field_names(client: Client, query: str) -> None:
+    response = await post(client(security(production=True)), {"query": query})
+    messages = [error["message"] for error in response.json()["errors"]]
+    assert messages
+    assert not any("Did you mean" in message for message in messages)
+    assert codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_outside_production_suggestions_help(client: Client) -> None:
+    response = await post(client(security(production=False)), {"query": "{ helo }"})
+    assert "Did you mean 'hello'?" in response.json()["errors"][0]["message"]
+
+
+async def test_introspection_is_refused_in_production(client: Client) -> None:
+    response = await post(client(security(production=True)), {"query": "{ __schema { types { name } } }"})
+    assert set(codes(response)) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert "introspection" in response.json()["errors"][0]["message"].lower()
+    response = await post(client(security(production=True)), {"query": "{ __typename }"})
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_introspection_is_allowed_outside_production(client: Client) -> None:
+    from graphql import get_introspection_query
+
+    response = await post(client(security(production=False)), {"query": get_introspection_query()})
+    assert "errors" not in response.json()
+    assert response.json()["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+# --- CSRF ---------------------------------------------------------------------------------------------------------
+
+
+async def test_a_get_without_a_preflight_header_is_refused(client: Client) -> None:
+    gw = client(security())
+    response = await gw.get("/graphql", params={"query": "{ hello }"})
+    assert response.status_code == 400
+    assert codes(response) == ["CSRF_PREVENTED"]
+    assert calls(gw) == []
+
+
+@pytest.mark.parametrize("header", ["X-OneWindow-Request", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"])
+async def test_a_get_with_a_preflight_header_runs(client: Client, header: str) -> None:
+    response = await client(security()).get("/graphql", params={"query": "{ hello }"}, headers={header: "1"})
+    assert response.json() == {"data": {"hello": "world"}}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+async def test_a_simple_post_is_refused(client: Client, content_type: str) -> None:
+    gw = client(security())
+    response = await gw.post("/graphql", content='{"query": "{ hello }"}', headers={"content-type": content_type})
+    assert response.status_code == 400
+    assert codes(response) == ["CSRF_PREVENTED"]
+    assert calls(gw) == []
+
+
+async def test_csrf_prevention_can_be_turned_off(client: Client) -> None:
+    response = await client(security(csrf=False)).get("/graphql", params={"query": "{ hello }"})
+    assert response.json() == {"data": {"hello": "world"}}
+
+
+# --- rate limit ---------------------------------------------------------------------------------------------------
+
+
+async def test_a_client_over_its_budget_gets_429_with_retry_after(client: Client) -> None:
+    gw = client(security(rate_limit_per_client="2/minute"))
+    for _ in range(2):
+        assert (await post(gw, {"query": "{ hello }"})).status_code == 200
+    response = await post(gw, {"query": "{ hello }"})
+    assert response.status_code == 429
+    assert codes(response) == ["RATE_LIMITED"]
+    assert 0 < int(response.headers["retry-after"]) <= 60
+    assert calls(gw) == ["hello", "hello"]
+
+
+async def test_each_principal_has_its_own_budget(client: Client) -> None:
+    gw = client(security(rate_limit="1/minute"))
+    assert (await post(gw, {"query": "{ hello }"}, authorization="Bearer alice")).status_code == 200
+    assert (await post(gw, {"query": "{ hello }"}, authorization="Bearer alice")).status_code == 429
+    assert (await post(gw, {"query": "{ hello }"}, authorization="Bearer bob")).status_code == 200
+
+
+def test_a_malformed_rate_limit_fails_at_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"security\.rate_limit: 'lots' is not a rate limit"):
+        Starlette(middleware=hardening_middleware(security(rate_limit="lots"))).build_middleware_stack()
+
+
+# --- persisted queries --------------------------------------------------------------------------------------------
+
+
+def _apq(sha256: str) -> dict[str, Any]:
+    return {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+
+
+async def test_automatic_persisted_queries_round_trip(client: Client) -> None:
+    gw = client(security())
+    query = "{ hello }"
+    sha256 = hashlib.sha256(query.encode()).hexdigest()
+    response = await post(gw, {"extensions": _apq(sha256)})
+    assert codes(response) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert (await post(gw, {"query": query, "extensions": _apq(sha256)})).json() == {"data": {"hello": "world"}}
+    assert (await post(gw, {"extensions": _apq(sha256)})).json() == {"data": {"hello": "world"}}
+    params = {"extensions": json.dumps(_apq(sha256))}
+    response = await gw.get("/graphql", params=params, headers={"x-onewindow-request": "1"})
+    assert response.json() == {"data": {"hello": "world"}}
+
+
+async def test_a_persisted_query_must_match_its_hash(client: Client) -> None:
+    gw = client(security())
+    response = await post(gw, {"query": "{ hello }", "extensions": _apq("0" * 64)})
+    assert codes(response) == ["PERSISTED_QUERY_HASH_MISMATCH"]
+    assert calls(gw) == []
+
+
+async def test_an_invalid_document_is_not_persisted(client: Client) -> None:
+    gw = client(security())
+    query = "{ nope }"
+    sha256 = hashlib.sha256(query.encode()).hexdigest()
+    await post(gw, {"query": query, "extensions": _apq(sha256)})
+    assert codes(await post(gw, {"extensions": _apq(sha256)})) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_safelist_mode_runs_only_listed_documents(client: Client, tmp_path: Path) -> None:
+    listed = "{ hello }"
+    safelist = tmp_path / "safelist.json"
+    safelist.write_text(json.dumps([listed]))
+    gw = client(security(persisted_queries="safelist", safelist=str(safelist)))
+    assert (await post(gw, {"query": listed})).json() == {"data": {"hello": "world"}}
+    sha256 = hashlib.sha256(listed.encode()).hexdigest()
+    assert (await post(gw, {"extensions": _apq(sha256)})).json() == {"data": {"hello": "world"}}
+    gw.app.state.calls.clear()  # type: ignore[attr-defined]
+    for body in ({"query": "{ item { name } }"}, {"query": "{ item { name } }", "extensions": _apq("1" * 64)}):
+        response = await post(gw, body)
+        assert codes(response) == ["PERSISTED_QUERY_NOT_IN_SAFELIST"]
+    assert calls(gw) == []
+
+
+def test_safelist_mode_needs_a_readable_safelist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"security\.safelist"):
+        hardening_extensions(security(persisted_queries="safelist"))
+    broken = tmp_path / "safelist.json"
+    broken.write_text(json.dumps({"0" * 64: "{ hello }"}))
+    with pytest.raises(ConfigError, match="is not the SHA-256 of its document"):
+        hardening_extensions(security(persisted_queries="safelist", safelist=str(broken)))
+
+
+# --- GraphQL over HTTP ----------------------------------------------------------------------------------------------
+
+
+async def test_graphql_response_json_answers_a_request_error_with_400(client: Client) -> None:
+    gw = client(security())
+    response = await post(gw, {"query": "{ nope }"}, accept=GRAPHQL_RESPONSE_JSON)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
+    assert codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
+    response = await post(gw, {"query": "{ hello }"}, accept=GRAPHQL_RESPONSE_JSON)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
+
+
+async def test_legacy_json_clients_get_200_for_a_request_error(client: Client) -> None:
+    response = await post(client(security()), {"query": "{ nope }"}, accept="application/json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_a_mutation_over_get_is_405(client: Client) -> None:
+    gw = client(security())
+    response = await gw.get("/graphql", params={"query": "mutation { touch }"}, headers={"x-onewindow-request": "1"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert codes(response) == ["METHOD_NOT_ALLOWED"]
+    assert calls(gw) == []
+    assert (await post(gw, {"query": "mutation { touch }"})).json() == {"data": {"touch": 1}}
+
+
+async def test_errors_the_view_raises_are_graphql_json(client: Client) -> None:
+    gw = client(security())
+    response = await gw.post("/graphql", content="{}", headers={"content-type": "application/xml"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": "Unsupported content type", "extensions": {"code": "BAD_REQUEST"}}]
+    }
+
+
+def test_defaults_come_from_limits_config() -> None:
+    assert LimitsConfig().max_batch == 10
+    assert len(hardening_middleware(SecurityConfig())) == 3
+
+
+async def test_a_syntax_error_is_coded(client: Client) -> None:
+    response = await post(client(security()), {"query": "{ hello"}, accept=GRAPHQL_RESPONSE_JSON)
+    assert response.status_code == 400
+    assert codes(response) == ["GRAPHQL_PARSE_FAILED"]
