@@ -186,8 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             variables: dict[str, str] = json.loads(variables_file.read_text())
             stats_urls = json.loads(variables.pop("__stats__"))
             gateway_port, floor_port = _free_port(), _free_port()
-            env = {**os.environ, **variables, "ONEWINDOW_LOG_LEVEL": "warning", "ONEWINDOW_ACCESS_LOG": "false",
-                   "DEMO_RATE_LIMIT": "1000000/second", "DEMO_CACHE": "false"}
+            env = {
+                **os.environ,
+                **variables,
+                "ONEWINDOW_LOG_LEVEL": "warning",
+                "ONEWINDOW_ACCESS_LOG": "false",
+                "DEMO_RATE_LIMIT": "1000000/second",
+                "DEMO_CACHE": "false",
+            }
             gateway = f"http://127.0.0.1:{gateway_port}"
             floor = f"http://127.0.0.1:{floor_port}"
             with _process(
