@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -101,6 +102,29 @@ def create_app(
         degraded = sorted(name for name, r in report.items() if r["status"] != "ready")
         return JSONResponse({"ready": True, "degraded": degraded, "sources": report})
 
+    async def invalidate_hook(request: Request) -> Response:
+        """A department says its data changed: ``POST /hooks/invalidate/<source>`` with its bearer token and
+        ``{"key": "..."}`` (or ``{}`` for everything it provides). With Redis, every gateway process sees it."""
+        name = request.path_params["source"]
+        source = config.sources.get(name)
+        if source is None or source.invalidation_token is None:
+            return JSONResponse({"error": "no invalidation hook for this source"}, status_code=404)
+        expected = f"Bearer {source.invalidation_token.get_secret_value()}".encode()
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return JSONResponse(
+                {"error": "invalid token"}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="onewindow"'}
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or (key is not None and not isinstance(key, str)):
+            return JSONResponse({"error": 'expected {"key": "..."} or {}'}, status_code=400)
+        sources: SourceSet = request.app.state.sources
+        return JSONResponse({"invalidated": await sources.invalidate(name, key)})
+
     async def home(request: Request) -> Response:
         return RedirectResponse(url="/graphql")
 
@@ -109,6 +133,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(metrics.registry)),
+        Route("/hooks/invalidate/{source}", invalidate_hook, methods=["POST"]),
         Route("/", home),
     ]
     return Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))

@@ -214,6 +214,8 @@ class SourceConfig(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    # The department presents this bearer token to POST /hooks/invalidate/<source> when its data changes.
+    invalidation_token: SecretStr | None = None
 
     @property
     def options(self) -> dict[str, Any]:
