@@ -86,5 +86,3 @@ async def gateway(departments: DemoDepartments) -> AsyncIterator[Gateway]:
     finally:
         for engine in engines.values():
             await engine.dispose()
-
-
