@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--persons", type=int, default=10_000, help="distinct ID numbers in scenario a")
+    parser.add_argument("--soak", type=int, default=60, help="seconds of mixed load before RSS is read")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -218,9 +219,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results = _run_scenarios(
                         args, tmp, gateway, floor, stats_urls, distinct, known, gateway_process.pid
                     )
+                    cached_port = _free_port()
+                    cached = f"http://127.0.0.1:{cached_port}"
+                    cached_env = {**env, "DEMO_CACHE": "true"}
+                    with _process(
+                        [sys.executable, "-m", "gateway", "serve", str(DEMO_CONFIG), "--port", str(cached_port)],
+                        env=cached_env,
+                    ) as cached_process:
+                        _wait_http(f"{cached}/healthz")
+                        results |= _run_cache_scenarios(
+                            args, tmp, cached, stats_urls, known, cached_process.pid, results["floor"]["rps"]
+                        )
     report = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "settings": {"latency_s": args.latency, "duration_s": args.duration, "connections": args.connections},
+        "settings": {
+            "latency_s": args.latency,
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "soak_s": args.soak,
+        },
         "results": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -282,6 +299,55 @@ def _run_scenarios(
     return results
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _run_cache_scenarios(
+    args: argparse.Namespace,
+    tmp: Path,
+    gateway: str,
+    stats_urls: dict[str, str],
+    known: Sequence[str],
+    pid: int,
+    floor_rps: float,
+) -> dict[str, Any]:
+    """The cache gateway: the hit path against the floor, calls per request with overlapping keys, RSS under load."""
+
+    def body(query: str, key: str) -> str:
+        return json.dumps({"query": query, "variables": {"id": key}}, ensure_ascii=False)
+
+    results: dict[str, Any] = {}
+    warm = known[:1000]
+    for key in warm:  # fill the cache: the hit path is what is measured next
+        httpx.post(f"{gateway}/graphql", content=body(PERSON_QUERY, key), headers={"Content-Type": "application/json"})
+
+    def run(name: str, bodies: Sequence[str], duration: int) -> dict[str, Any]:
+        script = _lua(bodies, tmp / f"{name}.lua")
+        before = _department_calls(stats_urls)
+        figures = _wrk(gateway, script, duration=duration, connections=args.connections, threads=args.threads)
+        after = _department_calls(stats_urls)
+        figures["connections"] = args.connections
+        figures["department_calls"] = {d: after[d] - before[d] for d in after if after[d] != before[d]}
+        total = sum(figures["department_calls"].values())
+        figures["department_calls_per_request"] = round(total / max(figures["requests"], 1), 4)
+        figures["ratio_to_floor"] = round(figures["rps"] / floor_rps, 4)
+        print(f"{name:>8}: {figures['rps']:.0f} req/s  p50 {figures['p50_ms']:.1f} ms  p99 {figures['p99_ms']:.1f} ms")
+        return figures
+
+    results["cache_hit"] = run("cache_hit", [body(PERSON_QUERY, k) for k in warm], args.duration)
+    # 200 persons not asked before, requested over and over by 10 connections: a cold start with overlapping keys
+    overlapping = known[1000:1200]
+    results["overlap"] = run("overlap", [body(FANOUT_QUERY, k) for k in overlapping], args.duration)
+    mixed = [body(FANOUT_QUERY, k) for k in known] + [body(PERSON_QUERY, k) for k in known]
+    results["soak"] = run("soak", mixed, args.soak)
+    results["soak"]["rss_mb_after"] = round(_rss_mb(pid), 1)
+    return results
+
+
 def _markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     lines = [
@@ -303,6 +369,13 @@ def _markdown(report: dict[str, Any]) -> str:
         f"latency with one client, {r['fanout']['p50_as_multiple_of_latency']} × with {s['connections']} "
         "(the gateway process is then CPU-bound).",
     ]
+    if "soak" in r:
+        lines += [
+            "",
+            f"Cache: the hit path runs at {r['cache_hit']['ratio_to_floor']:.2f} × the floor; with overlapping keys "
+            f"{r['overlap']['department_calls_per_request']} department calls per client request; "
+            f"RSS after {report['settings'].get('soak_s', 60)} s of mixed load: {r['soak']['rss_mb_after']} MB.",
+        ]
     return "\n".join(lines) + "\n"
 
 
