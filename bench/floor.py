@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -23,7 +23,10 @@ def main() -> None:
     body = args.body.read_bytes()
 
     async def graphql(request: Request) -> Response:
-        await request.body()
+        try:
+            await request.body()
+        except ClientDisconnect:  # wrk closes connections mid-request when its time is up
+            return Response(status_code=499)
         return Response(body, media_type="application/json")
 
     app = Starlette(routes=[Route("/graphql", graphql, methods=["GET", "POST"])])
