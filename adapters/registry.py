@@ -63,18 +63,15 @@ def load_entry_points(*, again: bool = False) -> None:
         register_adapter(ep.name, ep.value)
 
 
-_load_entry_points = load_entry_points
-
-
 def available_kinds() -> list[str]:
-    _load_entry_points()
+    load_entry_points()
     return sorted(_registry)
 
 
 def get_adapter_class(kind: str) -> type[Adapter]:
     """The adapter class for ``kind``; ``KeyError`` for an unknown kind, ``ImportError`` with a hint for a missing
     driver."""
-    _load_entry_points()
+    load_entry_points()
     try:
         target = _registry[kind]
     except KeyError:

@@ -32,6 +32,7 @@ __all__ = [
     "EDUCATION_DB",
     "EDUCATION_METADATA",
     "build_databases",
+    "education_rows",
     "sqlite_url",
     "write_approval",
     "write_education",
@@ -106,9 +107,9 @@ def _write(target: str | Engine, metadata: MetaData, rows: dict[str, list[dict[s
             engine.dispose()
 
 
-def write_education(target: str | Engine, dataset: Dataset) -> None:
-    """(Re)create ``T_XL_XX`` in the database at ``target`` (a sync SQLAlchemy URL or engine)."""
-    rows = [
+def education_rows(dataset: Dataset) -> list[dict[str, Any]]:
+    """The rows of ``T_XL_XX``: one per degree, under the legacy column names."""
+    return [
         {
             "ZSBH": d.certificate_number,
             "SFZH": p.id_number,
@@ -121,7 +122,11 @@ def write_education(target: str | Engine, dataset: Dataset) -> None:
         for p in dataset.persons
         for d in p.degrees
     ]
-    _write(target, EDUCATION_METADATA, {"T_XL_XX": rows})
+
+
+def write_education(target: str | Engine, dataset: Dataset) -> None:
+    """(Re)create ``T_XL_XX`` in the database at ``target`` (a sync SQLAlchemy URL or engine)."""
+    _write(target, EDUCATION_METADATA, {"T_XL_XX": education_rows(dataset)})
 
 
 def write_approval(target: str | Engine, dataset: Dataset) -> None:

@@ -155,16 +155,10 @@ class SourceSet:
     def providers(self, entity: str, field_name: str) -> list[Provider]:
         return self._providers.get((entity, field_name), [])
 
-    def provided_fields(self, entity: str) -> list[str]:
-        return [f for (e, f) in self._providers if e == entity]
-
     def for_request(self) -> RequestSources:
         """A request's view, with its deadline (``security.request_deadline`` from now)."""
         deadline = asyncio.get_running_loop().time() + self.config.security.request_deadline
         return RequestSources(self, deadline=deadline)
-
-    def source(self, name: str) -> SourceConfig:
-        return self.config.sources[name]
 
     async def fetch(
         self,

@@ -19,7 +19,7 @@ from gateway.sources import encode_cursor
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
 from schema.scalars import SCALARS, CreditCode, IdNumber
-from schema.types import Case, LegalEntity, Person, requested_fields
+from schema.types import Case, LegalEntity, Person, requested_fields, selected_fields_of
 
 __all__ = ["MAX_KEYS_PER_QUERY", "MAX_PAGE_SIZE", "CaseConnection", "CaseEdge", "PageInfo", "Query", "build_schema"]
 
@@ -27,11 +27,6 @@ MAX_PAGE_SIZE = 100
 MAX_KEYS_PER_QUERY = 100
 # Front ends send a few dozen distinct documents; parsing and validating each once saves ~3 ms per request.
 DOCUMENT_CACHE_SIZE = 512
-
-
-def _requested(info: GatewayInfo) -> frozenset[str]:
-    fields = info.selected_fields
-    return requested_fields(fields[0].selections) if fields else frozenset()
 
 
 @strawberry.type(description="Relay page information.")
@@ -58,18 +53,18 @@ class CaseConnection:
 class Query:
     @strawberry.field(description="A natural person by citizen ID number.")
     def person(self, info: GatewayInfo, id_number: IdNumber) -> Person | None:
-        return Person(key=str(id_number), requested=_requested(info))
+        return Person(key=str(id_number), requested=selected_fields_of(info))
 
     @strawberry.field(description=f"Several persons at once (at most {MAX_KEYS_PER_QUERY}), in the order asked.")
     def persons(self, info: GatewayInfo, id_numbers: list[IdNumber]) -> list[Person]:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
-        requested = _requested(info)
+        requested = selected_fields_of(info)
         return [Person(key=str(k), requested=requested) for k in id_numbers]
 
     @strawberry.field(description="A legal entity by unified social credit code.")
     def legal_entity(self, info: GatewayInfo, credit_code: CreditCode) -> LegalEntity | None:
-        return LegalEntity(key=str(credit_code), requested=_requested(info))
+        return LegalEntity(key=str(credit_code), requested=selected_fields_of(info))
 
     @strawberry.field(description="A case by its case number; null when the approval platform does not know it.")
     async def case(self, info: GatewayInfo, case_number: str) -> Case | None:
@@ -78,7 +73,7 @@ class Query:
             raise BadUserInput("a case number is required")
         if not await info.context.sources.exists("Case", key, "status"):
             return None
-        return Case(key=key, requested=_requested(info))
+        return Case(key=key, requested=selected_fields_of(info))
 
     @strawberry.field(description="Cases, newest listing order of the approval platform, filtered and paged.")
     async def cases(

@@ -34,6 +34,7 @@ __all__ = [
     "SocialInsurance",
     "entity_for",
     "requested_fields",
+    "selected_fields_of",
 ]
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -59,7 +60,8 @@ def requested_fields(selections: list[Selection]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _sub_selection(info: GatewayInfo) -> frozenset[str]:
+def selected_fields_of(info: GatewayInfo) -> frozenset[str]:
+    """The fields selected under the field being resolved."""
     fields = info.selected_fields
     return requested_fields(fields[0].selections) if fields else frozenset()
 
@@ -97,7 +99,7 @@ def _objects(cls: type[Any]) -> Callable[[Any, GatewayInfo], Any]:
 
 
 def _refs(value: Any, info: GatewayInfo) -> Any:
-    requested = _sub_selection(info)
+    requested = selected_fields_of(info)
     if isinstance(value, list):
         return [entity_for(v, requested) for v in value]
     return None if value is None else entity_for(value, requested)

@@ -52,9 +52,14 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture
-def free_port() -> int:
+def unused_port() -> int:
+    """A loopback port nothing listens on (for servers to bind, or for 'connection refused')."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@pytest.fixture
+def free_port() -> int:
+    return unused_port()

@@ -116,10 +116,8 @@ async def spyne_adapter(spyne_wsdl: str) -> AsyncIterator[SoapAdapter]:
         yield adapter
 
 
-class TestSoapConformance(AdapterConformance):
-    @pytest.fixture
-    def adapter(self, spyne_adapter: SoapAdapter) -> SoapAdapter:
-        return spyne_adapter
+class _PersonServiceConformance(AdapterConformance):
+    """The fixtures both person services (spyne's and the SOAP 1.2 one) share."""
 
     @pytest.fixture
     def query(self) -> str:
@@ -136,6 +134,12 @@ class TestSoapConformance(AdapterConformance):
     @pytest.fixture
     def key_path(self) -> str:
         return "IdCardNo"
+
+
+class TestSoapConformance(_PersonServiceConformance):
+    @pytest.fixture
+    def adapter(self, spyne_adapter: SoapAdapter) -> SoapAdapter:
+        return spyne_adapter
 
     @pytest.fixture
     async def unreachable_adapter(self, spyne_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:
@@ -283,26 +287,10 @@ async def soap12_adapter(soap12_wsdl: str) -> AsyncIterator[SoapAdapter]:
         yield adapter
 
 
-class TestSoap12Conformance(AdapterConformance):
+class TestSoap12Conformance(_PersonServiceConformance):
     @pytest.fixture
     def adapter(self, soap12_adapter: SoapAdapter) -> SoapAdapter:
         return soap12_adapter
-
-    @pytest.fixture
-    def query(self) -> str:
-        return "person"
-
-    @pytest.fixture
-    def known_keys(self) -> list[str]:
-        return KNOWN
-
-    @pytest.fixture
-    def unknown_key(self) -> str:
-        return UNKNOWN_ID
-
-    @pytest.fixture
-    def key_path(self) -> str:
-        return "IdCardNo"
 
     @pytest.fixture
     async def unreachable_adapter(self, soap12_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:

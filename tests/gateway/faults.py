@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import socket
 
 
 class Fault(enum.Enum):
@@ -21,14 +20,6 @@ class Fault(enum.Enum):
     STALL = "stall"  # swallow what the client sends: no answer, ever
     TRICKLE = "trickle"  # the real answer, one byte every ``trickle_interval`` seconds
     CORRUPT = "corrupt"  # the real answer with the first byte of every chunk flipped (lengths stay intact)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def http_response(status: str, body: bytes, content_type: str) -> bytes:

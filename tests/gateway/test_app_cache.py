@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from gateway.app import create_app
 from gateway.cli import DEMO_CONFIG
 from gateway.config import load_config
 from gateway.serving import serve_asgi
+from tests.conftest import unused_port
 from tests.gateway.conftest import Gateway
 
 FANOUT = """query($id: IdNumber!) { person(idNumber: $id) {
@@ -133,13 +133,6 @@ def _gateway_process(port: int, env: dict[str, str]) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def _free() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_two_gateway_processes_share_the_redis_cache_and_its_invalidation(redis_url: str, tmp_path: Path) -> None:
     namespace = f"onewindow-test-{os.getpid()}"
     async with DemoDepartments(tmp_path) as departments:
@@ -148,7 +141,7 @@ async def test_two_gateway_processes_share_the_redis_cache_and_its_invalidation(
             "DEMO_CACHE_URL": redis_url,
             "DEMO_CACHE_KEY_SECRET": f"{namespace}-shared-key-secret",
         }
-        with _gateway_process(_free(), env) as one, _gateway_process(_free(), env) as two:
+        with _gateway_process(unused_port(), env) as one, _gateway_process(unused_port(), env) as two:
             async with httpx.AsyncClient(timeout=30) as client:
 
                 async def ask(url: str) -> dict[str, object]:

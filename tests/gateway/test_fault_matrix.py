@@ -26,12 +26,13 @@ from sqlalchemy.ext.asyncio.engine import AsyncEngine
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import CIVIL_AFFAIRS, EDUCATION, HRSS, DemoDepartments
 from demo.model import Dataset
-from demo.sql_departments import EDUCATION_METADATA
+from demo.sql_departments import EDUCATION_METADATA, education_rows
 from gateway.app import create_app
 from gateway.cli import DEMO_CONFIG
 from gateway.config import load_config
 from gateway.serving import serve_asgi
-from tests.gateway.faults import Fault, FaultProxy, closed_port, http_response
+from tests.conftest import unused_port
+from tests.gateway.faults import Fault, FaultProxy, http_response
 
 TIMEOUT = 1.0  # the faulty source's timeout
 SLACK = 2.0  # what the whole request may take beyond it
@@ -120,19 +121,7 @@ def _canned(cell: Cell) -> bytes:
 async def _education_schema(engine: AsyncEngine, dataset: Dataset) -> str:
     """The education tables and rows (as demo.sql_departments.write_education writes them) in a schema of their own."""
     schema = f"ow_fault_{uuid.uuid4().hex[:12]}"
-    rows = [
-        {
-            "ZSBH": d.certificate_number,
-            "SFZH": p.id_number,
-            "XM": p.name,
-            "XLMC": d.degree,
-            "YXMC": d.school,
-            "ZYMC": d.major,
-            "BYRQ": d.graduated_on,
-        }
-        for p in dataset.persons
-        for d in p.degrees
-    ]
+    rows = education_rows(dataset)
     async with engine.begin() as conn:
         await conn.execute(text(f"CREATE SCHEMA {schema}"))
         translated = await conn.execution_options(schema_translate_map={None: schema})
@@ -174,7 +163,7 @@ async def test_fault_costs_only_the_faulty_departments_field(
         upstream = httpx.URL(departments.urls[cell.source]).port or 80
     try:
         async with FaultProxy(upstream) as proxy:
-            port = closed_port() if cell.fault == REFUSED else proxy.port
+            port = unused_port() if cell.fault == REFUSED else proxy.port
             if cell.source == EDUCATION:
                 assert engine is not None
                 url = engine.url.set(port=port).render_as_string(hide_password=False)
