@@ -31,11 +31,13 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from auth.config import AuthConfig
+from gateway.durations import Duration, DurationOrZero, Strict, parse_duration
 from gateway.errors import ConfigError
 
 __all__ = [
@@ -66,39 +68,7 @@ DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_PORT = 8000
 DEFAULT_RETRY_ATTEMPTS = 2
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def parse_duration_or_zero(value: Any) -> float:
-    """Like :func:`parse_duration`, but ``0`` (off) is allowed."""
-    if value in (0, "0", "0s", 0.0):
-        return 0.0
-    return parse_duration(value)
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``2``, ``2.5``, ``"500ms"``, ``"2s"``, ``"1m"``.
-
-    >>> parse_duration("500ms")
-    0.5
-    """
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string such as '2s' or '500ms'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use e.g. '2s', '500ms', '1m')")
-        seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class SharingClass(StrEnum):
@@ -109,11 +79,7 @@ class SharingClass(StrEnum):
     NOT_SHARED = "not_shared"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldMap(_Strict):
+class FieldMap(Strict):
     """How one unified field is read from a query's record.
 
     ``value`` is a dotted path into the record (``Persons.Person.XM``); for an object field, ``fields`` maps each
@@ -143,7 +109,7 @@ class QueryConfig(BaseModel):
     many: bool = False
 
 
-class SearchConfig(_Strict):
+class SearchConfig(Strict):
     """Listing an entity by filters (``cases(applicant:, status:)``): the query to run and the record paths."""
 
     query: str
@@ -151,18 +117,18 @@ class SearchConfig(_Strict):
     filters: dict[str, str] = Field(default_factory=dict)
 
 
-class CachePolicy(_Strict):
+class CachePolicy(Strict):
     """How a source's answers are cached (RFC 5861 windows). Unset values follow the top-level ``cache``."""
 
     ttl: Duration | None = None
     negative_ttl: Duration | None = None
-    stale_while_revalidate: Annotated[float, BeforeValidator(parse_duration_or_zero)] = 0.0
-    stale_if_error: Annotated[float, BeforeValidator(parse_duration_or_zero)] = 0.0
+    stale_while_revalidate: DurationOrZero = 0.0
+    stale_if_error: DurationOrZero = 0.0
     never_cache: bool = False
     vary_by_caller: bool = False
 
 
-class RetryPolicy(_Strict):
+class RetryPolicy(Strict):
     """Bounded retries of idempotent reads: ``attempts`` in all, jittered exponential backoff, and a budget."""
 
     attempts: int = Field(DEFAULT_RETRY_ATTEMPTS, ge=1, le=5)
@@ -171,14 +137,14 @@ class RetryPolicy(_Strict):
     budget: float = Field(0.2, ge=0.0, le=1.0)
 
 
-class BreakerPolicy(_Strict):
+class BreakerPolicy(Strict):
     """Circuit breaker: open after ``failures`` consecutive failures, try again (half-open) after ``reset_after``."""
 
     failures: int = Field(5, ge=1)
     reset_after: Duration = 30.0
 
 
-class WeeklyWindow(_Strict):
+class WeeklyWindow(Strict):
     """A weekly maintenance window, in China Standard Time: ``{days: [sat, sun], start: "01:00", end: "05:00"}``."""
 
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
@@ -186,14 +152,14 @@ class WeeklyWindow(_Strict):
     end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
 
 
-class DatedWindow(_Strict):
+class DatedWindow(Strict):
     """A one-off maintenance window: ``{start: 2026-12-01T22:00:00+08:00, end: 2026-12-02T06:00:00+08:00}``."""
 
     start: dt.datetime
     end: dt.datetime
 
 
-class MaintenanceConfig(_Strict):
+class MaintenanceConfig(Strict):
     weekly: list[WeeklyWindow] = Field(default_factory=list)
     dates: list[DatedWindow] = Field(default_factory=list)
 
@@ -216,6 +182,10 @@ class SourceConfig(BaseModel):
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     # The department presents this bearer token to POST /hooks/invalidate/<source> when its data changes.
     invalidation_token: SecretStr | None = None
+    # Sharing: the department that owns this source's data (``not_shared`` fields go only to it), and the
+    # departments holding a sharing agreement for its ``conditional`` fields.
+    owner: str | None = None
+    agreements: list[str] = Field(default_factory=list)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -223,7 +193,7 @@ class SourceConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
-class CacheConfig(_Strict):
+class CacheConfig(Strict):
     """The record cache: in memory by default, Redis (``redis://...``) when several gateway processes share it.
 
     ``key_secret`` keys the hash that turns (source, query, key) into a cache key, so no ID number is stored in
@@ -240,7 +210,7 @@ class CacheConfig(_Strict):
     encryption_key: SecretStr | None = None
 
 
-class LimitsConfig(_Strict):
+class LimitsConfig(Strict):
     """Refuse hostile documents before execution (defaults near graphql-armor's)."""
 
     max_depth: int = 10
@@ -253,7 +223,7 @@ class LimitsConfig(_Strict):
     max_body_bytes: int = 100_000
 
 
-class SecurityConfig(_Strict):
+class SecurityConfig(Strict):
     """Production hardening. ``production`` (the default outside ``onewindow demo``) turns off introspection,
     field suggestions and GraphiQL, and masks unexpected errors."""
 
@@ -268,19 +238,20 @@ class SecurityConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
-class HttpConfig(_Strict):
+class HttpConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
     graphiql: bool = False
     debug: bool = False
 
 
-class GatewayConfig(_Strict):
+class GatewayConfig(Strict):
     """The whole configuration file."""
 
     http: HttpConfig = Field(default_factory=HttpConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     sources: dict[str, SourceConfig] = Field(min_length=1)
 
 

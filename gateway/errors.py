@@ -11,7 +11,10 @@
     │   ├── SourceFault               SOURCE_FAULT        the department answered with an error (fault, 5xx)
     │   └── BadSourceData             BAD_SOURCE_DATA     the answer could not be read or mapped
     ├── BadUserInput                  BAD_USER_INPUT      a key or argument is malformed; no department is called
-    └── AuthError                     UNAUTHENTICATED / FORBIDDEN
+    ├── AuthError                     UNAUTHENTICATED     no credentials (HTTP 401)
+    │   └── InvalidCredentials        UNAUTHENTICATED     credentials refused: signature, expiry, audience, revoked
+    ├── Forbidden                     FORBIDDEN           a field refused to this caller, with a reason
+    └── AuditUnavailable              AUDIT_UNAVAILABLE   the audit store cannot commit; personal fields withheld
 
 Adapters translate third-party exceptions (httpx, zeep, SQLAlchemy) into ``SourceError`` subclasses with
 ``raise ... from exc``; nothing from those libraries crosses the adapter boundary.
@@ -27,11 +30,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuditUnavailable",
     "AuthError",
     "BadSourceData",
     "BadUserInput",
     "ConfigError",
+    "Forbidden",
     "GatewayError",
+    "InvalidCredentials",
     "SourceError",
     "SourceFault",
     "SourceMaintenance",
@@ -105,4 +111,30 @@ class BadUserInput(GatewayError):
 
 
 class AuthError(GatewayError):
+    """The caller could not be authenticated. ``reason`` goes to ``WWW-Authenticate``'s ``error_description``."""
+
     code = "UNAUTHENTICATED"
+
+
+class InvalidCredentials(AuthError):
+    """Credentials were presented but refused: bad signature, expired, wrong audience, revoked key, used ticket."""
+
+
+class Forbidden(GatewayError):
+    """An authenticated caller may not receive this field; ``reason`` says why (``PURPOSE_REQUIRED``, ...)."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "reason": self.reason}
+
+
+class AuditUnavailable(GatewayError):
+    """The audit store cannot commit: personal fields are withheld (fail closed)."""
+
+    code = "AUDIT_UNAVAILABLE"

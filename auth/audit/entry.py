@@ -1,0 +1,47 @@
+"""What the gateway hands the audit trail: one :class:`AuditEntry` per disclosure (one applicant, one request).
+
+>>> entry = AuditEntry(at=dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC), request_id="r-1",
+...     subject="zhang.wei", principal_kind="clerk", via="oidc:province", department="民政局", window="A-07",
+...     client="10.0.0.7", entity="Person", applicant="11010519491231002X",
+...     released=("name", "maritalStatus"), masked=("phone",), refused=("degrees",),
+...     sources=("civil_affairs", "public_security"), purpose="BJ2026000001", outcome="partial")
+>>> entry.outcome
+'partial'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["AuditEntry", "Outcome"]
+
+# released: every asked field went out (some perhaps masked); partial: some were refused; refused: none went out;
+Outcome = Literal["released", "partial", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One disclosure of one applicant's data to one principal in one request.
+
+    ``released`` lists the fields whose values left the gateway (``masked`` is the subset that left masked);
+    ``refused`` the fields withheld by policy; ``sources`` the source names that supplied released values.
+    """
+
+    at: dt.datetime
+    request_id: str
+    subject: str
+    principal_kind: str
+    via: str
+    department: str | None
+    window: str | None
+    client: str | None
+    entity: str
+    applicant: str
+    released: tuple[str, ...]
+    masked: tuple[str, ...]
+    refused: tuple[str, ...]
+    sources: tuple[str, ...]
+    purpose: str | None
+    outcome: Outcome

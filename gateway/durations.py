@@ -1,0 +1,54 @@
+"""Durations and the strict base model shared by every configuration section (the gateway's and auth's).
+
+>>> parse_duration("500ms"), parse_duration("183d")
+(0.5, 15811200.0)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+__all__ = ["Duration", "DurationOrZero", "Strict", "parse_duration", "parse_duration_or_zero"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration_or_zero(value: Any) -> float:
+    """Like :func:`parse_duration`, but ``0`` (off) is allowed."""
+    if value in (0, "0", "0s", 0.0):
+        return 0.0
+    return parse_duration(value)
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``2``, ``2.5``, ``"500ms"``, ``"2s"``, ``"1m"``, ``"12h"``, ``"183d"``.
+
+    >>> parse_duration("500ms")
+    0.5
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string such as '2s' or '500ms'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use e.g. '2s', '500ms', '1m')")
+        seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+DurationOrZero = Annotated[float, BeforeValidator(parse_duration_or_zero)]
+
+
+class Strict(BaseModel):
+    """A configuration section: unknown keys are errors, values are frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
