@@ -11,6 +11,8 @@ A source of kind ``rest``::
         headers: {X-Client-Id: onewindow}
         timeout: 2s
         max_concurrency: 16                     # connections in the pool
+        credentials: {type: bearer, token: ${SI_TOKEN}}   # optional: see adapters.credentials
+        tls: {ca: ca.pem, cert: client.pem, key: client.key}   # optional: mutual TLS
         queries:
           insured:
             path: /insured/{key}                # {key}: the key, URL-encoded
@@ -44,7 +46,8 @@ Failures, as the gateway sees them: connection refused, DNS, TLS or a dropped co
 ``SourceUnavailable``; no answer within ``timeout`` (or 504) raises ``SourceTimeout``; 502 and 503 raise
 ``SourceUnavailable``; any other status that is not 2xx or a ``not_found`` status raises ``SourceFault``;
 a body that is not JSON or lacks the ``result`` path raises ``BadSourceData``. Messages name the path
-template, never the key, which is personal data.
+template, never the key, which is personal data, nor a secret (see :mod:`adapters.credentials`): a department
+refusing the gateway's credentials (401, 403) is a ``SourceFault``, a TLS handshake it refuses ``SourceUnavailable``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from adapters.credentials import (
+    Credentials,
+    TlsOptions,
+    WsseUsernameTokenCredentials,
+    http_auth,
+    redact,
+    secret_values,
+    ssl_context,
+)
 from gateway.config import SourceConfig
 from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
 
@@ -81,6 +93,8 @@ class RestOptions(AdapterOptions):
     base_url: str
     openapi: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    credentials: Credentials | None = None
+    tls: TlsOptions | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -148,11 +162,26 @@ class RestAdapter(Adapter):
 
     def __init__(self, name: str, config: SourceConfig, *, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config)
+        if client is not None and self.options.tls is not None:
+            raise ValueError(f"source {name!r} sets tls, which an injected client cannot take; drop one")
         self._client = client
         self._owns_client = client is None
         self._closed = False
         self._timeout = httpx.Timeout(config.timeout)
         self._headers = {"Accept": "application/json", **self.options.headers}
+        self._verify = ssl_context(name, self.options.tls)
+        self._auth = http_auth(name, self.options.credentials, timeout=config.timeout)
+
+    @classmethod
+    def parse_options(cls, name: str, config: SourceConfig) -> RestOptions:
+        options: RestOptions = super().parse_options(name, config)
+        if isinstance(options.credentials, WsseUsernameTokenCredentials):
+            raise ConfigError(
+                f"sources.{name}.credentials.type",
+                "wsse_username_token is for SOAP sources; a REST source takes basic, bearer, "
+                "oauth2_client_credentials or hmac_headers",
+            )
+        return options
 
     def capabilities(self, query: str) -> Capabilities:
         return Capabilities(batch=self._query(query).batch is not None)
@@ -247,9 +276,10 @@ class RestAdapter(Adapter):
         body: Any = None,
     ) -> httpx.Response:
         client = self._http()
+        auth = httpx.USE_CLIENT_DEFAULT if self._auth is None else self._auth
         try:
             return await client.request(
-                method, url, params=params, json=body, headers=self._headers, timeout=self._timeout
+                method, url, params=params, json=body, headers=self._headers, timeout=self._timeout, auth=auth
             )
         except httpx.TimeoutException as exc:
             raise SourceTimeout(self.name, f"no answer to {what} within {self.config.timeout:g}s") from exc
@@ -266,7 +296,7 @@ class RestAdapter(Adapter):
         if 200 <= status < 300:
             return
         message = f"{what} answered {status} {response.reason_phrase}".rstrip()
-        excerpt = _excerpt(response, keys)
+        excerpt = self._excerpt(response, keys)
         if excerpt:
             message += f": {excerpt}"
         if status in (502, 503):  # the department (or its gateway) is down, not wrong
@@ -281,7 +311,8 @@ class RestAdapter(Adapter):
         except ValueError as exc:
             raise BadSourceData(
                 self.name,
-                f"{what} answered {response.status_code} with a body that is not JSON: " + _excerpt(response, keys),
+                f"{what} answered {response.status_code} with a body that is not JSON: "
+                + self._excerpt(response, keys),
             ) from exc
         try:
             return _dig(document, path)
@@ -363,12 +394,17 @@ class RestAdapter(Adapter):
             # URLs are built absolute (see _url), so an injected client needs no base_url of its own.
             self._client = httpx.AsyncClient(
                 timeout=self._timeout,
+                verify=self._verify,
                 limits=httpx.Limits(
                     max_connections=self.config.max_concurrency,
                     max_keepalive_connections=self.config.max_concurrency,
                 ),
             )
         return self._client
+
+    def _excerpt(self, response: httpx.Response, keys: Sequence[str]) -> str:
+        """The start of a body, with keys and secrets masked: a department may echo the credentials it refused."""
+        return _excerpt(response, keys, secret_values(self.options.credentials, response.request.headers))
 
     def _query(self, query: str) -> RestQuery:
         try:
@@ -447,9 +483,9 @@ def _where(path: str | None) -> str:
     return f"'{path}'" if path else "the top of the body"
 
 
-def _excerpt(response: httpx.Response, keys: Sequence[str]) -> str:
-    """The start of a body, for an error message, with the keys (personal data) masked."""
-    text = " ".join(response.text.split())
+def _excerpt(response: httpx.Response, keys: Sequence[str], secrets: Sequence[str] = ()) -> str:
+    """The start of a body, for an error message, with the keys (personal data) and secrets masked."""
+    text = " ".join(redact(response.text, secrets).split())
     for key in keys:
         text = text.replace(key, _KEY)
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"

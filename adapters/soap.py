@@ -12,6 +12,9 @@ the response; a query may add a batch operation that answers many keys in one ca
         port: PersonServicePort                                # optional: the service's first port otherwise
         address: https://mz-internal.example.gov.cn/soap       # optional: overrides the WSDL's soap:address
         timeout: 2s
+        credentials:                                           # optional: see adapters.credentials
+          {type: wsse_username_token, username: onewindow, password: "${MZ_PASSWORD}", digest: true}
+        tls: {ca: mz-ca.pem, cert: client.pem, key: client.key}   # optional: mutual TLS, also for the WSDL
         queries:
           person:
             operation: QueryPerson
@@ -31,13 +34,16 @@ follows the WSDL's binding.
 
 Errors: a refused connection is ``SourceUnavailable``; no answer within the source's ``timeout`` is
 ``SourceTimeout``; a SOAP fault, or an HTTP error status without one (an HTML error page), is ``SourceFault``;
-an answer that is not a readable SOAP envelope of the expected shape is ``BadSourceData``.
+an answer that is not a readable SOAP envelope of the expected shape is ``BadSourceData``. A refused
+UsernameToken (a fault) or HTTP credential (401) is a ``SourceFault``, a refused TLS handshake
+``SourceUnavailable``; no message, and no zeep log line, carries a secret.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -50,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from zeep.transports import AsyncTransport
 
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from adapters.credentials import Credentials, TlsOptions, http_auth, redact, secret_values, ssl_context, wsse_token
 from gateway.config import SourceConfig
 from gateway.errors import (
     BadSourceData,
@@ -76,6 +83,8 @@ class SoapOptions(AdapterOptions):
     port: str | None = None
     address: str | None = None
     verify_tls: bool = True
+    credentials: Credentials | None = None
+    tls: TlsOptions | None = None
 
 
 def _mentions(template: Any, marker: str) -> bool:
@@ -154,6 +163,12 @@ class SoapAdapter(Adapter):
 
     def __init__(self, name: str, config: SourceConfig, *, http_client: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config)
+        self._verify = ssl_context(name, self.options.tls, verify=self.options.verify_tls)
+        self._auth = http_auth(name, self.options.credentials, timeout=config.timeout)
+        self._wsse = wsse_token(self.options.credentials)
+        self._secrets = secret_values(self.options.credentials)
+        if http_client is not None and (self._auth is not None or self.options.tls is not None):
+            raise ValueError(f"source {name!r} sets HTTP credentials or tls, which a shared client cannot take")
         self._shared_client = http_client
         self._http: httpx.AsyncClient | None = None
         self._owns_http = False
@@ -169,7 +184,7 @@ class SoapAdapter(Adapter):
         if self._shared_client is not None:
             http, self._owns_http = self._shared_client, False
         else:
-            http = httpx.AsyncClient(verify=self.options.verify_tls, timeout=self.config.timeout)
+            http = httpx.AsyncClient(verify=self._verify, timeout=self.config.timeout, auth=self._auth)
             self._owns_http = True
         self._http = http
         try:
@@ -191,15 +206,18 @@ class SoapAdapter(Adapter):
         location = _wsdl_location(self.options.wsdl)
         headers = http.headers.copy()
         # zeep loads the WSDL synchronously; this client lives only for the load, in a worker thread.
-        with httpx.Client(verify=self.options.verify_tls, timeout=self.config.timeout) as wsdl_http:
+        with httpx.Client(verify=self._verify, timeout=self.config.timeout, auth=self._auth) as wsdl_http:
             transport = AsyncTransport(client=http, wsdl_client=wsdl_http)  # type: ignore[no-untyped-call]
             http.headers.update(headers)  # zeep replaces the client's headers with its own User-Agent
+            if self._secrets:
+                # zeep only calls isEnabledFor() and debug() on its transport's logger
+                transport.logger = _RedactingLogger(transport.logger, self._secrets)  # type: ignore[assignment]
             try:
-                return await asyncio.to_thread(zeep.AsyncClient, location, transport=transport)
+                return await asyncio.to_thread(zeep.AsyncClient, location, transport=transport, wsse=self._wsse)
             except httpx.TimeoutException as exc:
                 raise SourceTimeout(self.name, f"WSDL {location} not loaded within {self.config.timeout}s") from exc
             except httpx.HTTPError as exc:
-                raise SourceUnavailable(self.name, f"WSDL {location} unreachable: {exc}") from exc
+                raise SourceUnavailable(self.name, f"WSDL {location} unreachable: {self._redact(str(exc))}") from exc
             except zeep.exceptions.TransportError as exc:
                 raise SourceUnavailable(self.name, f"WSDL {location} answered HTTP {exc.status_code}") from exc
             except OSError as exc:
@@ -298,19 +316,22 @@ class SoapAdapter(Adapter):
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise SourceTimeout(self.name, f"{operation}: no answer within {timeout}s") from exc
         except httpx.HTTPError as exc:
-            raise SourceUnavailable(self.name, f"{operation}: {type(exc).__name__}: {exc}") from exc
-        except zeep.exceptions.Fault as exc:
-            raise SourceFault(self.name, _describe_fault(operation, exc)) from exc
+            raise SourceUnavailable(self.name, f"{operation}: {type(exc).__name__}: {self._redact(str(exc))}") from exc
+        except zeep.exceptions.Fault as exc:  # a department may quote the credentials it refused
+            raise SourceFault(self.name, self._redact(_describe_fault(operation, exc))) from exc
         except zeep.exceptions.TransportError as exc:
             if exc.status_code >= 400:
                 raise SourceFault(self.name, f"{operation}: HTTP {exc.status_code} without a SOAP fault") from exc
             # zeep's message quotes the whole body; the status is what an operator needs here
             raise BadSourceData(self.name, f"{operation}: the answer (HTTP {exc.status_code}) is not XML") from exc
         except (zeep.exceptions.Error, ValueError) as exc:
-            raise BadSourceData(self.name, f"{operation}: unexpected answer: {exc}") from exc
+            raise BadSourceData(self.name, f"{operation}: unexpected answer: {self._redact(str(exc))}") from exc
         except ArithmeticError as exc:  # zeep lets decimal.InvalidOperation through
             raise BadSourceData(self.name, f"{operation}: a value in the answer is not an xs:decimal") from exc
         return zeep.helpers.serialize_object(response, dict)  # type: ignore[no-untyped-call]
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
 
     def _records(self, value: Any, *, many: bool) -> list[Record]:
         if value is None:
@@ -326,6 +347,27 @@ class SoapAdapter(Adapter):
                 raise BadSourceData(self.name, f"expected a record (an element with children), got {item!r}")
             records.append(item)
         return records
+
+
+class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
+    """zeep's transport logs whole envelopes at DEBUG; with a WS-Security PasswordText, the password is in them."""
+
+    def __init__(self, logger: logging.Logger, secrets: Sequence[str]) -> None:
+        super().__init__(logger, {})
+        self._secrets = secrets
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            masked = tuple(self._mask(arg) for arg in args)
+            self.logger.log(level, self._mask(msg), *masked, **kwargs)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs
+
+    def _mask(self, value: object) -> object:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        return redact(value, self._secrets) if isinstance(value, str) else value
 
 
 def _at(value: Any, path: str | None, source: str) -> Any:

@@ -117,6 +117,6 @@ class AuthConfig(Strict):
     issuers: dict[str, OidcIssuerConfig] = Field(default_factory=dict)
     cas: CasConfig | None = None
     sessions: SessionConfig = Field(default_factory=SessionConfig)
-    api_keys: ApiKeyConfig = Field(default_factory=ApiKeyConfig)
+    api_keys: ApiKeyConfig | None = None
     audit: AuditConfig = Field(default_factory=AuditConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)

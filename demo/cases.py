@@ -22,6 +22,9 @@ SERVICE_ITEM_REGION = "110105"
 
 _STATUSES = ("COMPLETED", "REJECTED", "APPROVED", "ACCEPTED", "SUPPLEMENT_REQUESTED", "RECEIVED")
 _STATUS_WEIGHTS = (55, 4, 8, 15, 6, 12)
+# The sample person's open case handled by the Civil Affairs Bureau: the demo clerk's purpose (SAMPLE_PURPOSE_INDEX).
+SAMPLE_PURPOSE_INDEX = 3
+SAMPLE_PURPOSE_ITEM = "最低生活保障审核确认"
 _SAMPLE_PLAN = (
     ("PERSON", SAMPLE_PERSON_ID, "COMPLETED"),
     ("PERSON", SAMPLE_PERSON_ID, "COMPLETED"),
@@ -76,6 +79,8 @@ def generate_cases(
             applicant = rng.choice(persons).id_number if kind == "PERSON" else rng.choice(entities).credit_code
             status = rng.choices(_STATUSES, _STATUS_WEIGHTS)[0]
         item = rng.choice(for_persons if kind == "PERSON" else for_entities)
+        if index == SAMPLE_PURPOSE_INDEX:  # drawn anyway, so the rest of the data does not move
+            item = next(i for i in for_persons if i.name == SAMPLE_PURPOSE_ITEM)
         cases.append(_case(rng, midnight, index, kind, applicant, status, item))
     return cases
 

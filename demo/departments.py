@@ -107,6 +107,9 @@ class DemoDepartments:
         variables = {
             "DEMO_EDUCATION_DB_URL": sqlite_url(dbs[EDUCATION], driver="aiosqlite"),
             "DEMO_APPROVAL_DB_URL": sqlite_url(dbs[APPROVAL], driver="aiosqlite"),
+            # The gateway's own stores (audit trail, API keys) live beside the demo databases.
+            "DEMO_AUDIT_URL": sqlite_url(self.data_dir / "audit.db", driver="aiosqlite"),
+            "DEMO_KEYS_URL": sqlite_url(self.data_dir / "keys.db", driver="aiosqlite"),
         }
         if PUBLIC_SECURITY in urls:
             variables["DEMO_PUBLIC_SECURITY_WSDL"] = f"{urls[PUBLIC_SECURITY]}{HOUSEHOLD_PATH}?wsdl"

@@ -247,3 +247,12 @@ class Dataset:
     @property
     def sample_entity(self) -> LegalEntity:
         return self.entities_by_code[SAMPLE_ENTITY_CODE]
+
+    @property
+    def sample_purpose(self) -> Case:
+        """The sample person's open case at the Civil Affairs Bureau: what the demo clerk states as purpose."""
+        return next(
+            c
+            for c in self.cases_by_applicant[SAMPLE_PERSON_ID]
+            if self.service_items_by_code[c.service_item].department == "民政局" and c.closed_at is None
+        )

@@ -15,18 +15,27 @@ import contextlib
 import functools
 import hmac
 import logging
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from adapters.base import Adapter
 from adapters.registry import get_adapter_class
+from auth.access import Access
+from auth.audit import AuditLog
+from auth.backend import GatewayAuthBackend, Identity, RequirePrincipal, unauthorized
+from auth.cas import cas_routes
+from auth.policy import Policy
+from auth.principal import Principal
 from cache import RecordCache
 from gateway.config import GatewayConfig
+from gateway.extensions.audit import AuditDisclosures
 from gateway.extensions.errors import ErrorCodes
 from gateway.hardening import HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
@@ -47,9 +56,19 @@ def build_adapters(config: GatewayConfig) -> dict[str, Adapter]:
 class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
     """Strawberry's ASGI GraphQL app with the gateway's per-request context."""
 
+    def __init__(self, *args: Any, policy: Policy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
-        sources: SourceSet = request.app.state.sources
-        return GatewayContext(sources=sources.for_request(), request=request, response=response)
+        state = request.app.state
+        principal: Principal = request.user
+        sources = state.sources.for_request()
+        sources.scope = principal.identity
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        client = request.client.host if request.client else None
+        access = Access(principal, self.policy, sources, request_id=request_id[:64], client=client)
+        return GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
 
 
 def create_app(
@@ -63,9 +82,20 @@ def create_app(
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
     security = config.security
-    schema = build_schema([functools.partial(ErrorCodes, debug=debug), *hardening_extensions(security)])
+    schema = build_schema(
+        [functools.partial(ErrorCodes, debug=debug), *hardening_extensions(security), AuditDisclosures]
+    )
     ide = "graphiql" if graphiql and not security.production else None
-    graphql_app = GatewayGraphQL(schema, graphql_ide=ide, max_batch=security.limits.max_batch)
+    # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
+    policy = Policy(config)
+    identity = Identity(config.auth, production=security.production)
+    audit = AuditLog(config.auth.audit)
+    graphql_app = GatewayGraphQL(schema, graphql_ide=ide, max_batch=security.limits.max_batch, policy=policy)
+    authenticated_graphql = AuthenticationMiddleware(
+        RequirePrincipal(graphql_app, identity),
+        backend=GatewayAuthBackend(identity),
+        on_error=unauthorized(identity),  # type: ignore[arg-type]
+    )
 
     metrics = GatewayMetrics()
     # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
@@ -76,12 +106,17 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         built = adapters if adapters is not None else build_adapters(config)
         sources = SourceSet(config, built, metrics=metrics, cache=cache)
+        app.state.audit = audit
         try:
+            await identity.open()
+            await audit.open()
             await sources.open()
             app.state.sources = sources
             yield
         finally:
             await sources.aclose()
+            await audit.aclose()
+            await identity.aclose()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -100,7 +135,11 @@ def create_app(
         # A department being down degrades answers but does not make this process unfit to serve: pulling every
         # replica out of the load balancer would turn one department's outage into the whole hall's.
         degraded = sorted(name for name, r in report.items() if r["status"] != "ready")
-        return JSONResponse({"ready": True, "degraded": degraded, "sources": report})
+        # Without the audit store no personal value can leave (fail closed): say so, by name.
+        audit_status = audit.status()
+        if not audit.healthy:
+            degraded.insert(0, "audit")
+        return JSONResponse({"ready": True, "degraded": degraded, "audit": audit_status, "sources": report})
 
     async def invalidate_hook(request: Request) -> Response:
         """A department says its data changed: ``POST /hooks/invalidate/<source>`` with its bearer token and
@@ -128,12 +167,14 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse(url="/graphql")
 
-    routes = [
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+    routes: list[BaseRoute] = [
+        Route("/graphql", authenticated_graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(metrics.registry)),
         Route("/hooks/invalidate/{source}", invalidate_hook, methods=["POST"]),
         Route("/", home),
     ]
+    if identity.cas is not None:
+        routes += cas_routes(identity.cas, identity.sessions)
     return Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))

@@ -4,6 +4,9 @@ onewindow demo                      # demo departments + gateway with GraphiQL o
 onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
 onewindow serve onewindow.yaml      # run the gateway under uvicorn
 onewindow schema                    # print the unified schema (SDL)
+onewindow policy explain CONFIG --kind clerk --department 民政局 --field Person.maritalStatus
+onewindow keys create|list|revoke   # API keys for counter terminals and integrators
+onewindow audit verify|prune        # the disclosure audit trail
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from auth.keys_cli import keys_app
+from auth.policy_cli import policy_app
 from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, GatewayError
@@ -36,6 +41,8 @@ app = typer.Typer(
 )
 _out = Console()
 _err = Console(stderr=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(keys_app, name="keys")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
 PROBE_TIMEOUT = 10.0
@@ -149,11 +156,11 @@ async def _demo(host: str, port: int, latency: float, failure_rate: float, data_
                 raise typer.Exit(2) from None
             application = create_app(cfg, graphiql=True)
             async with serve_asgi(application, host=host, port=port) as url:
-                _banner(f"{url}/graphql", cfg)
+                _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C
 
 
-def _banner(url: str, cfg: GatewayConfig) -> None:
+def _banner(url: str, cfg: GatewayConfig, purpose: str) -> None:
     table = Table(title="Demo departments (simulated, on loopback)")
     table.add_column("source")
     table.add_column("kind")
@@ -162,10 +169,16 @@ def _banner(url: str, cfg: GatewayConfig) -> None:
         table.add_row(name, src.kind, src.department)
     _out.print(table)
     _out.print(f"\n[bold green]OneWindow is up.[/] Open GraphiQL at [bold]{url}[/]")
+    principal = cfg.auth.development_principal
+    if principal is not None:
+        _out.print(
+            f"Requests without credentials act as [bold]{principal.subject}[/], a {principal.kind} of "
+            f"{principal.department}. Its purpose for the sample person is case [bold]{purpose}[/]."
+        )
     _out.print("Try the person [bold]11010519491231002X[/] and the entity [bold]91110000600037341L[/]:")
     _out.print(
-        '  { person(idNumber: "11010519491231002X") { name maritalStatus socialInsurance { insured } '
-        "degrees { degree } provenance { field source stale } } }\n"
+        f'  {{ person(idNumber: "11010519491231002X", purpose: {{caseNumber: "{purpose}"}}) {{ name maritalStatus '
+        "socialInsurance { insured } degrees { degree } provenance { field source stale masked } } }\n"
     )
     _out.print("Press Ctrl+C to stop.")
 

@@ -269,8 +269,9 @@ class RequestSources:
 
         return load
 
-    async def resolve(self, entity: str, key: str, field_name: str) -> Resolved:
-        """The unified value of one field with its provenance; raises the first source's error if none answers."""
+    async def resolve(self, entity: str, key: str, field_name: str, *, only: Sequence[str] | None = None) -> Resolved:
+        """The unified value of one field with its provenance; raises the first source's error if none answers.
+        ``only``: the sources the caller may receive this field from (the policy's choice; fixed per request)."""
         slot = (entity, key, field_name)
         future = self._resolved.get(slot)
         if future is not None:  # another resolver asked first: share its answer
@@ -278,7 +279,7 @@ class RequestSources:
         # The first asker resolves in its own task (no task per field: they cost more than the lookup).
         future = self._resolved[slot] = asyncio.get_running_loop().create_future()
         try:
-            resolved = await self._resolve(entity, key, field_name)
+            resolved = await self._resolve(entity, key, field_name, only)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here; later askers re-raise it
@@ -289,10 +290,12 @@ class RequestSources:
     async def value(self, entity: str, key: str, field_name: str) -> Any:
         return (await self.resolve(entity, key, field_name)).value
 
-    async def _resolve(self, entity: str, key: str, field_name: str) -> Resolved:
+    async def _resolve(self, entity: str, key: str, field_name: str, only: Sequence[str] | None) -> Resolved:
         first_error: SourceError | None = None
         empty: Resolved | None = None
         for provider in self.sources.providers(entity, field_name):
+            if only is not None and provider.source not in only:
+                continue
             try:
                 fetched = await self.loader(provider.source, provider.query).load(key)
                 value = read_field(

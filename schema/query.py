@@ -13,15 +13,30 @@ import strawberry
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
-from gateway.errors import BadUserInput
+from auth.access import Purpose
+from auth.policy import Reason
+from auth.principal import PrincipalKind
+from gateway.errors import BadUserInput, Forbidden
 from gateway.keys import is_credit_code, is_id_number
 from gateway.sources import encode_cursor
+from schema.audit import AccessLogEntry, AuditLogRecord, audit_log, my_access_log
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import Case, LegalEntity, Person, requested_fields, selected_fields_of
 
-__all__ = ["MAX_KEYS_PER_QUERY", "MAX_PAGE_SIZE", "CaseConnection", "CaseEdge", "PageInfo", "Query", "build_schema"]
+__all__ = [
+    "MAX_KEYS_PER_QUERY",
+    "MAX_PAGE_SIZE",
+    "CaseConnection",
+    "CaseEdge",
+    "Mutation",
+    "PageInfo",
+    "PurposeInput",
+    "Query",
+    "Viewer",
+    "build_schema",
+]
 
 MAX_PAGE_SIZE = 100
 MAX_KEYS_PER_QUERY = 100
@@ -49,30 +64,92 @@ class CaseConnection:
     page_info: PageInfo
 
 
+@strawberry.input(description="Why the caller reads an applicant: the case being handled (办件编号).")
+class PurposeInput:
+    case_number: str = strawberry.field(
+        description="A case of this applicant, handled by the caller's department; conditional fields need it."
+    )
+
+
+def _purpose(purpose: PurposeInput | None, applicant: str) -> Purpose | None:
+    if purpose is None:
+        return None
+    case_number = purpose.case_number.strip()
+    if not case_number:
+        raise BadUserInput("purpose.caseNumber must not be empty")
+    return Purpose(case_number, applicant)
+
+
+@strawberry.type(description="The caller as the gateway authenticated them.")
+class Viewer:
+    subject: str
+    kind: str
+    via: str = strawberry.field(description="What proved the identity: oidc:<issuer>, cas, api_key, development.")
+    department: str | None
+    window: str | None
+    roles: list[str]
+
+
 @strawberry.type(description="One endpoint over every department system: ask by the applicant's key.")
 class Query:
-    @strawberry.field(description="A natural person by citizen ID number.")
-    def person(self, info: GatewayInfo, id_number: IdNumber) -> Person | None:
-        return Person(key=str(id_number), requested=selected_fields_of(info))
+    @strawberry.field(description="Who the gateway takes the caller to be.")
+    def viewer(self, info: GatewayInfo) -> Viewer:
+        p = info.context.principal
+        return Viewer(
+            subject=p.subject, kind=p.kind, via=p.via, department=p.department, window=p.window, roles=sorted(p.roles)
+        )
+
+    @strawberry.field(description="The signed-in citizen's own person record (citizens only).")
+    def me(self, info: GatewayInfo) -> Person:
+        principal = info.context.principal
+        if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
+            raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
+        return Person(key=principal.id_number, requested=selected_fields_of(info))
+
+    my_access_log: list[AccessLogEntry] = strawberry.field(
+        resolver=my_access_log,
+        description="Who read the signed-in citizen's data, newest first; page on with before = the last seq seen.",
+    )
+    audit_log: list[AuditLogRecord] = strawberry.field(
+        resolver=audit_log, description="Disclosure records for supervisors (officers with the supervisor role)."
+    )
+
+    @strawberry.field(description="A natural person by citizen ID number, read for a purpose.")
+    def person(self, info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Person | None:
+        key = str(id_number)
+        return Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key))
 
     @strawberry.field(description=f"Several persons at once (at most {MAX_KEYS_PER_QUERY}), in the order asked.")
-    def persons(self, info: GatewayInfo, id_numbers: list[IdNumber]) -> list[Person]:
+    def persons(
+        self, info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None
+    ) -> list[Person]:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
         requested = selected_fields_of(info)
-        return [Person(key=str(k), requested=requested) for k in id_numbers]
+        return [Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k))) for k in id_numbers]
 
-    @strawberry.field(description="A legal entity by unified social credit code.")
-    def legal_entity(self, info: GatewayInfo, credit_code: CreditCode) -> LegalEntity | None:
-        return LegalEntity(key=str(credit_code), requested=selected_fields_of(info))
+    @strawberry.field(description="A legal entity by unified social credit code, read for a purpose.")
+    def legal_entity(
+        self, info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None
+    ) -> LegalEntity | None:
+        key = str(credit_code)
+        return LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key))
 
     @strawberry.field(description="A case by its case number; null when the approval platform does not know it.")
     async def case(self, info: GatewayInfo, case_number: str) -> Case | None:
         key = case_number.strip()
         if not key:
             raise BadUserInput("a case number is required")
+        access = info.context.access
+        verdict = access.policy.entity(access.principal, "Case")
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            raise Forbidden(verdict.reason, verdict.detail)
         if not await info.context.sources.exists("Case", key, "status"):
             return None
+        if access.principal.kind is PrincipalKind.CITIZEN and not await access.own("Case", key):
+            access.refused_case(key)
+            raise Forbidden(Reason.NOT_OWN_DATA, "a citizen may read only their own cases")
         return Case(key=key, requested=selected_fields_of(info))
 
     @strawberry.field(description="Cases, newest listing order of the approval platform, filtered and paged.")
@@ -91,6 +168,16 @@ class Query:
             applicant = applicant.strip().upper()
             if not (is_id_number(applicant) or is_credit_code(applicant)):
                 raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
+        access = info.context.access
+        verdict = access.policy.entity(access.principal, "Case")
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            raise Forbidden(verdict.reason, verdict.detail)
+        if access.principal.kind is PrincipalKind.CITIZEN:
+            own = access.principal.id_number
+            if applicant is not None and applicant != own:
+                raise Forbidden(Reason.NOT_OWN_DATA, "a citizen may list only their own cases")
+            applicant = own
         page = await info.context.sources.search(
             "Case", {"applicant": applicant, "status": status}, first=first, after=after
         )
@@ -116,11 +203,27 @@ class Query:
         )
 
 
+@strawberry.type(description="Changes an officer or integrator may make.")
+class Mutation:
+    @strawberry.mutation(
+        description=(
+            "Drop a source's cached answers, for one key or all of them (officers and integrators holding an "
+            "invalidation role). With Redis, every gateway process sees it. Returns how many entries were dropped."
+        )
+    )
+    async def invalidate(self, info: GatewayInfo, source: str, key: str | None = None) -> int:
+        principal = info.context.principal
+        roles = info.context.access.policy.config.invalidate_roles
+        if principal.kind not in (PrincipalKind.OFFICER, PrincipalKind.INTEGRATOR) or not principal.has_role(*roles):
+            raise Forbidden(Reason.ROLE_REQUIRED, f"invalidate needs an officer or integrator with one of: {roles}")
+        return await info.context.sources.sources.invalidate(source, key.strip() if key else None)
+
+
 def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
     """The unified schema, with the gateway's extensions (classes or factories: one instance per request)."""
     caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
     return strawberry.Schema(
-        query=Query, extensions=[*extensions, *caches], config=StrawberryConfig(scalar_map=SCALARS)
+        query=Query, mutation=Mutation, extensions=[*extensions, *caches], config=StrawberryConfig(scalar_map=SCALARS)
     )

@@ -7,6 +7,7 @@ selecting ``name`` and ``maritalStatus`` calls just the household and marriage r
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import re
@@ -17,6 +18,8 @@ from typing import Annotated, Any, ClassVar
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
+from auth.access import Purpose
+from gateway.errors import Forbidden, SourceError
 from gateway.mapping import EntityKey
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus, EntityStatus, EventType, Gender, LicenceStatus, MaritalStatus, WarningState
@@ -73,24 +76,30 @@ def _build(cls: type[Any], values: dict[str, Any] | None) -> Any:
     return cls(**{_snake(k): v for k, v in values.items() if _snake(k) in known})
 
 
-def entity_for(ref: EntityKey, requested: frozenset[str] = frozenset()) -> Any:
-    """The schema object for an entity reference."""
+def entity_for(ref: EntityKey, requested: frozenset[str] = frozenset(), purpose: Purpose | None = None) -> Any:
+    """The schema object for an entity reference, read under ``purpose``."""
     cls = _ENTITY_TYPES[ref.entity]
-    return cls(key=ref.key, requested=requested)
+    return cls(key=ref.key, requested=requested, purpose=purpose)
 
 
-def provided(name: str, *, convert: Callable[[Any, GatewayInfo], Any] | None = None, description: str = "") -> Any:
-    """A field answered by whichever configured source provides ``<Entity>.<name>``."""
+Convert = Callable[[Any, Any, GatewayInfo], Any]
+
+
+def provided(name: str, *, convert: Convert | None = None, description: str = "") -> Any:
+    """A field answered by whichever configured source provides ``<Entity>.<name>``, as the caller's policy allows:
+    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited."""
 
     async def resolver(root: Any, info: GatewayInfo) -> Any:
-        value = await info.context.sources.value(root.ENTITY, root.key, name)
-        return convert(value, info) if convert is not None else value
+        released = await info.context.access.read(
+            root.ENTITY, root.key, name, purpose=root.purpose, path=info.path.as_list()
+        )
+        return convert(released.value, root, info) if convert is not None else released.value
 
     return strawberry.field(resolver=resolver, description=description or None)
 
 
-def _objects(cls: type[Any]) -> Callable[[Any, GatewayInfo], Any]:
-    def convert(value: Any, info: GatewayInfo) -> Any:
+def _objects(cls: type[Any]) -> Convert:
+    def convert(value: Any, root: Any, info: GatewayInfo) -> Any:
         if isinstance(value, list):
             return [_build(cls, v) for v in value]
         return _build(cls, value)
@@ -98,26 +107,48 @@ def _objects(cls: type[Any]) -> Callable[[Any, GatewayInfo], Any]:
     return convert
 
 
-def _refs(value: Any, info: GatewayInfo) -> Any:
+def _nested_purpose(ref: EntityKey, root: Any) -> Purpose | None:
+    """The purpose a referenced entity is read under: a case is its own purpose for its applicant; anything else
+    reached from an applicant is read under the applicant's purpose."""
+    if root.ENTITY == "Case":
+        return Purpose(root.key, ref.key)
+    purpose: Purpose | None = root.purpose
+    return purpose
+
+
+def _refs(value: Any, root: Any, info: GatewayInfo) -> Any:
     requested = selected_fields_of(info)
     if isinstance(value, list):
-        return [entity_for(v, requested) for v in value]
-    return None if value is None else entity_for(value, requested)
+        return [entity_for(v, requested, _nested_purpose(v, root)) for v in value]
+    return None if value is None else entity_for(value, requested, _nested_purpose(value, root))
 
 
 async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
-    found = await info.context.sources.provenance(root.ENTITY, root.key, sorted(root.requested))
-    return [
-        FieldProvenance(
-            field=p.field,
-            source=p.source,
-            department=p.department,
-            fetched_at=p.fetched_at,
-            stale=p.stale,
-            age=p.age,
-        )
-        for p in found
-    ]
+    access = info.context.access
+    names = [n for n in sorted(root.requested) if info.context.sources.sources.providers(root.ENTITY, n)]
+    results = await asyncio.gather(
+        *(access.read(root.ENTITY, root.key, n, purpose=root.purpose) for n in names), return_exceptions=True
+    )
+    found = []
+    for released in results:
+        if isinstance(released, Forbidden | SourceError):
+            continue
+        if isinstance(released, BaseException):
+            raise released
+        p = released.provenance
+        if p is not None:
+            found.append(
+                FieldProvenance(
+                    field=p.field,
+                    source=p.source,
+                    department=p.department,
+                    fetched_at=p.fetched_at,
+                    stale=p.stale,
+                    age=p.age,
+                    masked=released.masked,
+                )
+            )
+    return found
 
 
 @strawberry.type(description="Where one field's value came from.")
@@ -128,6 +159,7 @@ class FieldProvenance:
     fetched_at: dt.datetime = strawberry.field(description="When the department answered.")
     stale: bool = strawberry.field(description="True when a cached value stood in for a failed or slow department.")
     age: float = strawberry.field(description="Seconds since the department answered, when served from cache.")
+    masked: bool = strawberry.field(description="True when the value was masked for this caller.")
 
 
 @strawberry.type(description="Social insurance as recorded by Human Resources and Social Security.")
@@ -172,10 +204,14 @@ class Person:
     ENTITY: ClassVar[str] = "Person"
     key: strawberry.Private[str]
     requested: strawberry.Private[frozenset[str]] = frozenset()
+    purpose: strawberry.Private[Purpose | None] = None
 
-    @strawberry.field(description="The citizen ID number (GB 11643).")
-    def id_number(self) -> IdNumber:
-        return IdNumber(self.key)
+    @strawberry.field(description="The citizen ID number (GB 11643); masked for callers the policy says.")
+    async def id_number(self, info: GatewayInfo) -> IdNumber:
+        access = info.context.access
+        return IdNumber(
+            await access.key("Person", self.key, "idNumber", purpose=self.purpose, path=info.path.as_list())
+        )
 
     name: str | None = provided("name")
     gender: Gender | None = provided("gender")
@@ -198,6 +234,7 @@ class LegalEntity:
     ENTITY: ClassVar[str] = "LegalEntity"
     key: strawberry.Private[str]
     requested: strawberry.Private[frozenset[str]] = frozenset()
+    purpose: strawberry.Private[Purpose | None] = None
 
     @strawberry.field(description="The unified social credit code (GB 32100).")
     def credit_code(self) -> CreditCode:
@@ -225,6 +262,7 @@ class ServiceItem:
     ENTITY: ClassVar[str] = "ServiceItem"
     key: strawberry.Private[str]
     requested: strawberry.Private[frozenset[str]] = frozenset()
+    purpose: strawberry.Private[Purpose | None] = None
 
     @strawberry.field(description="The item's code in the service catalogue.")
     def code(self) -> str:
@@ -241,6 +279,8 @@ Applicant = Annotated[
 
 
 async def _warning_state(root: Case, info: GatewayInfo) -> WarningState | None:
+    # Derived from the case's own fields: released only to whoever may read its status.
+    await info.context.access.decide("Case", root.key, "status", root.purpose)
     sources = info.context.sources
     status: CaseStatus | None = await sources.value("Case", root.key, "status")
     closed_at = await sources.value("Case", root.key, "closedAt")
@@ -264,6 +304,7 @@ class Case:
     ENTITY: ClassVar[str] = "Case"
     key: strawberry.Private[str]
     requested: strawberry.Private[frozenset[str]] = frozenset()
+    purpose: strawberry.Private[Purpose | None] = None
 
     @strawberry.field(description="The case number on the approval platform.")
     def case_number(self) -> str:

@@ -20,9 +20,9 @@ from adapters.base import Adapter
 from adapters.sql import SqlAdapter
 from demo.departments import APPROVAL, EDUCATION, DemoDepartments
 from gateway.app import build_adapters, create_app
-from gateway.cli import DEMO_CONFIG
-from gateway.config import GatewayConfig, load_config
+from gateway.config import GatewayConfig
 from gateway.serving import serve_asgi
+from tests.demo_config import demo_config
 
 
 @dataclass
@@ -68,8 +68,8 @@ async def departments(tmp_path: Path) -> AsyncIterator[DemoDepartments]:
 
 
 @pytest.fixture
-async def gateway(departments: DemoDepartments) -> AsyncIterator[Gateway]:
-    config = load_config(DEMO_CONFIG, variables=departments.variables)
+async def gateway(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[Gateway]:
+    config = demo_config(departments.variables, tmp_path)
     counts: dict[str, int] = {}
     engines = {
         name: _counted_engine(departments.variables[var], counts, name)

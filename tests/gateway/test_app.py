@@ -24,6 +24,7 @@ from gateway.config import load_config
 from gateway.errors import ConfigError
 from gateway.serving import serve_asgi
 from gateway.sources import SourceSet
+from tests.demo_config import demo_config
 from tests.gateway.conftest import Gateway
 
 SOAP_SOURCES = {PUBLIC_SECURITY, CIVIL_AFFAIRS}
@@ -168,8 +169,8 @@ async def test_case_with_timeline_service_item_and_applicant(gateway: Gateway) -
     assert unknown["data"] == {"case": None}
 
 
-async def test_readiness_names_a_department_that_is_down_at_start(departments: DemoDepartments) -> None:
-    config = load_config(DEMO_CONFIG, variables=departments.variables)
+async def test_readiness_names_a_department_that_is_down_at_start(departments: DemoDepartments, tmp_path: Path) -> None:
+    config = demo_config(departments.variables, tmp_path)
     await departments.stop(CIVIL_AFFAIRS)
     async with serve_asgi(create_app(config)) as url, httpx.AsyncClient() as client:
         ready = await client.get(f"{url}/readyz")

@@ -18,10 +18,10 @@ import pytest
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import CIVIL_AFFAIRS, HRSS, PUBLIC_SECURITY, DemoDepartments
 from gateway.app import create_app
-from gateway.cli import DEMO_CONFIG
 from gateway.config import load_config
 from gateway.serving import serve_asgi
 from tests.conftest import unused_port
+from tests.demo_config import demo_yaml
 from tests.gateway.conftest import Gateway
 
 FANOUT = """query($id: IdNumber!) { person(idNumber: $id) {
@@ -42,11 +42,12 @@ async def test_a_hundred_identical_requests_cost_one_call_per_department(gateway
 async def test_cached_value_stands_in_marked_stale_when_the_department_fails(
     departments: DemoDepartments, tmp_path: Path
 ) -> None:
-    text = DEMO_CONFIG.read_text(encoding="utf-8").replace(
-        "cache: {stale_if_error: 10m, stale_while_revalidate: 30s}", "cache: {ttl: 200ms, stale_if_error: 10m}"
+    edited = demo_yaml(
+        tmp_path,
+        replace={
+            "cache: {stale_if_error: 10m, stale_while_revalidate: 30s}": "cache: {ttl: 200ms, stale_if_error: 10m}"
+        },
     )
-    edited = tmp_path / "onewindow.yaml"
-    edited.write_text(text, encoding="utf-8")
     config = load_config(edited, variables=departments.variables)
     async with serve_asgi(create_app(config)) as url, httpx.AsyncClient(timeout=30) as client:
 
@@ -112,9 +113,9 @@ async def test_batched_operations_over_the_limit_reach_no_department(gateway: Ga
 
 
 @contextmanager
-def _gateway_process(port: int, env: dict[str, str]) -> Iterator[str]:
+def _gateway_process(config: Path, port: int, env: dict[str, str]) -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", str(DEMO_CONFIG), "--port", str(port)],
+        [sys.executable, "-m", "gateway", "serve", str(config), "--port", str(port)],
         env={**os.environ, **env, "ONEWINDOW_LOG_LEVEL": "warning"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -141,7 +142,8 @@ async def test_two_gateway_processes_share_the_redis_cache_and_its_invalidation(
             "DEMO_CACHE_URL": redis_url,
             "DEMO_CACHE_KEY_SECRET": f"{namespace}-shared-key-secret",
         }
-        with _gateway_process(unused_port(), env) as one, _gateway_process(unused_port(), env) as two:
+        config = demo_yaml(tmp_path)
+        with _gateway_process(config, unused_port(), env) as one, _gateway_process(config, unused_port(), env) as two:
             async with httpx.AsyncClient(timeout=30) as client:
 
                 async def ask(url: str) -> dict[str, object]:

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.ext.asyncio.engine import AsyncEngine
@@ -28,10 +27,10 @@ from demo.departments import CIVIL_AFFAIRS, EDUCATION, HRSS, DemoDepartments
 from demo.model import Dataset
 from demo.sql_departments import EDUCATION_METADATA, education_rows
 from gateway.app import create_app
-from gateway.cli import DEMO_CONFIG
 from gateway.config import load_config
 from gateway.serving import serve_asgi
 from tests.conftest import unused_port
+from tests.demo_config import demo_yaml
 from tests.gateway.faults import Fault, FaultProxy, http_response
 
 TIMEOUT = 1.0  # the faulty source's timeout
@@ -138,11 +137,11 @@ async def departments(tmp_path: Path) -> AsyncIterator[DemoDepartments]:
 
 def _config_path(tmp_path: Path, source: str, options: dict[str, Any]) -> Path:
     """demo/onewindow.yaml with the faulty source's timeout, retries and connection options changed."""
-    data = yaml.safe_load(Path(DEMO_CONFIG).read_text(encoding="utf-8"))
-    data["sources"][source] |= {"timeout": f"{TIMEOUT:g}s", "retry": {"attempts": 1}, **options}
-    path = tmp_path / "onewindow.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
+
+    def edit(data: dict[str, Any]) -> None:
+        data["sources"][source] |= {"timeout": f"{TIMEOUT:g}s", "retry": {"attempts": 1}, **options}
+
+    return demo_yaml(tmp_path, edit=edit)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=lambda cell: cell.id)

@@ -17,6 +17,9 @@ import pytest
 
 from adapters.base import Adapter
 from adapters.rest import RestAdapter
+from auth.access import Access
+from auth.policy import Policy
+from auth.principal import Principal, PrincipalKind
 from gateway.config import GatewayConfig, parse_config
 from gateway.extensions.errors import ErrorCodes
 from gateway.keys import id_number_check_char
@@ -75,6 +78,13 @@ def _source(department: str, fields: dict[str, Any], *, batch: bool, max_concurr
     }
 
 
+def _context(source_set: SourceSet, config: GatewayConfig) -> GatewayContext:
+    """A request's context for a service principal: every field of these unconditional sources is released."""
+    sources = source_set.for_request()
+    principal = Principal("source-tests", PrincipalKind.SERVICE, "development")
+    return GatewayContext(sources=sources, access=Access(principal, Policy(config), sources, request_id="test"))
+
+
 @pytest.fixture
 def gateway() -> Callable[..., Any]:
     """Build a schema executor over the given sources and departments."""
@@ -91,9 +101,7 @@ def gateway() -> Callable[..., Any]:
         await source_set.open()
         try:
             schema = build_schema([ErrorCodes])
-            result = await schema.execute(
-                query, variable_values=variables, context_value=GatewayContext(sources=source_set.for_request())
-            )
+            result = await schema.execute(query, variable_values=variables, context_value=_context(source_set, config))
         finally:
             for adapter in adapters.values():
                 await adapter.aclose()

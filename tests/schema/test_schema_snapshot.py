@@ -23,8 +23,10 @@ def test_printed_schema_matches_snapshot() -> None:
 def test_public_api_has_the_promised_roots() -> None:
     printed = str(build_schema())
     for root in (
-        "person(idNumber: IdNumber!): Person",
-        "legalEntity(creditCode: CreditCode!): LegalEntity",
+        "person(idNumber: IdNumber!, purpose: PurposeInput = null): Person",
+        "legalEntity(creditCode: CreditCode!, purpose: PurposeInput = null): LegalEntity",
+        "me: Person!",
+        "invalidate(source: String!, key: String = null): Int!",
         "case(caseNumber: String!): Case",
         "cases(applicant: String = null, status: CaseStatus = null, first: Int = 20, after: String = null): "
         "CaseConnection!",

@@ -1,0 +1,287 @@
+"""One request's access to personal data: decide each field, mask it, and remember every disclosure for the audit.
+
+Resolvers never read a provided field from the sources directly; they ask the request's :class:`Access`, which
+
+1. decides the field for the principal (:class:`~auth.policy.Policy`: sharing class, own data, purpose),
+2. reads it only through the sources the policy allows (after the cache, so one principal's permissions never
+   shape what another receives),
+3. masks it by role, and
+4. records what left (released, masked, refused, from which sources, for which purpose) so the audit extension can
+   commit one :class:`~auth.audit.AuditEntry` per applicant before the response is sent.
+
+    access = Access(principal, policy, sources, request_id="r-1", client="10.0.0.7")
+    released = await access.read("Person", "11010519491231002X", "phone", purpose=Purpose("BJ...", "1101..."))
+    released.value, released.masked        # ('138****1234', True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from auth.audit import AuditEntry, Outcome
+from auth.config import Mask
+from auth.masking import mask_value
+from auth.policy import Policy, Reason, Verdict
+from auth.principal import Principal, PrincipalKind
+from gateway.errors import Forbidden, SourceError
+from gateway.mapping import EntityKey
+from gateway.sources import Provenance, RequestSources
+
+__all__ = ["AUDITED_ENTITIES", "Access", "Purpose", "Released"]
+
+# Entities whose disclosure is personal data and is audited.
+AUDITED_ENTITIES = frozenset({"Person"})
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """Why the caller reads an applicant: a case number, and the applicant that case must belong to (``None`` when
+    the case itself is what is being read)."""
+
+    case_number: str
+    applicant: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    value: Any
+    provenance: Provenance | None
+    masked: bool
+
+
+@dataclass
+class _Disclosure:
+    purpose: str | None = None
+    released: set[str] = field(default_factory=set)
+    masked: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)
+
+    @property
+    def outcome(self) -> Outcome:
+        if not self.refused:
+            return "released"
+        return "partial" if self.released else "refused"
+
+
+class Access:
+    """The policy as one request applies it; also the record of what this request disclosed."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        policy: Policy,
+        sources: RequestSources,
+        *,
+        request_id: str,
+        client: str | None = None,
+    ) -> None:
+        self.principal = principal
+        self.policy = policy
+        self.sources = sources
+        self.request_id = request_id
+        self.client = client
+        self.at = dt.datetime.now(dt.UTC)
+        # Paths of personal values in the response, withheld if the audit cannot commit.
+        self.personal_paths: list[tuple[str | int, ...]] = []
+        self._verdicts: dict[tuple[str, str, bool], Verdict] = {}
+        self._purposes: dict[tuple[str, str | None, str], asyncio.Future[tuple[Reason, str] | None]] = {}
+        self._case_owner: dict[str, asyncio.Future[str | None]] = {}
+        self._disclosures: dict[tuple[str, str], _Disclosure] = {}
+
+    # -- decisions ------------------------------------------------------------------------------------------------
+
+    def _verdict(self, entity: str, field_name: str, own: bool) -> Verdict:
+        slot = (entity, field_name, own)
+        verdict = self._verdicts.get(slot)
+        if verdict is None:
+            verdict = self._verdicts[slot] = self.policy.field(self.principal, entity, field_name, own=own)
+        return verdict
+
+    async def own(self, entity: str, key: str) -> bool:
+        """Whether a citizen is reading their own record (a case counts as theirs when they applied for it)."""
+        principal = self.principal
+        if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
+            return False
+        if entity == "Person":
+            return key == principal.id_number
+        if entity == "Case":
+            applicant: str | None = await self._memo(self._case_owner, key, lambda: self._applicant_of(key))
+            return applicant == principal.id_number
+        return False
+
+    async def _applicant_of(self, case_number: str) -> str | None:
+        try:
+            applicant = await self.sources.value("Case", case_number, "applicant")
+        except SourceError:
+            return None
+        return applicant.key if isinstance(applicant, EntityKey) else None
+
+    @staticmethod
+    async def _memo(memo: dict[Any, asyncio.Future[Any]], slot: Any, compute: Any) -> Any:
+        future = memo.get(slot)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = memo[slot] = asyncio.get_running_loop().create_future()
+        try:
+            result = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        future.set_result(result)
+        return result
+
+    async def _purpose_problem(self, entity: str, key: str, purpose: Purpose | None) -> tuple[Reason, str] | None:
+        if purpose is None:
+            if entity == "Case":
+                purpose = Purpose(key, None)
+            else:
+                return Reason.PURPOSE_REQUIRED, f"reading this {entity} needs a purpose: the case number being handled"
+        slot = (purpose.case_number, purpose.applicant, entity)
+        result: tuple[Reason, str] | None = await self._memo(self._purposes, slot, lambda: self._check(purpose))
+        return result
+
+    async def _check(self, purpose: Purpose) -> tuple[Reason, str] | None:
+        case = purpose.case_number
+        try:
+            if not await self.sources.exists("Case", case, "status"):
+                return Reason.PURPOSE_INVALID, f"case {case} does not exist"
+            if purpose.applicant is not None and await self._applicant_of(case) != purpose.applicant:
+                return Reason.PURPOSE_INVALID, f"case {case} does not belong to this applicant"
+            item = await self.sources.value("Case", case, "serviceItem")
+            department = (
+                await self.sources.value("ServiceItem", item.key, "department") if isinstance(item, EntityKey) else None
+            )
+        except SourceError as exc:
+            return Reason.PURPOSE_INVALID, f"the purpose could not be confirmed: {exc.code} from {exc.source}"
+        if department is None or department != self.principal.department:
+            return Reason.PURPOSE_INVALID, f"case {case} is not handled by {self.principal.department or 'the caller'}"
+        return None
+
+    async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
+        """The verdict for one field of one entity, with the purpose checked; a refusal is recorded and raised."""
+        own = await self.own(entity, key)
+        verdict = self._verdict(entity, field_name, own)
+        if verdict.allowed and verdict.needs_purpose:
+            problem = await self._purpose_problem(entity, key, purpose)
+            if problem is not None:
+                verdict = Verdict(False, problem[0], problem[1])
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            self._note(entity, key, purpose).refused.add(field_name)
+            raise Forbidden(verdict.reason, f"{entity}.{field_name} refused: {verdict.detail}")
+        return verdict
+
+    # -- reading --------------------------------------------------------------------------------------------------
+
+    async def read(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        *,
+        purpose: Purpose | None = None,
+        path: Sequence[str | int] | None = None,
+    ) -> Released:
+        """One field as this principal may receive it; raises :class:`Forbidden` (recorded) when refused.
+        ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance)."""
+        verdict = await self.decide(entity, key, field_name, purpose)
+        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources)
+        value = resolved.value
+        masked = verdict.mask is not None and value is not None
+        if masked:
+            assert verdict.mask is not None
+            value = mask_value(verdict.mask, value)
+        if path is not None:
+            self._disclosed(entity, key, field_name, purpose, masked, resolved.provenance, path)
+        return Released(value, resolved.provenance, masked)
+
+    async def key(
+        self, entity: str, key: str, field_name: str, *, purpose: Purpose | None, path: Sequence[str | int]
+    ) -> str:
+        """An entity's key as a field (``idNumber``): no source to ask, but masked and audited like any other.
+        A caller refused the entity sees it fully masked (it may be a nested record they did not ask for)."""
+        own = await self.own(entity, key)
+        verdict = self._verdict(entity, field_name, own)
+        if not verdict.allowed:
+            return str(mask_value(Mask.ID_NUMBER, key))
+        value = key if verdict.mask is None else str(mask_value(verdict.mask, key))
+        self._disclosed(entity, key, field_name, purpose, verdict.mask is not None, None, path)
+        return value
+
+    def _note(self, entity: str, key: str, purpose: Purpose | None) -> _Disclosure:
+        note = self._disclosures.get((entity, key))
+        if note is None:
+            note = self._disclosures[(entity, key)] = _Disclosure()
+        if purpose is not None and note.purpose is None:
+            note.purpose = purpose.case_number
+        return note
+
+    def _disclosed(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        purpose: Purpose | None,
+        masked: bool,
+        provenance: Provenance | None,
+        path: Sequence[str | int],
+    ) -> None:
+        if entity not in AUDITED_ENTITIES:
+            return
+        note = self._note(entity, key, purpose)
+        note.released.add(field_name)
+        if masked:
+            note.masked.add(field_name)
+        if provenance is not None:
+            note.sources.add(provenance.source)
+        self.personal_paths.append(tuple(path))
+
+    def refused_case(self, case_number: str) -> None:
+        """A citizen asked for someone else's case: refused, and audited."""
+        self._note("Case", case_number, None).refused.add("case")
+
+    # -- the audit ------------------------------------------------------------------------------------------------
+
+    def drain(self) -> tuple[list[AuditEntry], list[tuple[str | int, ...]]]:
+        """The audit entries of what this request disclosed since the last drain (one per applicant), and the
+        response paths of the personal values they cover."""
+        entries = self.entries()
+        paths = self.personal_paths
+        self._disclosures = {}
+        self.personal_paths = []
+        return entries, paths
+
+    def entries(self) -> list[AuditEntry]:
+        """One audit entry per applicant this request disclosed (or refused) personal data of."""
+        principal = self.principal
+        out = []
+        for (entity, key), note in self._disclosures.items():
+            if entity not in AUDITED_ENTITIES and not (note.refused and not note.released):
+                continue
+            out.append(
+                AuditEntry(
+                    at=self.at,
+                    request_id=self.request_id,
+                    subject=principal.subject,
+                    principal_kind=str(principal.kind),
+                    via=principal.via,
+                    department=principal.department,
+                    window=principal.window,
+                    client=self.client,
+                    entity=entity,
+                    applicant=key,
+                    released=tuple(sorted(note.released)),
+                    masked=tuple(sorted(note.masked)),
+                    refused=tuple(sorted(note.refused)),
+                    sources=tuple(sorted(note.sources)),
+                    purpose=note.purpose,
+                    outcome=note.outcome,
+                )
+            )
+        return out

@@ -1,0 +1,74 @@
+"""The ``auth.audit`` section: where the disclosure audit lives, how long it is kept, how long a request may wait.
+
+auth:
+  audit:
+    url: postgresql+asyncpg://onewindow@db/onewindow
+    schema: audit                 # optional; the connection's default schema otherwise
+    retention: 183d               # at least 180 days (allow_short_retention: true for tests only)
+    write_timeout: 2s             # a request waits this long for its commit, then fails closed
+    batch_max: 500                # entries committed together in one transaction, at most
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from gateway.durations import Duration, Strict
+
+__all__ = [
+    "DEFAULT_BATCH_MAX",
+    "DEFAULT_RETENTION",
+    "DEFAULT_WRITE_TIMEOUT",
+    "MIN_RETENTION",
+    "AuditConfig",
+]
+
+DEFAULT_RETENTION = 183 * 86400.0
+MIN_RETENTION = 180 * 86400.0
+"""The shortest retention the rules on electronic supervision allow for disclosure logs."""
+DEFAULT_WRITE_TIMEOUT = 2.0
+DEFAULT_BATCH_MAX = 500
+
+
+class AuditConfig(Strict):
+    """Where the disclosure audit lives and how it behaves.
+
+    ``retention`` must be at least 180 days unless ``allow_short_retention`` is set (tests and development);
+    ``mask_principals_for_citizens`` masks staff subjects (``zh***ei``) in a citizen's own access log.
+
+    >>> AuditConfig(url="postgresql+asyncpg://onewindow@db/onewindow", write_timeout="500ms").write_timeout
+    0.5
+    """
+
+    # ``schema`` in YAML; ``db_schema`` in Python, where ``schema`` would shadow a BaseModel method.
+    model_config = ConfigDict(populate_by_name=True)
+
+    url: str = "sqlite+aiosqlite:///onewindow-audit.db"
+    db_schema: str | None = Field(default=None, alias="schema")
+    retention: Duration = DEFAULT_RETENTION
+    allow_short_retention: bool = False
+    write_timeout: Duration = DEFAULT_WRITE_TIMEOUT
+    batch_max: int = Field(default=DEFAULT_BATCH_MAX, ge=1)
+    mask_principals_for_citizens: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
+        return value
+
+    @model_validator(mode="after")
+    def _retention_is_long_enough(self) -> Self:
+        if self.retention < MIN_RETENTION and not self.allow_short_retention:
+            raise ValueError(
+                f"retention must be at least {MIN_RETENTION / 86400:g}d "
+                "(set allow_short_retention: true only for tests and development)"
+            )
+        return self

@@ -1,0 +1,285 @@
+"""The audit log the gateway writes to: group commit, fail closed, verify, prune, query.
+
+A request hands its entries to :meth:`AuditLog.write` and may release personal data only once that returns: the
+entries are then committed. One background writer drains the queue and commits everything waiting (up to
+``batch_max`` entries) in one transaction, so a hundred concurrent requests share a few commits; each caller
+awaits its own future. A caller whose entries are not committed within ``write_timeout`` gets
+:class:`~gateway.errors.AuditUnavailable`, and the gateway withholds the data (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from auth.audit.chain import VerifyReport, utc_text
+from auth.audit.config import AuditConfig
+from auth.audit.entry import AuditEntry
+from auth.audit.query import AuditFilter, AuditRecord
+from auth.audit.retention import PruneReport, prune_store
+from auth.audit.store import append, create_store, walk_store
+from gateway.errors import AuditUnavailable, ConfigError
+
+__all__ = ["OPEN_TIMEOUT", "AuditLog"]
+
+OPEN_TIMEOUT = 30.0
+"""How long :meth:`AuditLog.open` may take to reach the store and create its tables."""
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    entries: tuple[AuditEntry, ...]
+    committed: asyncio.Future[None]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer from the audit store"
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+class AuditLog:
+    """The tamper-evident disclosure audit in a SQL database (SQLite, or PostgreSQL shared by several gateways).
+
+    >>> async def example(entry: AuditEntry) -> None:
+    ...     async with AuditLog(AuditConfig(url="sqlite+aiosqlite:///audit.db")) as audit:
+    ...         await audit.write([entry])              # returns once committed, or raises AuditUnavailable
+    ...         assert (await audit.verify()).ok
+    ...         mine = await audit.access_log(entry.applicant)  # what the applicant may see
+
+    ``engine`` shares an engine the caller owns: :meth:`aclose` disposes only an engine the log created.
+    """
+
+    def __init__(self, config: AuditConfig, *, engine: AsyncEngine | None = None) -> None:
+        self.config = config
+        self._given = engine
+        self._owned: AsyncEngine | None = None
+        self._engine: AsyncEngine | None = None
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_error: str | None = None
+        self._last_commit: dt.datetime | None = None
+        self._transactions = 0
+        self._abandoned: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Connect, create the tables that are missing and start the writer; an unreachable store fails start-up."""
+        if self._given is None:
+            # pre-ping: after an outage, pooled connections are checked before a commit is entrusted to them
+            self._owned = create_async_engine(self.config.url, pool_pre_ping=True)
+        engine = self._given or self._owned
+        assert engine is not None
+        if self.config.db_schema is not None:
+            engine = engine.execution_options(schema_translate_map={None: self.config.db_schema})
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT), engine.begin() as conn:
+                await create_store(conn)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            await self._dispose()
+            raise ConfigError("auth.audit", f"cannot open the audit store: {_reason(exc)}") from exc
+        self._engine = engine
+        self._closing = False
+        self._writer = asyncio.create_task(self._write_batches(), name="onewindow-audit-writer")
+
+    async def aclose(self) -> None:
+        """Commit what is waiting (each batch within ``write_timeout``), stop the writer, dispose an owned engine."""
+        self._closing = True
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._wakeup.set()
+            _, running = await asyncio.wait({writer}, timeout=2 * self.config.write_timeout)
+            if running:
+                writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        while self._pending:
+            self._fail(self._pending.popleft(), "the audit log was closed before the entries were committed")
+        await asyncio.gather(*self._abandoned, return_exceptions=True)
+        self._engine = None
+        await self._dispose()
+
+    async def _dispose(self) -> None:
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.dispose()
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last attempt to commit succeeded (for ``/readyz``)."""
+        return self._writer is not None and not self._closing and self._last_error is None
+
+    def status(self) -> dict[str, Any]:
+        """``status`` (``ok`` / ``unavailable``), ``last_error``, ``pending`` entries, committed ``transactions``."""
+        return {
+            "status": "ok" if self.healthy else "unavailable",
+            "last_error": self._last_error if self._writer is not None else "the audit log is not open",
+            "pending": sum(len(p.entries) for p in self._pending if not p.committed.done()),
+            "transactions": self._transactions,
+            "last_commit_at": None if self._last_commit is None else utc_text(self._last_commit),
+        }
+
+    async def write(self, entries: Sequence[AuditEntry]) -> None:
+        """Return once ``entries`` are committed; raise :class:`AuditUnavailable` if that takes over ``write_timeout``.
+
+        The entries of one call are committed together, in order, in one transaction (even beyond ``batch_max``).
+        """
+        if not entries:
+            return
+        for entry in entries:
+            utc_text(entry.at)  # a timestamp without a zone is the caller's bug: refuse it here, not in the writer
+        if self._writer is None or self._closing:
+            raise AuditUnavailable("the audit log is not open")
+        pending = _Pending(tuple(entries), asyncio.get_running_loop().create_future())
+        self._pending.append(pending)
+        self._wakeup.set()
+        try:
+            # on timeout (or when the request is cancelled) the future is cancelled: the writer then skips the
+            # entries unless they are already in a transaction, whose outcome nobody can take back
+            await asyncio.wait_for(pending.committed, self.config.write_timeout)
+        except TimeoutError:
+            self._last_error = f"no commit within {self.config.write_timeout:g}s"
+            raise AuditUnavailable(f"the audit store did not commit within {self.config.write_timeout:g}s") from None
+
+    async def _write_batches(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take_batch()
+            if batch:
+                await self._commit(batch)
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        size = 0
+        while self._pending:
+            pending = self._pending[0]
+            if pending.committed.done():  # its caller gave up
+                self._pending.popleft()
+                continue
+            if batch and size + len(pending.entries) > self.config.batch_max:
+                break
+            batch.append(self._pending.popleft())
+            size += len(pending.entries)
+        return batch
+
+    async def _append(self, entries: list[AuditEntry]) -> None:
+        assert self._engine is not None
+        async with self._engine.begin() as conn:
+            await append(conn, entries)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        entries = [entry for pending in batch for entry in pending.entries]
+        attempt = asyncio.create_task(self._append(entries))
+        try:
+            await asyncio.wait_for(asyncio.shield(attempt), self.config.write_timeout)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            self._fail_batch(batch, exc)
+            return
+        except Exception as exc:  # a bug must not stop the writer: every waiting caller fails closed instead
+            self._last_error = _reason(exc)
+            _log.exception("audit: %d entries not committed", len(entries))
+            for pending in batch:
+                self._fail(pending, f"the audit log failed: {self._last_error}", exc)
+            return
+        finally:
+            if not attempt.done():
+                # SQLAlchemy gives a dead connection seconds to close gracefully: the next batch need not wait
+                attempt.cancel()
+                self._abandoned.add(attempt)
+                attempt.add_done_callback(self._forget)
+        self._last_error = None
+        self._last_commit = dt.datetime.now(dt.UTC)
+        self._transactions += 1
+        for pending in batch:
+            if not pending.committed.done():
+                pending.committed.set_result(None)
+
+    def _fail_batch(self, batch: list[_Pending], exc: BaseException) -> None:
+        self._last_error = _reason(exc)
+        _log.warning("audit: %d entries not committed: %s", sum(len(p.entries) for p in batch), self._last_error)
+        for pending in batch:
+            self._fail(pending, f"the audit store cannot commit: {self._last_error}", exc)
+
+    def _forget(self, attempt: asyncio.Task[None]) -> None:
+        self._abandoned.discard(attempt)
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved: the batch has already failed on the timeout
+
+    @staticmethod
+    def _fail(pending: _Pending, message: str, cause: BaseException | None = None) -> None:
+        if pending.committed.done():
+            return
+        failure = AuditUnavailable(message)
+        failure.__cause__ = cause
+        pending.committed.set_exception(failure)
+
+    def _connected(self) -> AsyncEngine:
+        if self._engine is None:
+            raise AuditUnavailable("the audit log is not open")
+        return self._engine
+
+    async def query(self, filter: AuditFilter, *, limit: int = 50, before_seq: int | None = None) -> list[AuditRecord]:
+        """The newest ``limit`` records matching ``filter``; pass the last seq returned as ``before_seq`` to page on."""
+        stmt = filter.statement(limit=limit, before_seq=before_seq)
+        try:
+            async with self._connected().connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"the audit store cannot be read: {_reason(exc)}") from exc
+        return [AuditRecord.from_row(row) for row in rows]
+
+    async def access_log(self, applicant: str, *, limit: int = 50, before_seq: int | None = None) -> list[AuditRecord]:
+        """Who received ``applicant``'s data, newest first, as the applicant may see it (staff subjects masked
+        unless ``mask_principals_for_citizens`` is off)."""
+        found = await self.query(AuditFilter(applicant=applicant), limit=limit, before_seq=before_seq)
+        if not self.config.mask_principals_for_citizens:
+            return found
+        return [record.for_citizen() for record in found]
+
+    async def verify(self) -> VerifyReport:
+        """Check the whole chain: checkpoints, every record's hash and link, the head."""
+        try:
+            async with self._connected().connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    # one snapshot: a prune or append committed meanwhile must not look like a gap
+                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    return await walk_store(conn)
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"the audit store cannot be read: {_reason(exc)}") from exc
+
+    async def prune(self, now: dt.datetime | None = None) -> PruneReport:
+        """Delete the records older than ``retention`` and anchor them with a checkpoint, in one transaction."""
+        if now is not None and now.tzinfo is None:
+            raise ValueError(f"prune(now=...) must carry a time zone, got {now.isoformat()}")
+        now = dt.datetime.now(dt.UTC) if now is None else now.astimezone(dt.UTC)
+        cutoff = now - dt.timedelta(seconds=self.config.retention)
+        try:
+            async with self._connected().begin() as conn:
+                return await prune_store(conn, cutoff=cutoff, now=now)
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(f"the audit store cannot be pruned: {_reason(exc)}") from exc

@@ -1,0 +1,574 @@
+"""The disclosure audit against real databases: a SQLite file, and a schema of its own on PostgreSQL.
+
+Tampering is done the way an intruder would: raw SQL on the stored tables, behind the audit's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from auth.audit import (
+    AuditConfig,
+    AuditEntry,
+    AuditFilter,
+    AuditLog,
+    AuditRecord,
+    VerifyReport,
+    mask_subject,
+)
+from auth.audit.chain import record_hash
+from gateway.config import parse_config
+from gateway.errors import AuditUnavailable, ConfigError
+from tests.gateway.faults import Fault, FaultProxy
+
+NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def _entry(n: int, **changes: Any) -> AuditEntry:
+    entry = AuditEntry(
+        at=NOW + dt.timedelta(seconds=n),
+        request_id=f"r-{n}",
+        subject="zhang.wei",
+        principal_kind="clerk",
+        via="oidc:province",
+        department="民政局",
+        window="A-07",
+        client="10.0.0.7",
+        entity="Person",
+        applicant="11010519491231002X",
+        released=("name", "maritalStatus"),
+        masked=("phone",),
+        refused=("degrees",),
+        sources=("civil_affairs", "public_security"),
+        purpose="BJ2026000001",
+        outcome="partial",
+    )
+    return dataclasses.replace(entry, **changes)
+
+
+@dataclass
+class Store:
+    """The database under test, and a connection of the test's own for counting and tampering."""
+
+    backend: str
+    url: str
+    schema: str | None
+    engine: AsyncEngine
+
+    def config(self, **changes: Any) -> AuditConfig:
+        return AuditConfig(url=self.url, db_schema=self.schema, write_timeout="5s", **changes)
+
+    async def sql(self, statement: str, **params: Any) -> Any:
+        """Run raw SQL; ``{records}``, ``{head}``, ``{checkpoints}`` name the audit's tables."""
+        prefix = f"{self.schema}." if self.schema else ""
+        names = {t: f"{prefix}onewindow_audit_{t}" for t in ("records", "head", "checkpoints")}
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text(statement.format(**names)), params)
+            return result.all() if result.returns_rows else None
+
+    async def count(self) -> int:
+        rows = await self.sql("SELECT count(*) FROM {records}")
+        return int(rows[0][0])
+
+
+@contextlib.asynccontextmanager
+async def _postgres_store(url: str) -> AsyncIterator[Store]:
+    """A fresh schema on the PostgreSQL server, dropped afterwards."""
+    schema = f"ow_audit_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE SCHEMA {schema}"))
+        yield Store("postgresql", url, schema, engine)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An empty SQLite file, or a fresh schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+        engine = create_async_engine(url)
+        yield Store("sqlite", url, None, engine)
+        await engine.dispose()
+        return
+    async with _postgres_store(request.getfixturevalue("postgres_url")) as postgres:
+        yield postgres
+
+
+@pytest.fixture
+async def postgres_store(postgres_url: str) -> AsyncIterator[Store]:
+    async with _postgres_store(postgres_url) as postgres:
+        yield postgres
+
+
+MakeLog = Callable[..., Awaitable[AuditLog]]
+
+
+@pytest.fixture
+async def make_log(store: Store) -> AsyncIterator[MakeLog]:
+    """Open audit logs on the test database, each with an engine of its own unless given one; closed afterwards."""
+    logs: list[AuditLog] = []
+
+    async def make(*, engine: AsyncEngine | None = None, **changes: Any) -> AuditLog:
+        log = AuditLog(store.config(**changes), engine=engine)
+        await log.open()
+        logs.append(log)
+        return log
+
+    yield make
+    for log in logs:
+        await log.aclose()
+
+
+def _count_commits(engine: AsyncEngine) -> list[int]:
+    commits = [0]
+
+    def count(*_: Any) -> None:
+        commits[0] += 1
+
+    event.listen(engine.sync_engine, "commit", count)
+    return commits
+
+
+# --- group commit ---------------------------------------------------------------------------------------------
+
+
+async def test_concurrent_writes_share_a_few_transactions(store: Store, make_log: MakeLog) -> None:
+    log = await make_log(engine=store.engine)
+    commits = _count_commits(store.engine)
+    n = 200
+
+    await asyncio.gather(*(log.write([_entry(i)]) for i in range(n)))
+    transactions = commits[0]
+
+    assert 1 <= transactions <= 10, f"{transactions} transactions for {n} writes"
+    assert await store.count() == n
+    stored = await store.sql("SELECT seq, request_id FROM {records} ORDER BY seq")
+    assert [seq for seq, _ in stored] == list(range(1, n + 1))
+    assert sorted(request_id for _, request_id in stored) == sorted(f"r-{i}" for i in range(n))
+    report = await log.verify()
+    assert report.ok, report
+    assert (report.checked, report.first_seq, report.last_seq) == (n, 1, n)
+    assert await store.sql("SELECT hash FROM {records} WHERE seq = :n", n=n) == [(report.last_hash,)]
+    assert log.status() | {"last_commit_at": None} == {
+        "status": "ok",
+        "last_error": None,
+        "pending": 0,
+        "transactions": transactions,
+        "last_commit_at": None,
+    }
+
+
+async def test_batch_max_bounds_a_transaction_but_never_splits_a_request(store: Store, make_log: MakeLog) -> None:
+    log = await make_log(engine=store.engine, batch_max=50)
+    commits = _count_commits(store.engine)
+
+    await asyncio.gather(*(log.write([_entry(i)]) for i in range(200)))
+    assert 200 // 50 <= commits[0] <= 20
+
+    before = commits[0]
+    await log.write([_entry(1000 + i) for i in range(120)])  # one request's entries: one transaction
+    assert commits[0] == before + 1
+    assert await store.count() == 320
+    assert (await log.verify()).ok
+
+
+async def test_a_write_returns_only_after_its_commit(store: Store, make_log: MakeLog) -> None:
+    log = await make_log()
+    await log.write([_entry(1), _entry(2)])
+    # a connection of the test's own sees both at once: committed, in order
+    assert await store.sql("SELECT seq, request_id FROM {records} ORDER BY seq") == [(1, "r-1"), (2, "r-2")]
+
+
+async def test_a_timestamp_without_zone_is_refused_before_it_is_queued(make_log: MakeLog, store: Store) -> None:
+    log = await make_log()
+    with pytest.raises(ValueError, match="time zone"):
+        await log.write([_entry(1), _entry(2, at=dt.datetime(2026, 11, 21, 9, 30))])
+    assert await store.count() == 0
+    assert log.healthy
+
+
+async def test_a_closed_log_fails_closed_and_disposes_only_its_own_engine(store: Store) -> None:
+    shared = AuditLog(store.config(), engine=store.engine)
+    owned = AuditLog(store.config())
+    for log in (shared, owned):
+        await log.open()
+        await log.write([_entry(1)])
+        await log.aclose()
+        with pytest.raises(AuditUnavailable):
+            await log.write([_entry(2)])
+        assert log.status()["status"] == "unavailable"
+        assert not log.healthy
+    assert await store.count() == 2  # the test's engine, given to ``shared``, still works
+
+
+async def test_closing_commits_what_is_waiting(store: Store) -> None:
+    log = AuditLog(store.config())
+    await log.open()
+    writes = [asyncio.create_task(log.write([_entry(i)])) for i in range(50)]
+    await asyncio.sleep(0)  # every write is queued
+
+    await log.aclose()
+
+    await asyncio.gather(*writes)
+    assert await store.count() == 50
+
+
+# --- tamper evidence ------------------------------------------------------------------------------------------
+
+
+async def _verified(make_log: MakeLog, n: int = 20) -> AuditLog:
+    log = await make_log()
+    for i in range(n):  # one by one: every record its own transaction, the chain crossing commits
+        await log.write([_entry(i, applicant=f"A{i}")])
+    assert (await log.verify()).ok
+    return log
+
+
+async def _broken(log: AuditLog) -> VerifyReport:
+    report = await log.verify()
+    assert not report.ok
+    return report
+
+
+async def test_an_edited_record_is_named(store: Store, make_log: MakeLog) -> None:
+    log = await _verified(make_log)
+    await store.sql("UPDATE {records} SET applicant = '110105194912310000' WHERE seq = 7")
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (7, "hash mismatch")
+    assert report.checked == 6
+    assert "record 7: hash mismatch" in report.summary()
+
+
+async def test_an_edited_and_rehashed_record_breaks_the_next_link(store: Store, make_log: MakeLog) -> None:
+    log = await _verified(make_log)
+    [(prev_hash,)] = await store.sql("SELECT prev_hash FROM {records} WHERE seq = 7")
+    forged = record_hash(7, _entry(6, applicant="A-forged"), prev_hash)
+    await store.sql("UPDATE {records} SET applicant = 'A-forged', hash = :h WHERE seq = 7", h=forged)
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (8, "prev_hash does not link")
+
+
+async def test_a_deleted_record_is_named(store: Store, make_log: MakeLog) -> None:
+    log = await _verified(make_log)
+    await store.sql("DELETE FROM {records} WHERE seq = 7")
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (7, "sequence gap")
+    assert "record 7 is missing" in (report.detail or "")
+
+
+async def test_a_record_cut_from_the_end_is_named(store: Store, make_log: MakeLog) -> None:
+    log = await _verified(make_log)
+    await store.sql("DELETE FROM {records} WHERE seq = 20")
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (20, "sequence gap")
+
+
+async def test_a_swapped_pair_is_named(store: Store, make_log: MakeLog) -> None:
+    log = await _verified(make_log)
+    await store.sql("UPDATE {records} SET seq = -1 WHERE seq = 7")
+    await store.sql("UPDATE {records} SET seq = 7 WHERE seq = 8")
+    await store.sql("UPDATE {records} SET seq = 8 WHERE seq = -1")
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (7, "prev_hash does not link")
+
+
+def test_the_hash_is_over_the_canonical_encoding_whatever_the_zone() -> None:
+    entry = _entry(0, at=dt.datetime(2026, 11, 21, 17, 30, 0, 5, tzinfo=CST))
+    # written out by hand: changing the encoding would make every stored chain fail to verify
+    encoded = (
+        '{"applicant":"11010519491231002X","at":"2026-11-21T09:30:00.000005Z","client":"10.0.0.7",'
+        '"department":"民政局","entity":"Person","masked":["phone"],"outcome":"partial","prev_hash":"'
+        + "0"
+        * 64
+        + '","principal_kind":"clerk","purpose":"BJ2026000001","refused":["degrees"],"released":["name",'
+        '"maritalStatus"],"request_id":"r-0","seq":1,"sources":["civil_affairs","public_security"],'
+        '"subject":"zhang.wei","via":"oidc:province","window":"A-07"}'
+    )
+    expected = hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    assert record_hash(1, entry, "0" * 64) == expected
+    assert record_hash(1, dataclasses.replace(entry, at=entry.at.astimezone(dt.UTC)), "0" * 64) == expected
+    assert record_hash(2, entry, "0" * 64) != expected
+    assert record_hash(1, entry, "1" * 64) != expected
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+
+
+async def _aged(make_log: MakeLog, ages_in_days: list[float], **changes: Any) -> AuditLog:
+    log = await make_log(**changes)
+    for i, age in enumerate(ages_in_days):
+        await log.write([_entry(i, at=NOW - age * DAY)])
+    return log
+
+
+async def test_prune_deletes_past_retention_and_verify_still_proves_the_rest(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [200, 195, 190, 100, 10, 1])
+
+    report = await log.prune(now=NOW)
+
+    assert (report.pruned, report.through_seq, report.checkpoint, report.refused) == (3, 3, 1, None)
+    assert report.cutoff == NOW - 183 * DAY
+    assert await store.sql("SELECT seq FROM {records} ORDER BY seq") == [(4,), (5,), (6,)]
+    verdict = await log.verify()
+    assert verdict.ok, verdict
+    assert (verdict.checked, verdict.checkpoints, verdict.first_seq) == (3, 1, 4)
+
+    await log.write([_entry(99)])  # the chain goes on after a prune
+    again = await log.prune(now=NOW + 180 * DAY)  # records 4 (100 days old) and 5 (10 days) are now past 183 days
+    assert (again.pruned, again.through_seq, again.checkpoint) == (2, 5, 2)
+    verdict = await log.verify()
+    assert verdict.ok, verdict
+    assert (verdict.checked, verdict.checkpoints) == (2, 2)
+    assert (await log.prune(now=NOW + 180 * DAY)).pruned == 0
+
+
+async def test_prune_deletes_only_a_prefix_of_the_chain(store: Store, make_log: MakeLog) -> None:
+    # record 2 was written late with an early time: it waits for record 3 to expire rather than leave a hole
+    log = await _aged(make_log, [200, 10, 200])
+
+    report = await log.prune(now=NOW)
+
+    assert (report.pruned, report.through_seq) == (1, 1)
+    assert (await log.verify()).ok
+
+
+async def test_the_cutoff_is_exact_whatever_the_zone_of_now(store: Store, make_log: MakeLog) -> None:
+    four_hours = 4 / 24
+    log = await _aged(make_log, [183 + four_hours, 183 - four_hours])
+
+    report = await log.prune(now=NOW.astimezone(CST))
+
+    assert (report.pruned, report.through_seq) == (1, 1)
+    with pytest.raises(ValueError, match="time zone"):
+        await log.prune(now=dt.datetime(2026, 11, 21))
+
+
+async def test_prune_of_everything_leaves_a_verifiable_empty_chain(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [300, 250])
+
+    assert (await log.prune(now=NOW)).pruned == 2
+    assert await store.count() == 0
+    assert (await log.verify()).ok
+    await log.write([_entry(5)])
+    verdict = await log.verify()
+    assert verdict.ok, verdict
+    assert (verdict.first_seq, verdict.checked) == (3, 1)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_broken", "reason"),
+    [
+        ("UPDATE {checkpoints} SET anchor_hash = :forged", 3, "checkpoint hash mismatch"),
+        ("UPDATE {checkpoints} SET through_seq = 4", 4, "checkpoint hash mismatch"),
+        ("UPDATE {checkpoints} SET pruned = 1", 3, "checkpoint hash mismatch"),
+        ("DELETE FROM {checkpoints}", 1, "sequence gap"),
+    ],
+    ids=["anchor", "through", "count", "deleted"],
+)
+async def test_a_tampered_checkpoint_is_detected(
+    store: Store, make_log: MakeLog, tamper: str, first_broken: int, reason: str
+) -> None:
+    log = await _aged(make_log, [200, 195, 190, 100, 10])
+    await log.prune(now=NOW)
+    await store.sql(tamper, **({"forged": "f" * 64} if ":forged" in tamper else {}))
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (first_broken, reason)
+
+
+async def test_a_second_checkpoint_removed_breaks_the_chain(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [200, 100, 10])
+    await log.prune(now=NOW)
+    await log.prune(now=NOW + 100 * DAY)
+    await store.sql("DELETE FROM {checkpoints} WHERE number = 2")
+
+    report = await _broken(log)
+
+    assert (report.first_broken, report.reason) == (2, "sequence gap")
+
+
+async def test_prune_refuses_to_delete_a_tampered_record(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [200, 195, 10])
+    await store.sql("UPDATE {records} SET subject = 'someone.else' WHERE seq = 2")
+
+    report = await log.prune(now=NOW)
+
+    assert report.pruned == 0
+    assert report.refused is not None
+    assert report.refused.startswith("record 2: hash mismatch")
+    assert await store.count() == 3  # the evidence stays
+    assert (await log.verify()).first_broken == 2
+
+
+def test_retention_below_180_days_is_a_configuration_error() -> None:
+    with pytest.raises(ValidationError, match="at least 180d"):
+        AuditConfig(retention="30d")
+    assert AuditConfig(retention="1h", allow_short_retention=True).retention == 3600.0
+    assert AuditConfig().retention == 183 * 86400.0
+    source: dict[str, Any] = {"kind": "rest", "department": "HRSS", "base_url": "http://127.0.0.1:9"}
+    source |= {"queries": {"q": {"path": "/x/{key}"}}, "provides": {"Person.name": {"value": "n"}}}
+    base = {"sources": {"hrss": source}}
+    with pytest.raises(ConfigError, match="at least 180d") as error:
+        parse_config(base | {"auth": {"audit": {"retention": "90d"}}}, {})
+    assert error.value.path == "auth.audit"
+    assert parse_config(base | {"auth": {"audit": {"retention": "200d"}}}, {}).auth.audit.retention == 200 * 86400
+
+
+# --- several gateway processes ------------------------------------------------------------------------------
+
+
+async def test_two_gateways_writing_one_store_keep_one_chain(store: Store, make_log: MakeLog) -> None:
+    # two logs, each with its own engine and writer: two gateway processes as far as the store can tell
+    first, second = await asyncio.gather(make_log(batch_max=5), make_log(batch_max=5))
+
+    await asyncio.gather(
+        *(first.write([_entry(i, request_id=f"first-{i}")]) for i in range(100)),
+        *(second.write([_entry(i, request_id=f"second-{i}")]) for i in range(100)),
+    )
+
+    assert await store.count() == 200
+    assert first.status()["transactions"] >= 20
+    assert second.status()["transactions"] >= 20
+    for log in (first, second):
+        report = await log.verify()
+        assert report.ok, report
+        assert (report.checked, report.last_seq) == (200, 200)
+    # the two writers really took turns on the chain (SQLite's lock is not fair enough to count on it there)
+    if store.backend != "postgresql":
+        return
+    writers = [rid.split("-")[0] for (rid,) in await store.sql("SELECT request_id FROM {records} ORDER BY seq")]
+    assert sum(a != b for a, b in itertools.pairwise(writers)) > 2
+
+
+# --- an unreachable store ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [Fault.STALL, Fault.CANNED], ids=["stalled", "dropped"])
+@pytest.mark.postgres
+async def test_an_unreachable_store_fails_closed_and_recovers(postgres_store: Store, fault: Fault) -> None:
+    store = postgres_store
+    timeout = 0.5
+    async with FaultProxy(store.engine.url.port or 5432) as proxy:
+        url = store.engine.url.set(port=proxy.port).render_as_string(hide_password=False)
+        config = AuditConfig(url=url, db_schema=store.schema, write_timeout=timeout)
+        async with AuditLog(config) as log:
+            await log.write([_entry(1)])
+            assert log.healthy
+
+            proxy.mode = fault
+            started = time.monotonic()
+            with pytest.raises(AuditUnavailable):
+                await log.write([_entry(2)])
+            elapsed = time.monotonic() - started
+            assert elapsed < timeout + 0.25, f"failed closed only after {elapsed:.2f}s"
+            status = log.status()
+            assert status["status"] == "unavailable"
+            assert status["last_error"]
+            assert not log.healthy
+
+            proxy.mode = Fault.FORWARD
+            await log.write([_entry(3)])  # the next write after the store is back goes through
+            assert log.status()["status"] == "ok"
+            assert log.healthy
+            report = await log.verify()
+        assert report.ok, report
+    stored = {rid for (rid,) in await store.sql("SELECT request_id FROM {records}")}
+    assert {"r-1", "r-3"} <= stored
+    assert "r-2" not in stored  # nothing reached the server while it was unreachable
+
+
+# --- queries ------------------------------------------------------------------------------------------------------
+
+
+async def test_queries_filter_newest_first_and_page(store: Store, make_log: MakeLog) -> None:
+    log = await make_log()
+    await log.write(
+        [
+            _entry(0, applicant="A", subject="zhang.wei", outcome="released"),
+            _entry(1, applicant="B", subject="li.na", department="人社局", outcome="refused"),
+            _entry(2, applicant="A", subject="li.na", department="人社局", outcome="partial"),
+            _entry(3, applicant="A", subject="zhang.wei", at=NOW + 2 * DAY, outcome="released"),
+            _entry(4, applicant="C", subject="zhang.wei", outcome="refused"),
+        ]
+    )
+
+    async def seqs(flt: AuditFilter, **kwargs: Any) -> list[int]:
+        return [record.seq for record in await log.query(flt, **kwargs)]
+
+    assert await seqs(AuditFilter()) == [5, 4, 3, 2, 1]
+    assert await seqs(AuditFilter(applicant="A")) == [4, 3, 1]
+    assert await seqs(AuditFilter(subject="li.na")) == [3, 2]
+    assert await seqs(AuditFilter(department="人社局", applicant="A")) == [3]
+    assert await seqs(AuditFilter(outcome="refused")) == [5, 2]
+    assert await seqs(AuditFilter(since=NOW + DAY)) == [4]
+    assert await seqs(AuditFilter(until=NOW + 2 * DAY, applicant="A")) == [3, 1]
+    assert await seqs(AuditFilter(since=(NOW + 2 * DAY).astimezone(CST))) == [4]
+    assert await seqs(AuditFilter(), limit=2) == [5, 4]
+    assert await seqs(AuditFilter(), limit=2, before_seq=4) == [3, 2]
+    assert await seqs(AuditFilter(applicant="nobody")) == []
+    with pytest.raises(ValueError, match="limit"):
+        await log.query(AuditFilter(), limit=0)
+
+    [record] = await log.query(AuditFilter(applicant="B"))
+    assert record.entry == _entry(1, applicant="B", subject="li.na", department="人社局", outcome="refused")
+    assert record.at.tzinfo is not None
+    [(stored_hash,)] = await store.sql("SELECT hash FROM {records} WHERE seq = 2")
+    assert record.hash == stored_hash
+
+
+def test_a_record_has_the_seq_every_entry_field_and_the_hash() -> None:
+    names = [f.name for f in dataclasses.fields(AuditRecord)]
+    assert names == ["seq", *(f.name for f in dataclasses.fields(AuditEntry)), "hash"]
+
+
+async def test_a_citizen_sees_staff_masked_in_their_own_access_log(store: Store, make_log: MakeLog) -> None:
+    log = await make_log()
+    await log.write(
+        [
+            _entry(0, subject="zhang.wei", principal_kind="clerk"),
+            _entry(1, subject="11010519491231002X", principal_kind="citizen"),
+            _entry(2, subject="tax-bureau-sync", principal_kind="integrator"),
+            _entry(3, subject="other", applicant="someone-else"),
+        ]
+    )
+
+    seen = await log.access_log("11010519491231002X")
+
+    assert [r.subject for r in seen] == ["ta***nc", "11010519491231002X", "zh***ei"]
+    unmasked = await make_log(mask_principals_for_citizens=False)
+    assert [r.subject for r in await unmasked.access_log("11010519491231002X")][-1] == "zhang.wei"
+    assert [mask_subject(s) for s in ("li", "wang", "zhang.wei")] == ["***", "w***", "zh***ei"]
