@@ -74,12 +74,16 @@ class MaskRule(Strict):
 
 class PolicyConfig(Strict):
     """Who may read what. ``entities``: the principal kinds allowed each entity. ``purpose_required``: kinds that
-    must state a purpose (a case number) to read an applicant. ``masking``: ``Entity.field`` → rule."""
+    must state a purpose (a case number) to read the applicants in ``purpose_entities``. ``masking``:
+    ``Entity.field`` → rule."""
 
     entities: dict[str, list[PrincipalKind]] = Field(default_factory=lambda: dict(DEFAULT_ENTITY_ACCESS))
     purpose_required: list[PrincipalKind] = Field(
         default_factory=lambda: [PrincipalKind.CLERK, PrincipalKind.OFFICER, PrincipalKind.INTEGRATOR]
     )
+    # Applicants whose every field needs a purpose; a legal entity's registry data is public (conditional fields
+    # of any entity need a purpose regardless).
+    purpose_entities: list[str] = Field(default_factory=lambda: ["Person"])
     masking: dict[str, MaskRule] = Field(default_factory=dict)
     supervisor_role: str = "supervisor"
     invalidate_roles: list[str] = Field(default_factory=lambda: ["cache_admin"])

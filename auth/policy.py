@@ -93,6 +93,9 @@ class Policy:
         for entity in self.config.entities:
             if entity not in CATALOG:
                 raise ConfigError(f"auth.policy.entities.{entity}", "no such entity in the catalog")
+        for i, entity in enumerate(self.config.purpose_entities):
+            if entity not in APPLICANT_ENTITIES:
+                raise ConfigError(f"auth.policy.purpose_entities[{i}]", f"{entity!r} is not an applicant entity")
 
     # -- entity level ---------------------------------------------------------------------------------------------
 
@@ -131,7 +134,9 @@ class Policy:
             assert refusal is not None
             return refusal
         conditional = any(r.sharing is SharingClass.CONDITIONAL for r in allowed)
-        purpose = conditional or (entity in APPLICANT_ENTITIES and principal.kind in self.config.purpose_required)
+        purpose = conditional or (
+            entity in self.config.purpose_entities and principal.kind in self.config.purpose_required
+        )
         if purpose and principal.kind is PrincipalKind.CITIZEN:
             # A citizen has no case to handle: conditional data of others is not theirs to read.
             return Verdict(False, Reason.NO_SHARING_AGREEMENT, f"{entity}.{field_name} is shared only under agreement")

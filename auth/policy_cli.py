@@ -7,16 +7,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 
 from auth.policy import Policy
 from auth.principal import Principal, PrincipalKind
-from gateway.config import load_config
+from gateway.config import GatewayConfig, parse_config
 from gateway.errors import ConfigError
 from schema.catalog import CATALOG
 
@@ -40,7 +41,7 @@ def explain(
 ) -> None:
     """Print why each --field would be released to the described principal, or refused, rule by rule."""
     try:
-        cfg = load_config(config, variables=_Unresolved(os.environ))
+        cfg = _load(config)
         policy = Policy(cfg)
     except ConfigError as exc:
         _err.print(f"[bold red]configuration error[/] in {config}: {exc}")
@@ -62,26 +63,24 @@ def explain(
         _out.print(f"[bold]{target}[/]")
         lines = policy.explain(principal, entity, name, own=own)
         for line in lines:
-            _out.print(f"  {line}", highlight=False)
+            _out.print(f"  {line}", highlight=False, soft_wrap=True)
         refused = refused or lines[-1].startswith("REFUSED")
     raise typer.Exit(1 if refused else 0)
 
 
-class _Unresolved(Mapping[str, str]):
-    """The environment, where a variable that is not set reads as a placeholder: explaining the policy needs no
-    department addresses or secrets."""
+_BARE_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
 
-    def __getitem__(self, name: str) -> str:
-        return self._environ.get(name, f"http://unset.invalid/{name}")
-
-    def __contains__(self, name: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._environ)
-
-    def __len__(self) -> int:
-        return len(self._environ)
+def _load(path: Path) -> GatewayConfig:
+    """The configuration, with each ``${VAR}`` that is unset and has no default read as a placeholder: explaining
+    the policy needs no department addresses or secrets."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read configuration file {path}: {exc.strerror}") from None
+    text = _BARE_VARIABLE.sub(lambda m: m[0] if m[1] in os.environ else f"http://unset.invalid/{m[1]}", text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data, os.environ)

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.base import Adapter
+from adapters.credentials import ACTING_PRINCIPAL
 from adapters.registry import get_adapter_class
 from auth.access import Access
 from auth.audit import AuditLog
@@ -68,6 +69,8 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         client = request.client.host if request.client else None
         access = Access(principal, self.policy, sources, request_id=request_id[:64], client=client)
+        # Departments that take the acting principal (signed headers) read it from here, in this request's context.
+        ACTING_PRINCIPAL.set(principal)
         return GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
 
 

@@ -25,7 +25,7 @@ from auth.audit.config import AuditConfig
 from auth.audit.entry import AuditEntry
 from auth.audit.query import AuditFilter, AuditRecord
 from auth.audit.retention import PruneReport, prune_store
-from auth.audit.store import append, create_store, walk_store
+from auth.audit.store import ChainHeadMissing, append, create_store, walk_store
 from gateway.errors import AuditUnavailable, ConfigError
 
 __all__ = ["OPEN_TIMEOUT", "AuditLog"]
@@ -196,7 +196,7 @@ class AuditLog:
         attempt = asyncio.create_task(self._append(entries))
         try:
             await asyncio.wait_for(asyncio.shield(attempt), self.config.write_timeout)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing) as exc:
             self._fail_batch(batch, exc)
             return
         except Exception as exc:  # a bug must not stop the writer: every waiting caller fails closed instead
@@ -281,5 +281,7 @@ class AuditLog:
         try:
             async with self._connected().begin() as conn:
                 return await prune_store(conn, cutoff=cutoff, now=now)
+        except ChainHeadMissing as exc:
+            return PruneReport(cutoff=cutoff, at=now, pruned=0, refused=str(exc))
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"the audit store cannot be pruned: {_reason(exc)}") from exc

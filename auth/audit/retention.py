@@ -15,8 +15,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.audit.chain import GENESIS, ChainWalk, Checkpoint
-from auth.audit.store import lock_head, read_checkpoints, stored_records
-from auth.audit.tables import checkpoints, entry_of, records
+from auth.audit.store import ChainHeadMissing, lock_head, read_checkpoints, stored_records
+from auth.audit.tables import HEAD_ID, checkpoints, entry_of, head, records
 
 __all__ = ["PruneReport", "prune_store"]
 
@@ -56,9 +56,11 @@ class PruneReport:
 
 async def _lock_prunes(conn: AsyncConnection) -> None:
     # Appends only touch the end of the chain, so on PostgreSQL a prune need not hold them up: it locks out other
-    # prunes only. SQLite has one writer at a time anyway.
+    # prunes only. SQLite has one writer at a time anyway. Either way a store without its head is not pruned.
     if conn.dialect.name == "postgresql":
         await conn.execute(select(func.pg_advisory_xact_lock(_PRUNE_LOCK)))
+        if await conn.scalar(select(head.c.id).where(head.c.id == HEAD_ID)) is None:
+            raise ChainHeadMissing
     else:
         await lock_head(conn)
 

@@ -40,6 +40,9 @@ _DDL_LOCK = 0x6F6E_6577_6175_6474  # "onewaudt": serialises table creation by ga
 class ChainHeadMissing(RuntimeError):
     """The chain-head row is gone although records exist: the store was tampered with or damaged."""
 
+    def __init__(self) -> None:
+        super().__init__("the audit chain head is missing; run `onewindow audit verify`")
+
 
 async def create_store(conn: AsyncConnection) -> None:
     """Create the tables that are missing and, for an empty store, the chain head."""
@@ -66,7 +69,7 @@ async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).one_or_none()
     if row is None:
-        raise ChainHeadMissing("the audit chain head is missing; run `onewindow audit verify`")
+        raise ChainHeadMissing
     return int(row.seq), str(row.hash)
 
 

@@ -294,6 +294,23 @@ async def test_a_record_cut_from_the_end_is_named(store: Store, make_log: MakeLo
     assert (report.first_broken, report.reason) == (20, "sequence gap")
 
 
+async def test_a_deleted_chain_head_stops_writes_and_is_named(store: Store, make_log: MakeLog) -> None:
+    log = await _verified(make_log, n=3)
+    await store.sql("DELETE FROM {head}")
+
+    with pytest.raises(AuditUnavailable, match="chain head is missing"):
+        await log.write([_entry(9)])
+    assert not log.healthy
+    report = await _broken(log)
+    assert (report.first_broken, report.reason) == (4, "head mismatch")
+    assert (
+        await log.prune(now=NOW + 400 * DAY)
+    ).refused == "the audit chain head is missing; run `onewindow audit verify`"
+    reopened = await make_log()  # a restart does not paper over it with a fresh head
+    assert not (await reopened.verify()).ok
+    assert await store.count() == 3
+
+
 async def test_a_swapped_pair_is_named(store: Store, make_log: MakeLog) -> None:
     log = await _verified(make_log)
     await store.sql("UPDATE {records} SET seq = -1 WHERE seq = 7")
