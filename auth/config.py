@@ -122,5 +122,6 @@ class AuthConfig(Strict):
     cas: CasConfig | None = None
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     api_keys: ApiKeyConfig | None = None
-    audit: AuditConfig = Field(default_factory=AuditConfig)
+    # ``audit: null`` turns the audit off: only outside production (benchmarks, local development).
+    audit: AuditConfig | None = Field(default_factory=AuditConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)

@@ -292,6 +292,13 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_loc(first["loc"]), first["msg"]) from None
+    if config.security.production:
+        if config.auth.audit is None:
+            raise ConfigError("auth.audit", "the disclosure audit cannot be turned off in production")
+        if config.auth.development_principal is not None:
+            raise ConfigError(
+                "auth.development_principal", "a development principal is refused in production (security.production)"
+            )
     from gateway.validation import check_config  # the catalog and adapters are imported only here
 
     check_config(config)

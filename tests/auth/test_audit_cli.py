@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 from auth.audit import AuditConfig, AuditEntry, AuditLog
 from auth.audit.cli import audit_app
+from tests.conftest import unused_port
 
 SOURCE: dict[str, Any] = {
     "kind": "rest",
@@ -166,7 +167,7 @@ async def test_a_configuration_error_exits_2_naming_the_key(tmp_path: Path) -> N
 async def test_an_unreachable_store_exits_2(tmp_path: Path) -> None:
     config, _ = _config(tmp_path)
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    data["auth"]["audit"]["url"] = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'audit.db'}"
+    data["auth"]["audit"]["url"] = f"postgresql+asyncpg://postgres@127.0.0.1:{unused_port()}/test"  # refused
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
 
     result = await _invoke("verify", "--config", str(config))

@@ -35,6 +35,8 @@ async def test_variables_fill_the_demo_configuration_which_provides_every_field(
         "DEMO_LICENCES_URL",
         "DEMO_EDUCATION_DB_URL",
         "DEMO_APPROVAL_DB_URL",
+        "DEMO_AUDIT_URL",
+        "DEMO_KEYS_URL",
     }
     assert variables["DEMO_EDUCATION_DB_URL"] == f"sqlite+aiosqlite:///{(tmp_path / 'education.db').resolve()}"
     config = parse_config(_demo_config(), variables)
