@@ -25,6 +25,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from auth.audit.cli import audit_app
 from auth.keys_cli import keys_app
 from auth.policy_cli import policy_app
 from gateway.app import build_adapters, create_app
@@ -43,6 +44,7 @@ _out = Console()
 _err = Console(stderr=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
 PROBE_TIMEOUT = 10.0

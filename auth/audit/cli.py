@@ -43,10 +43,14 @@ def _audit_config(path: Path | None) -> AuditConfig:
         typer.echo("no configuration file: pass --config or set ONEWINDOW_CONFIG", err=True)
         raise typer.Exit(2)
     try:
-        return load_config(path).auth.audit
+        audit = load_config(path).auth.audit
     except ConfigError as exc:
         typer.echo(f"configuration error in {path}: {exc}", err=True)
         raise typer.Exit(2) from None
+    if audit is None:
+        typer.echo(f"the audit is turned off in {path} (auth.audit: null)", err=True)
+        raise typer.Exit(2)
+    return audit
 
 
 def _run(config: AuditConfig, action: Callable[[AuditLog], Awaitable[_T]]) -> _T:

@@ -164,6 +164,17 @@ async def test_a_configuration_error_exits_2_naming_the_key(tmp_path: Path) -> N
     assert "no configuration file" in missing.output
 
 
+async def test_a_configuration_without_audit_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "onewindow.yaml"
+    data = {"sources": {"civil_affairs": SOURCE}, "security": {"production": False}, "auth": {"audit": None}}
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    result = await _invoke("verify", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert "the audit is turned off" in result.output
+
+
 async def test_an_unreachable_store_exits_2(tmp_path: Path) -> None:
     config, _ = _config(tmp_path)
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
