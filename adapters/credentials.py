@@ -259,12 +259,11 @@ def secret_values(credentials: Credentials | None, headers: Mapping[str, str] | 
         case (
             BasicCredentials(username=user, password=secret)
             | WsseUsernameTokenCredentials(username=user, password=secret)
+            | OAuth2ClientCredentials(client_id=user, client_secret=secret)
         ):
             found += [secret.get_secret_value(), _basic(user, secret.get_secret_value())]
         case BearerCredentials(token=secret) | HmacHeadersCredentials(secret=secret):
             found.append(secret.get_secret_value())
-        case OAuth2ClientCredentials(client_id=user, client_secret=secret):
-            found += [secret.get_secret_value(), _basic(user, secret.get_secret_value())]
     if headers is not None and (authorization := headers.get("authorization")):
         found += [authorization, authorization.partition(" ")[2]]
     return tuple(value for value in found if value)

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
 from gateway.durations import Duration, DurationOrZero, Strict, parse_duration
 from gateway.errors import ConfigError
@@ -186,11 +187,20 @@ class SourceConfig(BaseModel):
     # departments holding a sharing agreement for its ``conditional`` fields.
     owner: str | None = None
     agreements: list[str] = Field(default_factory=list)
+    # The gateway's own credentials to the department and its TLS client certificate, read by the adapters that
+    # speak HTTP (adapters/credentials.py); typed here so that secrets are SecretStr from the moment they are read.
+    credentials: Credentials | None = None
+    tls: TlsOptions | None = None
 
     @property
     def options(self) -> dict[str, Any]:
-        """The adapter's own keys."""
-        return dict(self.model_extra or {})
+        """The adapter's own keys, with ``credentials`` and ``tls`` when set."""
+        options = dict(self.model_extra or {})
+        if self.credentials is not None:
+            options["credentials"] = self.credentials
+        if self.tls is not None:
+            options["tls"] = self.tls
+        return options
 
 
 class CacheConfig(Strict):

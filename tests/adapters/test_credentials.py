@@ -314,13 +314,13 @@ async def test_oauth2_token_is_renewed_refresh_margin_before_it_expires(
 ) -> None:
     _, url = oauth_department
     counter, token_url = token_counter
-    # The issuer says the token lives 2s; renewed 1.7s before that, it is fresh for 0.3s.
-    credentials = _oauth(token_url, token_params={"expires_in": "2"}, refresh_margin="1700ms")
+    # The issuer says the token lives 3s; renewed 2s before that, it is fresh for 1s.
+    credentials = _oauth(token_url, token_params={"expires_in": "3"}, refresh_margin="2s")
     async with RestAdapter(SOURCE, rest_source(url, "oauth", credentials=credentials)) as adapter:
         await adapter.fetch("insured", [ZHANG])
         await adapter.fetch("insured", [ZHANG])
         assert len(counter.requests) == 1
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(1.1)
         await adapter.fetch("insured", [ZHANG])
     assert len(counter.requests) == 2
 
