@@ -46,7 +46,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 from sqlalchemy import Column, MetaData, Row, Table, event, inspect, literal_column, select
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.default import DefaultDialect
@@ -64,6 +64,7 @@ from sqlalchemy.sql import ColumnElement
 
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
 from gateway.config import SourceConfig
+from gateway.durations import DatabaseUrl
 from gateway.errors import (
     BadSourceData,
     ConfigError,
@@ -101,17 +102,8 @@ class SqlOptions(AdapterOptions):
     # ``schema`` in YAML; ``db_schema`` in Python, where ``schema`` would shadow a BaseModel method.
     model_config = ConfigDict(populate_by_name=True)
 
-    url: str
+    url: DatabaseUrl
     db_schema: str | None = Field(default=None, alias="schema")
-
-    @field_validator("url")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except ArgumentError:
-            raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
-        return value
 
 
 class SqlQuery(AdapterQuery):

@@ -31,17 +31,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Self
 
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict
 from pydantic import Field as ConfigField
 from sqlalchemy import JSON, Column, DateTime
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.principal import Principal, PrincipalKind
-from gateway.durations import Duration, DurationOrZero, Strict
+from gateway.durations import DatabaseUrl, Duration, DurationOrZero, Strict
 from gateway.errors import AuthError, ConfigError, InvalidCredentials
 
 __all__ = [
@@ -84,20 +83,11 @@ class ApiKeyConfig(Strict):
     # ``schema`` in YAML; ``db_schema`` in Python, where ``schema`` would shadow a BaseModel method.
     model_config = ConfigDict(populate_by_name=True)
 
-    url: str = "sqlite+aiosqlite:///onewindow-keys.db"
+    url: DatabaseUrl = "sqlite+aiosqlite:///onewindow-keys.db"
     db_schema: str | None = ConfigField(default=None, alias="schema")
     cache_ttl: DurationOrZero = DEFAULT_CACHE_TTL
     cache_size: int = ConfigField(default=DEFAULT_CACHE_SIZE, ge=0)
     default_expiry: Duration = DEFAULT_EXPIRY
-
-    @field_validator("url")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except ArgumentError:
-            raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
-        return value
 
 
 class ApiKeyStatus(StrEnum):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
-__all__ = ["Duration", "DurationOrZero", "Strict", "parse_duration", "parse_duration_or_zero"]
+__all__ = ["DatabaseUrl", "Duration", "DurationOrZero", "Strict", "parse_duration", "parse_duration_or_zero"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -52,3 +52,18 @@ class Strict(BaseModel):
     """A configuration section: unknown keys are errors, values are frozen once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _database_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+"""A SQLAlchemy URL (``sqlite+aiosqlite:///audit.db``, ``postgresql+asyncpg://user@host/db``), checked when read."""

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from pydantic import ConfigDict, Field, model_validator
 
-from gateway.durations import Duration, Strict
+from gateway.durations import DatabaseUrl, Duration, Strict
 
 __all__ = [
     "DEFAULT_BATCH_MAX",
@@ -47,22 +45,13 @@ class AuditConfig(Strict):
     # ``schema`` in YAML; ``db_schema`` in Python, where ``schema`` would shadow a BaseModel method.
     model_config = ConfigDict(populate_by_name=True)
 
-    url: str = "sqlite+aiosqlite:///onewindow-audit.db"
+    url: DatabaseUrl = "sqlite+aiosqlite:///onewindow-audit.db"
     db_schema: str | None = Field(default=None, alias="schema")
     retention: Duration = DEFAULT_RETENTION
     allow_short_retention: bool = False
     write_timeout: Duration = DEFAULT_WRITE_TIMEOUT
     batch_max: int = Field(default=DEFAULT_BATCH_MAX, ge=1)
     mask_principals_for_citizens: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except ArgumentError:
-            raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
-        return value
 
     @model_validator(mode="after")
     def _retention_is_long_enough(self) -> Self:
