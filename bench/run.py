@@ -3,13 +3,21 @@
     python bench/run.py                       # 20 ms departments, 10 s per scenario, 10 connections
     python bench/run.py --duration 5 --latency 0.05
 
-It starts three processes -- the demo departments (each answering after ``--latency``), the gateway on the demo
-configuration, and a bare Starlette app that returns a fixed GraphQL-shaped JSON answer (the *floor*: what the
-same HTTP stack costs with no gateway work) -- and drives each scenario with wrk (``apt-get install wrk``):
+It starts the demo departments (each answering after ``--latency``), gateways on the demo configuration, and a bare
+Starlette app that returns a fixed GraphQL-shaped JSON answer (the *floor*: what the same HTTP stack costs with no
+gateway work), and drives each scenario with wrk (``apt-get install wrk``):
 
 a. ``person``: one person's social insurance (one REST department), over distinct ID numbers;
 b. ``fanout``: one person's name, marital status, social insurance and degrees (SOAP + SOAP + REST + SQL);
-c. ``cases``: 100 cases with their applicants' names.
+c. ``cases``: 100 cases with their applicants' names;
+d. with the cache on: ``cache_hit``, ``overlap`` (keys asked over and over from cold) and a mixed ``soak`` (RSS);
+e. ``identity_off`` / ``identity_on`` (/ ``identity_on_pg``): scenario a, cache on, with JWT auth and the audit
+   off, then on (:mod:`identity`).
+
+Scenarios a-d measure the data plane: the gateways run on :func:`demo.variants.demo_yaml` (every field
+unconditional, a service development principal) with the audit off, so the policy and the audit are left to e.
+Before it is timed, every scenario must get a clean answer (data, no errors) to its first and last request: a
+refusal is fast, and timing one would report a gateway that does no work.
 
 For every scenario it prints requests per second, p50 and p99 latency, the ratio of its throughput to the floor's
 measured in the same run, and the department calls per client request (read from the departments' counters).
@@ -22,24 +30,34 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import (
+    ROOT,
+    cpu_seconds,
+    department_calls,
+    free_port,
+    lua,
+    process,
+    require_data,
+    rss_mb,
+    wait_http,
+    wrk,
+)
+from identity import TARGET_RATIO, IdentitySettings, run_identity
 
-ROOT = Path(__file__).resolve().parent.parent
+from demo.variants import demo_yaml
+
 RESULTS = ROOT / "bench" / "results"
-DEMO_CONFIG = ROOT / "demo" / "onewindow.yaml"
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 PERSON_QUERY = "query($id: IdNumber!) { person(idNumber: $id) { socialInsurance { insured contributionMonths city } } }"
 FANOUT_QUERY = (
@@ -51,87 +69,69 @@ CASES_QUERY = (
     "... on Person { name } ... on LegalEntity { name } } } } } }"
 )
 
-_LUA = """
-local bodies = {%s}
-local n = 0
-request = function()
-  n = n %% #bodies + 1
-  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, bodies[n])
-end
-"""
+
+def _body(query: str, key: str | None = None) -> str:
+    return json.dumps({"query": query, "variables": {"id": key} if key else {}}, ensure_ascii=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _overlap_bodies(known: Sequence[str]) -> list[str]:
+    """200 persons not asked before on the cache gateway, requested over and over: a cold start, overlapping keys."""
+    return [_body(FANOUT_QUERY, k) for k in known[1000:1200]]
 
 
-def _wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:g}s")
+def _data_plane_config(tmp: Path) -> Path:
+    """The demo configuration, open (every field unconditional, a service development principal), audit off."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["auth"]["audit"] = None
+
+    return demo_yaml(tmp, edit=edit, name="data-plane.yaml")
+
+
+def _id_numbers(count: int) -> tuple[list[str], list[str]]:
+    """The persons the departments hold, and ``count`` distinct valid ID numbers starting with them."""
+    from demo.data import build_dataset
+    from gateway.keys import id_number_check_char
+
+    known = [p.id_number for p in build_dataset().persons]
+    held = set(known)
+    distinct = list(known)
+    serial = 0
+    while len(distinct) < count:  # further valid ID numbers (born in 1990) the departments do not hold
+        day, sequence = divmod(serial, 1000)
+        body = f"6501021990{1 + day // 28:02d}{1 + day % 28:02d}{sequence:03d}"
+        serial += 1
+        candidate = body + id_number_check_char(body)
+        if candidate not in held:
+            distinct.append(candidate)
+    return known, distinct
 
 
 @contextmanager
-def _process(args: Sequence[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def _departments(latency: float, tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    """The demo departments in a process of their own: the configuration variables and each one's counter URL."""
+    variables_file = tmp / "variables.json"
+    script = str(ROOT / "bench" / "departments.py")
+    options = ["--latency", str(latency), "--data-dir", str(tmp), "--variables", str(variables_file)]
+    with process([sys.executable, script, *options]):
+        deadline = time.monotonic() + 120
+        while not variables_file.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("demo departments did not start")
+            time.sleep(0.1)
+        variables: dict[str, str] = json.loads(variables_file.read_text())
+        stats_urls: dict[str, str] = json.loads(variables.pop("__stats__"))
+        yield variables, stats_urls
 
 
-def _lua(bodies: Sequence[str], path: Path) -> Path:
-    quoted = ",".join("[==[" + b + "]==]" for b in bodies)
-    path.write_text(_LUA % quoted, encoding="utf-8")
-    return path
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
-
-
-def _ms(text: str) -> float:
-    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
-    if not match:
-        raise ValueError(text)
-    return float(match[1]) * _UNITS[match[2]]
-
-
-def _wrk(url: str, script: Path, *, duration: int, connections: int, threads: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out)[1])  # type: ignore[index]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out)[1])  # type: ignore[index]
-    total = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": int(errors[1]) if errors else 0}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _department_calls(stats_urls: dict[str, str]) -> dict[str, int]:
-    return {name: int(httpx.get(url, timeout=5).json()["total"]) for name, url in stats_urls.items()}
+@contextmanager
+def _gateway(config: Path, env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
+    """``onewindow serve config`` on a free port: its URL and process id, once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with process([sys.executable, "-m", "gateway", "serve", str(config), "--port", str(port)], env=env) as proc:
+        wait_http(f"{url}/healthz")
+        yield url, proc.pid
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,53 +140,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--persons", type=int, default=10_000, help="distinct ID numbers in scenario a")
+    parser.add_argument("--persons", type=int, default=10_000, help="distinct ID numbers in scenarios a and e")
     parser.add_argument("--soak", type=int, default=60, help="seconds of mixed load before RSS is read")
+    parser.add_argument(
+        "--audit-postgres",
+        default=POSTGRES_URL,
+        help="PostgreSQL for the identity_on_pg audit store, in a schema created and dropped by the run ('' skips)",
+    )
+    parser.add_argument("--identity-rounds", type=int, default=3, help="turns each identity gateway takes")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
-
-    from demo.data import build_dataset
-    from gateway.keys import id_number_check_char
-
-    dataset = build_dataset()
-    known = [p.id_number for p in dataset.persons]
-    held = set(known)
-    distinct = list(known)
-    serial = 0
-    while len(distinct) < args.persons:  # further valid ID numbers (born in 1990) the departments do not hold
-        day, sequence = divmod(serial, 1000)
-        body = f"6501021990{1 + day // 28:02d}{1 + day % 28:02d}{sequence:03d}"
-        serial += 1
-        candidate = body + id_number_check_char(body)
-        if candidate not in held:
-            distinct.append(candidate)
+    known, distinct = _id_numbers(args.persons)
+    load_at_start = round(os.getloadavg()[0], 2)
 
     with tempfile.TemporaryDirectory(prefix="onewindow-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        variables_file = tmp / "variables.json"
-        with _process(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "departments.py"),
-                "--latency",
-                str(args.latency),
-                "--data-dir",
-                str(tmp),
-                "--variables",
-                str(variables_file),
-            ]
-        ):
-            deadline = time.monotonic() + 120
-            while not variables_file.exists():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("demo departments did not start")
-                time.sleep(0.1)
-            variables: dict[str, str] = json.loads(variables_file.read_text())
-            stats_urls = json.loads(variables.pop("__stats__"))
-            gateway_port, floor_port = _free_port(), _free_port()
+        with _departments(args.latency, tmp) as (variables, stats_urls):
             env = {
                 **os.environ,
                 **variables,
@@ -194,49 +166,53 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ONEWINDOW_ACCESS_LOG": "false",
                 "DEMO_RATE_LIMIT": "1000000/second",
                 "DEMO_CACHE": "false",
+                # the demo's stores default to files in the working directory: keep them in the run's own
+                "DEMO_KEYS_URL": f"sqlite+aiosqlite:///{tmp / 'keys.db'}",
+                "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp / 'audit.db'}",
             }
-            gateway = f"http://127.0.0.1:{gateway_port}"
-            floor = f"http://127.0.0.1:{floor_port}"
-            with _process(
-                [sys.executable, "-m", "gateway", "serve", str(DEMO_CONFIG), "--port", str(gateway_port)], env=env
-            ) as gateway_process:
-                _wait_http(f"{gateway}/healthz")
-                sample = httpx.post(
-                    f"{gateway}/graphql", json={"query": PERSON_QUERY, "variables": {"id": known[0]}}, timeout=10
-                ).text
-                (tmp / "floor.json").write_text(sample, encoding="utf-8")
-                with _process(
-                    [
-                        sys.executable,
-                        str(ROOT / "bench" / "floor.py"),
-                        "--port",
-                        str(floor_port),
-                        "--body",
-                        str(tmp / "floor.json"),
-                    ]
-                ):
-                    _wait_http(f"{floor}/graphql")
-                    results = _run_scenarios(
-                        args, tmp, gateway, floor, stats_urls, distinct, known, gateway_process.pid
-                    )
-                    cached_port = _free_port()
-                    cached = f"http://127.0.0.1:{cached_port}"
-                    cached_env = {**env, "DEMO_CACHE": "true"}
-                    with _process(
-                        [sys.executable, "-m", "gateway", "serve", str(DEMO_CONFIG), "--port", str(cached_port)],
-                        env=cached_env,
-                    ) as cached_process:
-                        _wait_http(f"{cached}/healthz")
-                        results |= _run_cache_scenarios(
-                            args, tmp, cached, stats_urls, known, cached_process.pid, results["floor"]["rps"]
-                        )
+            config = _data_plane_config(tmp)
+            with _gateway(config, env) as (gateway, gateway_pid):
+                sample = [_body(PERSON_QUERY, known[0])]
+                require_data(gateway, sample)
+                answer = httpx.post(f"{gateway}/graphql", content=sample[0], headers=_JSON, timeout=10).content
+                (tmp / "floor.json").write_bytes(answer)
+                floor_port = free_port()
+                floor = f"http://127.0.0.1:{floor_port}"
+                floor_args = ["--port", str(floor_port), "--body", str(tmp / "floor.json")]
+                with process([sys.executable, str(ROOT / "bench" / "floor.py"), *floor_args]):
+                    wait_http(f"{floor}/graphql")
+                    results = _run_scenarios(args, tmp, gateway, floor, stats_urls, distinct, known, gateway_pid)
+                # checked here, without the cache: on the cache gateway the check would warm what overlap measures
+                require_data(gateway, _overlap_bodies(known))
+            floor_rps = results["floor"]["rps"]
+            cached_env = {**env, "DEMO_CACHE": "true"}
+            with _gateway(config, cached_env) as (cached, cached_pid):
+                results |= _run_cache_scenarios(args, tmp, cached, stats_urls, known, cached_pid, floor_rps)
+            settings = IdentitySettings(
+                duration=args.duration,
+                connections=args.connections,
+                threads=args.threads,
+                postgres_url=args.audit_postgres or None,
+                rounds=args.identity_rounds,
+            )
+            person = [_body(PERSON_QUERY, k) for k in distinct[: args.persons]]
+            results |= run_identity(settings, tmp, cached_env, stats_urls, person, floor_rps=floor_rps)
     report = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            # other work on the machine shows here: the figures are comparable only between similar loads
+            "load_average_1m": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)},
+        },
         "settings": {
             "latency_s": args.latency,
             "duration_s": args.duration,
             "connections": args.connections,
             "soak_s": args.soak,
+            "data_plane": "open policy (demo.variants.demo_yaml), development principal, audit off",
+            "identity_cache": "on: memory://, ttl 60s (the demo configuration's)",
+            "identity_rounds": args.identity_rounds,
         },
         "results": results,
     }
@@ -245,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "latest.md").write_text(_markdown(report), encoding="utf-8")
     print(_markdown(report))
     return 0
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 def _run_scenarios(
@@ -257,33 +236,27 @@ def _run_scenarios(
     known: Sequence[str],
     gateway_pid: int,
 ) -> dict[str, Any]:
-    def body(query: str, key: str | None = None) -> str:
-        return json.dumps({"query": query, "variables": {"id": key} if key else {}}, ensure_ascii=False)
-
-    fanout = [body(FANOUT_QUERY, k) for k in known]
+    fanout = [_body(FANOUT_QUERY, k) for k in known]
     # name: (url, request bodies, connections); "fanout_1" is one client at a time: latency without queueing
     scenarios = {
-        "floor": (floor, [body(PERSON_QUERY, known[0])], args.connections),
-        "person": (gateway, [body(PERSON_QUERY, k) for k in distinct[: args.persons]], args.connections),
+        "floor": (floor, [_body(PERSON_QUERY, known[0])], args.connections),
+        "person": (gateway, [_body(PERSON_QUERY, k) for k in distinct[: args.persons]], args.connections),
         "fanout": (gateway, fanout, args.connections),
         "fanout_1": (gateway, fanout, 1),
-        "cases": (gateway, [body(CASES_QUERY)], args.connections),
+        "cases": (gateway, [_body(CASES_QUERY)], args.connections),
     }
-    for _, bodies, _ in scenarios.values():  # every body must be a valid request, or the figures lie
-        for sample in (bodies[0], bodies[-1]):
-            answer = httpx.post(f"{gateway}/graphql", content=sample, headers={"Content-Type": "application/json"})
-            if "BAD_USER_INPUT" in answer.text:
-                raise RuntimeError(f"benchmark body refused: {sample[:200]}")
+    for _, bodies, _ in scenarios.values():  # every body must get a clean answer, or the figures lie
+        require_data(gateway, bodies)
     results: dict[str, Any] = {}
     for name, (url, bodies, connections) in scenarios.items():
-        script = _lua(bodies, tmp / f"{name}.lua")
-        before = _department_calls(stats_urls)
-        cpu_before = _cpu_seconds(gateway_pid)
+        script = lua(bodies, tmp / f"{name}.lua")
+        before = department_calls(stats_urls)
+        cpu_before = cpu_seconds(gateway_pid)
         threads = min(args.threads, connections)
-        figures = _wrk(url, script, duration=args.duration, connections=connections, threads=threads)
+        figures = wrk(url, script, duration=args.duration, connections=connections, threads=threads)
         figures["connections"] = connections
-        cpu = _cpu_seconds(gateway_pid) - cpu_before
-        after = _department_calls(stats_urls)
+        cpu = cpu_seconds(gateway_pid) - cpu_before
+        after = department_calls(stats_urls)
         if url == gateway:
             figures["gateway_cpu_ms_per_request"] = round(cpu * 1000 / max(figures["requests"], 1), 2)
         calls = {d: after[d] - before[d] for d in after if after[d] != before[d]}
@@ -299,13 +272,6 @@ def _run_scenarios(
     return results
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def _run_cache_scenarios(
     args: argparse.Namespace,
     tmp: Path,
@@ -316,20 +282,17 @@ def _run_cache_scenarios(
     floor_rps: float,
 ) -> dict[str, Any]:
     """The cache gateway: the hit path against the floor, calls per request with overlapping keys, RSS under load."""
-
-    def body(query: str, key: str) -> str:
-        return json.dumps({"query": query, "variables": {"id": key}}, ensure_ascii=False)
-
     results: dict[str, Any] = {}
-    warm = known[:1000]
-    for key in warm:  # fill the cache: the hit path is what is measured next
-        httpx.post(f"{gateway}/graphql", content=body(PERSON_QUERY, key), headers={"Content-Type": "application/json"})
+    warm = [_body(PERSON_QUERY, k) for k in known[:1000]]
+    mixed = [_body(FANOUT_QUERY, k) for k in known] + [_body(PERSON_QUERY, k) for k in known]
+    for body in warm:  # fill the cache (the hit path is what is measured next), each answer clean
+        require_data(gateway, [body])
 
     def run(name: str, bodies: Sequence[str], duration: int) -> dict[str, Any]:
-        script = _lua(bodies, tmp / f"{name}.lua")
-        before = _department_calls(stats_urls)
-        figures = _wrk(gateway, script, duration=duration, connections=args.connections, threads=args.threads)
-        after = _department_calls(stats_urls)
+        script = lua(bodies, tmp / f"{name}.lua")
+        before = department_calls(stats_urls)
+        figures = wrk(gateway, script, duration=duration, connections=args.connections, threads=args.threads)
+        after = department_calls(stats_urls)
         figures["connections"] = args.connections
         figures["department_calls"] = {d: after[d] - before[d] for d in after if after[d] != before[d]}
         total = sum(figures["department_calls"].values())
@@ -338,21 +301,23 @@ def _run_cache_scenarios(
         print(f"{name:>8}: {figures['rps']:.0f} req/s  p50 {figures['p50_ms']:.1f} ms  p99 {figures['p99_ms']:.1f} ms")
         return figures
 
-    results["cache_hit"] = run("cache_hit", [body(PERSON_QUERY, k) for k in warm], args.duration)
-    # 200 persons not asked before, requested over and over by 10 connections: a cold start with overlapping keys
-    overlapping = known[1000:1200]
-    results["overlap"] = run("overlap", [body(FANOUT_QUERY, k) for k in overlapping], args.duration)
-    mixed = [body(FANOUT_QUERY, k) for k in known] + [body(PERSON_QUERY, k) for k in known]
+    results["cache_hit"] = run("cache_hit", warm, args.duration)
+    results["overlap"] = run("overlap", _overlap_bodies(known), args.duration)  # checked on the uncached gateway
+    require_data(gateway, mixed)
     results["soak"] = run("soak", mixed, args.soak)
-    results["soak"]["rss_mb_after"] = round(_rss_mb(pid), 1)
+    results["soak"]["rss_mb_after"] = round(rss_mb(pid), 1)
     return results
 
 
 def _markdown(report: dict[str, Any]) -> str:
-    s = report["settings"]
+    s, machine = report["settings"], report["machine"]
+    load = machine.get("load_average_1m")
     lines = [
         f"Departments at {s['latency_s'] * 1000:.0f} ms latency, {s['connections']} connections, "
-        f"{s['duration_s']} s per scenario; Python {report['machine']['python']}, {report['machine']['cpus']} CPUs.",
+        f"{s['duration_s']} s per scenario; Python {machine['python']}, {machine['cpus']} CPUs"
+        + (f", load average {load['start']} at the start and {load['end']} at the end." if load else "."),
+        "Gateways on the demo configuration opened up (demo.variants.demo_yaml: every field unconditional, a service "
+        "development principal); the audit is off except in identity_on*.",
         "",
         "| scenario | req/s | p50 ms | p99 ms | ratio to floor | department calls / request | gateway CPU ms / req |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -376,7 +341,37 @@ def _markdown(report: dict[str, Any]) -> str:
             f"{r['overlap']['department_calls_per_request']} department calls per client request; "
             f"RSS after {report['settings'].get('soak_s', 60)} s of mixed load: {r['soak']['rss_mb_after']} MB.",
         ]
+    if "identity_on" in r:
+        lines += ["", *_identity_lines(r)]
     return "\n".join(lines) + "\n"
+
+
+def _identity_lines(r: dict[str, Any]) -> list[str]:
+    off, on = r["identity_off"], r["identity_on"]
+    verdict = "meets" if on["ratio_to_off"] >= TARGET_RATIO else "misses"
+    rounds = len(on["ratio_to_off_rounds"])
+    lines = [
+        "Identity + audit (scenario a with the cache on, memory://, ttl 60s, every ID number asked once per gateway): "
+        f"with an RS256 JWT from an OIDC issuer (JWKS over HTTP) on every request and the audit on SQLite, "
+        f"{on['rps']:.0f} req/s against {off['rps']:.0f} with both off: **{on['ratio_to_off']:.3f}** × off "
+        f"({verdict} the target of {TARGET_RATIO}; median of {rounds} rounds taken in turns: "
+        f"{', '.join(f'{x:.3f}' for x in on['ratio_to_off_rounds'])}); "
+        f"p50 {off['p50_ms']:.1f} → {on['p50_ms']:.1f} ms, "
+        f"p99 {off['p99_ms']:.1f} → {on['p99_ms']:.1f} ms, gateway CPU {off['gateway_cpu_ms_per_request']} → "
+        f"{on['gateway_cpu_ms_per_request']} ms per request; {on['audit_records_per_request']} audit records and "
+        f"{on['audit_commits_per_request']} commits per request.",
+    ]
+    if "identity_on_pg" in r:
+        pg = r["identity_on_pg"]
+        lines += [
+            "",
+            f"With the audit on PostgreSQL instead: {pg['rps']:.0f} req/s, **{pg['ratio_to_off']:.3f}** × off "
+            f"({', '.join(f'{x:.3f}' for x in pg['ratio_to_off_rounds'])}); "
+            f"p50 {pg['p50_ms']:.1f} ms, p99 {pg['p99_ms']:.1f} ms, gateway CPU {pg['gateway_cpu_ms_per_request']} "
+            f"ms per request; {pg['audit_records_per_request']} audit records and "
+            f"{pg['audit_commits_per_request']} commits per request.",
+        ]
+    return lines
 
 
 if __name__ == "__main__":
