@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from gateway.config import SourceConfig
 from gateway.errors import ConfigError
 
-__all__ = ["Adapter", "AdapterOptions", "AdapterQuery", "Capabilities", "Record"]
+__all__ = ["Adapter", "AdapterOptions", "AdapterQuery", "Capabilities", "Record", "mentions"]
 
 Record = Mapping[str, Any]
 
@@ -73,6 +73,21 @@ class Capabilities:
 
     batch: bool = False
     search: bool = False
+
+
+def mentions(template: Any, marker: str) -> bool:
+    """Whether a request template (strings, mappings and lists of them) mentions ``marker`` (``{key}``, ``{keys}``).
+
+    >>> mentions({"ids": ["{keys}"]}, "{keys}")
+    True
+    """
+    if isinstance(template, str):
+        return marker in template
+    if isinstance(template, Mapping):
+        return any(mentions(value, marker) for value in template.values())
+    if isinstance(template, list):
+        return any(mentions(value, marker) for value in template)
+    return False
 
 
 def _loc(prefix: str, loc: tuple[int | str, ...]) -> str:

@@ -64,7 +64,7 @@ from urllib.request import url2pathname
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, mentions
 from adapters.credentials import (
     Credentials,
     TlsOptions,
@@ -122,7 +122,7 @@ class RestBatch(BaseModel):
 
     @model_validator(mode="after")
     def _sends_the_keys(self) -> RestBatch:
-        if not (_mentions(self.body, _KEYS) or _mentions(self.params, _KEYS)):
+        if not (mentions(self.body, _KEYS) or mentions(self.params, _KEYS)):
             raise ValueError("a batch must send the keys: put '{keys}' in its body or params")
         return self
 
@@ -140,7 +140,7 @@ class RestQuery(AdapterQuery):
 
     @model_validator(mode="after")
     def _sends_the_key(self) -> RestQuery:
-        if not (_KEY in self.path or _mentions(self.params, _KEY) or _mentions(self.body, _KEY)):
+        if not (_KEY in self.path or mentions(self.params, _KEY) or mentions(self.body, _KEY)):
             raise ValueError("the request must carry the key: put '{key}' in its path, params or body")
         return self
 
@@ -434,16 +434,6 @@ def _path_matches(template: str, path: str, prefix: str) -> bool:
     pattern = re.compile("[^/]+".join(re.escape(part) for part in literal_parts))
     path = path.split("?", 1)[0]
     return bool(pattern.fullmatch(path) or (prefix and pattern.fullmatch(prefix + path)))
-
-
-def _mentions(template: Any, marker: str) -> bool:
-    if isinstance(template, str):
-        return marker in template
-    if isinstance(template, Mapping):
-        return any(_mentions(value, marker) for value in template.values())
-    if isinstance(template, list):
-        return any(_mentions(value, marker) for value in template)
-    return False
 
 
 def _fill(template: Any, *, key: str | None = None, keys: Sequence[str] | None = None) -> Any:

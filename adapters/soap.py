@@ -55,7 +55,7 @@ import zeep.proxy
 from pydantic import BaseModel, ConfigDict, field_validator
 from zeep.transports import AsyncTransport
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, mentions
 from adapters.credentials import Credentials, TlsOptions, http_auth, redact, secret_values, ssl_context, wsse_token
 from gateway.config import SourceConfig
 from gateway.errors import (
@@ -87,16 +87,6 @@ class SoapOptions(AdapterOptions):
     tls: TlsOptions | None = None
 
 
-def _mentions(template: Any, marker: str) -> bool:
-    if isinstance(template, str):
-        return marker in template
-    if isinstance(template, Mapping):
-        return any(_mentions(v, marker) for v in template.values())
-    if isinstance(template, list):
-        return any(_mentions(v, marker) for v in template)
-    return False
-
-
 class SoapBatch(BaseModel):
     """The operation that answers many keys in one call."""
 
@@ -110,7 +100,7 @@ class SoapBatch(BaseModel):
     @field_validator("request")
     @classmethod
     def _uses_keys(cls, request: dict[str, Any]) -> dict[str, Any]:
-        if not _mentions(request, KEYS):
+        if not mentions(request, KEYS):
             raise ValueError(f'a batch request template must place the keys with "{KEYS}"')
         return request
 
@@ -126,7 +116,7 @@ class SoapQuery(AdapterQuery):
     @field_validator("request")
     @classmethod
     def _uses_key(cls, request: dict[str, Any]) -> dict[str, Any]:
-        if not _mentions(request, KEY):
+        if not mentions(request, KEY):
             raise ValueError(f'a request template must place the key with "{KEY}"')
         return request
 

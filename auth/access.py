@@ -29,7 +29,7 @@ from auth.policy import Policy, Reason, Verdict
 from auth.principal import Principal, PrincipalKind
 from gateway.errors import Forbidden, SourceError
 from gateway.mapping import EntityKey
-from gateway.sources import Provenance, RequestSources
+from gateway.sources import Provenance, RequestSources, once
 
 __all__ = ["AUDITED_ENTITIES", "Access", "Purpose", "Released"]
 
@@ -89,7 +89,7 @@ class Access:
         # Paths of personal values in the response, withheld if the audit cannot commit.
         self.personal_paths: list[tuple[str | int, ...]] = []
         self._verdicts: dict[tuple[str, str, bool], Verdict] = {}
-        self._purposes: dict[tuple[str, str | None, str], asyncio.Future[tuple[Reason, str] | None]] = {}
+        self._purposes: dict[tuple[str, str | None], asyncio.Future[tuple[Reason, str] | None]] = {}
         self._case_owner: dict[str, asyncio.Future[str | None]] = {}
         self._disclosures: dict[tuple[str, str], _Disclosure] = {}
 
@@ -110,7 +110,7 @@ class Access:
         if entity == "Person":
             return key == principal.id_number
         if entity == "Case":
-            applicant: str | None = await self._memo(self._case_owner, key, lambda: self._applicant_of(key))
+            applicant = await once(self._case_owner, key, lambda: self._applicant_of(key))
             return applicant == principal.id_number
         return False
 
@@ -121,30 +121,13 @@ class Access:
             return None
         return applicant.key if isinstance(applicant, EntityKey) else None
 
-    @staticmethod
-    async def _memo(memo: dict[Any, asyncio.Future[Any]], slot: Any, compute: Any) -> Any:
-        future = memo.get(slot)
-        if future is not None:
-            return await asyncio.shield(future)
-        future = memo[slot] = asyncio.get_running_loop().create_future()
-        try:
-            result = await compute()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        future.set_result(result)
-        return result
-
     async def _purpose_problem(self, entity: str, key: str, purpose: Purpose | None) -> tuple[Reason, str] | None:
         if purpose is None:
             if entity == "Case":
                 purpose = Purpose(key, None)
             else:
                 return Reason.PURPOSE_REQUIRED, f"reading this {entity} needs a purpose: the case number being handled"
-        slot = (purpose.case_number, purpose.applicant, entity)
-        result: tuple[Reason, str] | None = await self._memo(self._purposes, slot, lambda: self._check(purpose))
-        return result
+        return await once(self._purposes, (purpose.case_number, purpose.applicant), lambda: self._check(purpose))
 
     async def _check(self, purpose: Purpose) -> tuple[Reason, str] | None:
         case = purpose.case_number

@@ -106,7 +106,7 @@ class Identity:
         verifier = self._by_issuer.get(issuer)
         if verifier is None:
             raise InvalidCredentials("token from an issuer this gateway does not trust")
-        return await verifier.authenticate(token)
+        return await verifier.authenticate(token, issuer=issuer)
 
     async def _api_key(self, key: str) -> Principal:
         if self.api_keys is None:

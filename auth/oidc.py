@@ -161,8 +161,9 @@ class OidcVerifier:
     def via(self) -> str:
         return f"oidc:{self.name}"
 
-    async def authenticate(self, token: str) -> Principal:
-        """The principal a valid token proves; :class:`InvalidCredentials` with a short reason otherwise."""
+    async def authenticate(self, token: str, *, issuer: str | None = None) -> Principal:
+        """The principal a valid token proves; :class:`InvalidCredentials` with a short reason otherwise.
+        ``issuer``: the token's unverified ``iss`` when the caller already read it to route the token here."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -172,7 +173,7 @@ class OidcVerifier:
             raise InvalidCredentials("algorithm not allowed")
         if not isinstance(kid, str):
             raise InvalidCredentials("token names no signing key")
-        if peek_issuer(token) != self.config.issuer:
+        if (issuer if issuer is not None else peek_issuer(token)) != self.config.issuer:
             raise InvalidCredentials("wrong issuer")  # before any key lookup: a foreign kid must not force a fetch
         key = await self._signing_key(kid, alg)
         try:

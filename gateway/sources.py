@@ -36,11 +36,12 @@ from gateway.resilience import SourceGuard
 from gateway.validation import query_of
 from schema.catalog import CATALOG, FieldSpec
 
-__all__ = ["Fetched", "Page", "Provenance", "Provider", "RequestSources", "SourceSet"]
+__all__ = ["Fetched", "Page", "Provenance", "Provider", "RequestSources", "SourceSet", "once"]
 
 logger = logging.getLogger("onewindow.sources")
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -272,20 +273,9 @@ class RequestSources:
     async def resolve(self, entity: str, key: str, field_name: str, *, only: Sequence[str] | None = None) -> Resolved:
         """The unified value of one field with its provenance; raises the first source's error if none answers.
         ``only``: the sources the caller may receive this field from (the policy's choice; fixed per request)."""
-        slot = (entity, key, field_name)
-        future = self._resolved.get(slot)
-        if future is not None:  # another resolver asked first: share its answer
-            return await asyncio.shield(future)
-        # The first asker resolves in its own task (no task per field: they cost more than the lookup).
-        future = self._resolved[slot] = asyncio.get_running_loop().create_future()
-        try:
-            resolved = await self._resolve(entity, key, field_name, only)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here; later askers re-raise it
-            raise
-        future.set_result(resolved)
-        return resolved
+        return await once(
+            self._resolved, (entity, key, field_name), lambda: self._resolve(entity, key, field_name, only)
+        )
 
     async def value(self, entity: str, key: str, field_name: str) -> Any:
         return (await self.resolve(entity, key, field_name)).value
@@ -379,6 +369,23 @@ class RequestSources:
                     if unified == enum_value:
                         return raw
         return enum_value
+
+
+async def once(memo: dict[K, asyncio.Future[T]], slot: K, compute: Callable[[], Awaitable[T]]) -> T:
+    """``compute()`` for the first asker of ``slot``; later askers share its answer (or its error). The first asker
+    computes in its own task: no task per slot, as tasks cost more than most lookups."""
+    future = memo.get(slot)
+    if future is not None:
+        return await asyncio.shield(future)
+    future = memo[slot] = asyncio.get_running_loop().create_future()
+    try:
+        result = await compute()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved here; later askers re-raise it
+        raise
+    future.set_result(result)
+    return result
 
 
 def _query_policy(source: SourceConfig, query: str) -> CachePolicy:

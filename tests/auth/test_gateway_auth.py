@@ -7,6 +7,7 @@ so every request goes through the real authentication backend.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Secured:
         self, principal: Principal | None, query: str, client: httpx.AsyncClient | None = None, **variables: Any
     ) -> tuple[int, dict[str, Any], httpx.Headers]:
         headers = {} if principal is None else {"Authorization": f"Bearer {self.token(principal)}"}
-        async with contextlib_client(client) as http:
+        async with contextlib.nullcontext(client) if client is not None else httpx.AsyncClient(timeout=30) as http:
             response = await http.post(
                 f"{self.url}/graphql", json={"query": query, "variables": variables}, headers=headers
             )
@@ -59,24 +60,6 @@ class Secured:
 
     def calls(self) -> int:
         return sum(counter.total for counter in self.departments.counters.values())
-
-
-class contextlib_client:
-    """Use the given client, or a fresh one closed on exit."""
-
-    def __init__(self, client: httpx.AsyncClient | None) -> None:
-        self.client = client
-        self.own: httpx.AsyncClient | None = None
-
-    async def __aenter__(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        self.own = httpx.AsyncClient(timeout=30)
-        return self.own
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.own is not None:
-            await self.own.aclose()
 
 
 def _secure(data: dict[str, Any], audit_url: str) -> None:
