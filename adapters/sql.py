@@ -40,11 +40,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import difflib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ConfigDict, Field
 from sqlalchemy import Column, MetaData, Row, Table, event, inspect, literal_column, select
@@ -81,6 +81,10 @@ CHUNK_SIZE = 500
 
 # Reflection reads the database's catalog, which is slower than one keyed query on a large legacy schema.
 _MIN_OPEN_TIMEOUT = 30.0
+# How long closing waits for units of work given up on to release their connections.
+_ABANDONED_CLOSE_TIMEOUT = 5.0
+
+T = TypeVar("T")
 
 # Server-side "statement took too long" errors: PostgreSQL's SQLSTATE, MariaDB's and MySQL's error numbers.
 _PG_QUERY_CANCELED = "57014"
@@ -159,6 +163,8 @@ class SqlAdapter(Adapter):
         self._owns_engine = engine is None
         self._bound: dict[str, _BoundQuery] | None = None
         self._opening = asyncio.Lock()
+        # Units of work given up on (timed out, or their caller cancelled), still closing their connection.
+        self._abandoned: set[asyncio.Task[Any]] = set()
 
     # -- the contract --------------------------------------------------------------------------------------------
 
@@ -232,6 +238,8 @@ class SqlAdapter(Adapter):
 
     async def aclose(self) -> None:
         self._bound = None
+        if self._abandoned:
+            await asyncio.wait(self._abandoned, timeout=_ABANDONED_CLOSE_TIMEOUT)
         await self._dispose()
 
     # -- the engine ----------------------------------------------------------------------------------------------
@@ -377,12 +385,41 @@ class SqlAdapter(Adapter):
     # -- running statements --------------------------------------------------------------------------------------
 
     async def _rows(self, statements: Iterable[Any]) -> list[Row[Any]]:
+        return await self._detached(self._run(statements), self.config.timeout)
+
+    async def _run(self, statements: Iterable[Any]) -> list[Row[Any]]:
         rows: list[Row[Any]] = []
         async with self._connect(self.config.timeout) as conn:
             for statement in statements:
                 result = await conn.execute(statement)
                 rows.extend(result.all())
         return rows
+
+    async def _detached(self, work: Coroutine[Any, Any, T], seconds: float) -> T:
+        """``work`` in a task of its own, given up on after ``seconds`` without waiting for it to wind down.
+
+        A statement cancelled mid-flight makes the driver close its connection gracefully, shielded, for up to a
+        few seconds (asyncpg waits for the server to acknowledge); a stalled database would hold the answer that
+        long. The caller gets its :class:`SourceTimeout` at once; the task closes the connection in the background
+        (still one of the pool's connections, so the department never sees more than ``max_concurrency``).
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            async with asyncio.timeout(seconds):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            self._abandon(task)
+            raise SourceTimeout(self.name, f"no answer within {seconds:g}s") from None
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        if task.done():
+            return
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(_forget(self._abandoned))
 
     @contextlib.asynccontextmanager
     async def _connect(self, seconds: float) -> AsyncIterator[AsyncConnection]:
@@ -425,6 +462,17 @@ class SqlAdapter(Adapter):
     def _mask(self, text: str) -> str:
         password = self._url.password
         return text.replace(str(password), "***") if password else text
+
+
+def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    """A done-callback dropping a finished task from ``tasks`` and retrieving its outcome: nobody awaits it."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
 
 
 def _sqlite_session(dbapi_connection: Any, _record: Any) -> None:
