@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cache.codec import CodecError, EntryCodec, dumps_value, loads_value
 from cache.keys import CacheKeys
-from cache.records import CachedEntry, Fetched
+from cache.records import CachedEntry, Fetched, Stamp
 from cache.store import CacheStats, Call, RecordCache
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "EntryCodec",
     "Fetched",
     "RecordCache",
+    "Stamp",
     "dumps_value",
     "loads_value",
 ]

@@ -15,11 +15,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.base import Record
 
-__all__ = ["CachedEntry", "Fetched"]
+__all__ = ["CachedEntry", "Fetched", "Stamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The stored entry a value was read from, and until when it is fresh (POSIX seconds).
+
+    Anything built from cached values (a whole response, see :mod:`cache.responses`) stays right while every
+    entry it read is still stored unchanged and fresh: an invalidation, a refresh or an expiry changes or drops
+    the stored text, in this process or, with Redis, in any other.
+    """
+
+    cache_key: str
+    text: str
+    fresh_until: float
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,8 @@ class Fetched:
     fetched_at: dt.datetime
     stale: bool = False
     age: float = 0.0
+    # Set only for a fresh value read from the cache; a value just loaded, stale or never cached has none.
+    stamp: Stamp | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -63,8 +79,12 @@ class CachedEntry:
         """Seconds since the department answered (never negative, whatever the clocks of other processes)."""
         return max(0.0, (now - self.fetched_at).total_seconds())
 
-    def to_fetched(self, now: dt.datetime, *, stale: bool = False) -> Fetched:
+    def to_fetched(self, now: dt.datetime, *, stale: bool = False, stamp: Stamp | None = None) -> Fetched:
         """The shape the source layer reads; ``age`` is filled in only for a stale value."""
         return Fetched(
-            records=self.records, fetched_at=self.fetched_at, stale=stale, age=self.age(now) if stale else 0.0
+            records=self.records,
+            fetched_at=self.fetched_at,
+            stale=stale,
+            age=self.age(now) if stale else 0.0,
+            stamp=stamp,
         )

@@ -34,7 +34,7 @@ from aiocache.serializers import StringSerializer
 from adapters.base import Record
 from cache.codec import CodecError, EntryCodec
 from cache.keys import CacheKeys
-from cache.records import CachedEntry, Fetched
+from cache.records import CachedEntry, Fetched, Stamp
 from gateway.config import CacheConfig, CachePolicy
 from gateway.errors import ConfigError, SourceError
 
@@ -90,7 +90,7 @@ def _backend_factory(url: str) -> Callable[[], Any]:
     """Checks ``cache.url`` and returns what opens its aiocache backend (values are stored as the codec's text)."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
-        return lambda: SimpleMemoryCache(serializer=StringSerializer())
+        return lambda: SimpleMemoryCache(serializer=StringSerializer(), timeout=None)  # in-process: nothing to wait for
     if parts.scheme not in ("redis", "rediss"):
         raise ConfigError("cache.url", f"{url.split('://')[0]!r} is not a cache (use memory:// or redis://)")
     try:
@@ -193,7 +193,8 @@ class RecordCache:
             stale_if_error=policy.stale_if_error,
         )
         cache_keys = {key: self.keys.entry(source, query, key, scope) for key in wanted}
-        cached = dict(zip(wanted, await self._read([cache_keys[k] for k in wanted]), strict=True))
+        raws = dict(zip(wanted, await self._read_raw([cache_keys[k] for k in wanted]), strict=True))
+        cached = {key: self._decode(cache_keys[key], raw) for key, raw in raws.items()}
 
         now = _now()
         result: dict[str, Fetched] = {}
@@ -206,7 +207,10 @@ class RecordCache:
                 continue
             age, fresh_for = entry.age(now), windows.fresh_for(entry)
             if age <= fresh_for:
-                result[key] = entry.to_fetched(now)
+                raw = raws[key]
+                assert raw is not None
+                stamp = Stamp(cache_keys[key], raw, entry.fetched_at.timestamp() + fresh_for)
+                result[key] = entry.to_fetched(now, stamp=stamp)
                 if entry.found:
                     self.stats.hits += 1
                 else:
@@ -244,16 +248,30 @@ class RecordCache:
                 raise error
         return {key: result[key] for key in wanted}
 
-    async def _read(self, cache_keys: list[str]) -> list[CachedEntry | None]:
+    async def _read_raw(self, cache_keys: list[str]) -> list[str | None]:
         try:
-            raws = await self._backend.multi_get(cache_keys)
+            raws: list[str | None] = await self._backend.multi_get(cache_keys)
         except Exception as exc:  # a cache that is down is a miss, not a failed request
             self.stats.errors += 1
             logger.warning("cache read failed, treated as a miss: %r", exc)
             return [None] * len(cache_keys)
-        return [
-            None if raw is None else self.codec.decode(raw, key=ck) for ck, raw in zip(cache_keys, raws, strict=True)
-        ]
+        return raws
+
+    def _decode(self, cache_key: str, raw: str | None) -> CachedEntry | None:
+        return None if raw is None else self.codec.decode(raw, key=cache_key)
+
+    async def unchanged(self, stamps: Sequence[Stamp]) -> bool:
+        """Whether every entry still holds the text it was read with (not invalidated, refreshed or expired).
+        One read of the backend; a backend that fails answers no."""
+        if not stamps:
+            return True
+        try:
+            raws = await self._backend.multi_get([stamp.cache_key for stamp in stamps])
+        except Exception as exc:
+            self.stats.errors += 1
+            logger.warning("cache read failed: %r", exc)
+            return False
+        return all(raw == stamp.text for raw, stamp in zip(raws, stamps, strict=True))
 
     # -- loading -------------------------------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from adapters.base import Adapter
 from adapters.credentials import ACTING_PRINCIPAL
@@ -35,9 +37,12 @@ from auth.cas import cas_routes
 from auth.policy import Policy
 from auth.principal import Principal
 from cache import RecordCache
+from cache.responses import CachedResponse, ResponseCache, stamps_of
 from gateway.config import GatewayConfig
+from gateway.errors import AuditUnavailable
 from gateway.extensions.audit import AuditDisclosures
 from gateway.extensions.errors import ErrorCodes
+from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.sources import SourceSet
@@ -55,23 +60,108 @@ def build_adapters(config: GatewayConfig) -> dict[str, Adapter]:
 
 
 class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
-    """Strawberry's ASGI GraphQL app with the gateway's per-request context."""
+    """Strawberry's ASGI GraphQL app with the gateway's per-request context, and whole answers kept for hot
+    documents (:mod:`cache.responses`) when ``responses`` is given."""
 
-    def __init__(self, *args: Any, policy: Policy, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, policy: Policy, responses: ResponseCache | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
+        self.responses = responses
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
         state = request.app.state
         principal: Principal = request.user
         sources = state.sources.for_request()
         sources.scope = principal.identity
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        client = request.client.host if request.client else None
-        access = Access(principal, self.policy, sources, request_id=request_id[:64], client=client)
+        access = Access(principal, self.policy, sources, request_id=_request_id(request), client=_client(request))
         # Departments that take the acting principal (signed headers) read it from here, in this request's context.
         ACTING_PRINCIPAL.set(principal)
-        return GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
+        context = GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
+        request.state.gateway_context = context
+        return context
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        state = request.state
+        state.results = getattr(state, "results", 0) + 1
+        if result.errors:
+            state.result_errors = True
+        return await super().process_result(request, result)
+
+    async def respond(self, request: Request) -> Response:
+        responses = self.responses
+        key = await self._response_key(request) if responses is not None else None
+        if key is None:
+            return await super().respond(request)
+        assert responses is not None
+        hit = await responses.lookup(key)
+        if hit is not None and await self._audited_again(request, hit):
+            return Response(hit.body, headers=dict(hit.headers))
+        response = await super().respond(request)
+        kept = self._keepable(request, response)
+        if kept is not None:
+            responses.store(key, kept)
+        return response
+
+    async def _response_key(self, request: Request) -> bytes | None:
+        """The response cache key of an operation that may be answered whole: a single GET or POST operation."""
+        if request.method == "POST":
+            body = await request.body()
+            if body.lstrip()[:1] == b"[":  # a batch: its operations are answered one by one
+                return None
+        elif request.method == "GET" and ("query" in request.query_params or "extensions" in request.query_params):
+            body = b""
+        else:
+            return None
+        headers = request.headers
+        parts = [
+            request.method.encode(),
+            request.url.query.encode(),
+            headers.get("content-type", "").encode(),
+            headers.get("accept", "").encode(),
+            body,
+        ]
+        assert self.responses is not None
+        return self.responses.key(request.user, parts)
+
+    async def _audited_again(self, request: Request, hit: CachedResponse) -> bool:
+        """A kept answer leaves only once its disclosures are committed for this request; otherwise it is not
+        served (the request runs, and withholds what it cannot audit)."""
+        audit: AuditLog | None = request.app.state.audit
+        if not hit.disclosures or audit is None:
+            return True
+        try:
+            await audit.write(hit.disclosed_again(request_id=_request_id(request), client=_client(request)))
+        except AuditUnavailable:
+            return False
+        return True
+
+    def _keepable(self, request: Request, response: Response) -> CachedResponse | None:
+        """What to keep of an answer just given, or ``None`` when it must not be kept: errors, a batch, values not
+        fresh from the cache, a time-dependent value, roots other than applicant lookups, cookies."""
+        state = request.state
+        context: GatewayContext | None = getattr(state, "gateway_context", None)
+        if (
+            context is None
+            or response.status_code != 200
+            or getattr(state, "results", 0) != 1
+            or getattr(state, "result_errors", False)
+            or not context.response_cacheable
+            or context.time_dependent
+            or not context.sources.all_cached
+            or not context.sources.stamps
+            or "set-cookie" in response.headers
+        ):
+            return None
+        headers = tuple((k, v) for k, v in response.headers.items() if k != "content-length")
+        return CachedResponse(bytes(response.body), headers, stamps_of(context.sources.stamps), context.disclosed)
+
+
+def _request_id(request: Request) -> str:
+    return (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def create_app(
@@ -86,24 +176,33 @@ def create_app(
     graphiql = config.http.graphiql if graphiql is None else graphiql
     security = config.security
     schema = build_schema(
-        [functools.partial(ErrorCodes, debug=debug), *hardening_extensions(security), AuditDisclosures]
+        [
+            functools.partial(ErrorCodes, debug=debug),
+            *hardening_extensions(security),
+            AuditDisclosures,
+            ResponseCacheability,
+        ]
     )
     ide = "graphiql" if graphiql and not security.production else None
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
     policy = Policy(config)
     identity = Identity(config.auth, production=security.production)
     audit = AuditLog(config.auth.audit) if config.auth.audit is not None else None
-    graphql_app = GatewayGraphQL(schema, graphql_ide=ide, max_batch=security.limits.max_batch, policy=policy)
+    # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
+    # lazily and is closed with the sources.
+    cache = RecordCache(config.cache) if config.cache.enabled else None
+    metrics = GatewayMetrics()
+    responses = None
+    if cache is not None and config.cache.responses.enabled:
+        responses = ResponseCache(config.cache.responses, cache, metrics=metrics)
+    graphql_app = GatewayGraphQL(
+        schema, graphql_ide=ide, max_batch=security.limits.max_batch, policy=policy, responses=responses
+    )
     authenticated_graphql = AuthenticationMiddleware(
         RequirePrincipal(graphql_app, identity),
         backend=GatewayAuthBackend(identity),
         on_error=unauthorized(identity),  # type: ignore[arg-type]
     )
-
-    metrics = GatewayMetrics()
-    # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
-    # lazily and is closed with the sources.
-    cache = RecordCache(config.cache) if config.cache.enabled else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

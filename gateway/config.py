@@ -53,6 +53,7 @@ __all__ = [
     "LimitsConfig",
     "MaintenanceConfig",
     "QueryConfig",
+    "ResponseCacheConfig",
     "RetryPolicy",
     "SearchConfig",
     "SecurityConfig",
@@ -203,6 +204,19 @@ class SourceConfig(BaseModel):
         return options
 
 
+class ResponseCacheConfig(Strict):
+    """Whole answers to hot documents, in this process's memory (see :mod:`cache.responses`).
+
+    An answer is kept per caller and document only while every cached record it was built from is stored unchanged
+    and fresh, and is served again only after its disclosures are audited anew. ``max_bytes`` bounds the memory
+    it takes (least recently used answers go first); answers larger than ``max_entry_bytes`` are not kept.
+    """
+
+    enabled: bool = True
+    max_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    max_entry_bytes: int = Field(256 * 1024, ge=0)
+
+
 class CacheConfig(Strict):
     """The record cache: in memory by default, Redis (``redis://...``) when several gateway processes share it.
 
@@ -218,6 +232,7 @@ class CacheConfig(Strict):
     namespace: str = "onewindow"
     key_secret: SecretStr | None = None
     encryption_key: SecretStr | None = None
+    responses: ResponseCacheConfig = Field(default_factory=ResponseCacheConfig)
 
 
 class LimitsConfig(Strict):

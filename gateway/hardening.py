@@ -144,11 +144,16 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
+        response = await self.respond(request)
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        """The response to one HTTP request: run, errors refused by the view as GraphQL JSON, media type."""
         try:
             response = await self.run(request)
         except HTTPException as exc:
             response = self._error_response(request, exc)
-        await _negotiated(request, response)(scope, receive, send)
+        return _negotiated(request, response)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # a GET with only a persisted query's hash (no ``query``) is an operation, not a visit to GraphiQL

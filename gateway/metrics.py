@@ -75,6 +75,12 @@ class GatewayMetrics:
             ["source", "result"],
             registry=self.registry,
         )
+        self._responses = Counter(
+            "onewindow_response_cache_lookups",
+            "Whole-answer cache lookups, by result (hit, miss, expired, changed).",
+            ["result"],
+            registry=self.registry,
+        )
         self._graphql = Counter(
             "onewindow_graphql_requests", "GraphQL requests, by outcome.", ["outcome"], registry=self.registry
         )
@@ -93,6 +99,9 @@ class GatewayMetrics:
 
     def cache_lookup(self, source: str, result: CacheResult) -> None:
         self._cache.labels(source=source, result=result).inc()
+
+    def response_cache(self, result: str) -> None:
+        self._responses.labels(result=result).inc()
 
     def graphql_request(self, outcome: str) -> None:
         """One GraphQL request; ``outcome`` such as ``ok``, ``partial`` (some errors) or an error code."""

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from adapters.base import Adapter, Record
-from cache import Fetched, RecordCache
+from cache import Fetched, RecordCache, Stamp
 from gateway.config import CachePolicy, FieldMap, GatewayConfig, SourceConfig
 from gateway.errors import BadSourceData, BadUserInput, GatewayError, SourceError, SourceFault, SourceTimeout
 from gateway.mapping import read_field
@@ -243,6 +243,11 @@ class RequestSources:
     deadline: float | None = None
     # Who is asking, for sources whose answers depend on the caller (``cache.vary_by_caller``).
     scope: str = "anonymous"
+    # What an answer built from this request's values depends on (see cache.responses): the stamp of every record
+    # read, and whether every record read was fresh from the cache (a department call, a stale value, an error or a
+    # listing makes it false).
+    stamps: list[Stamp] = field(default_factory=list)
+    all_cached: bool = True
     _loaders: dict[tuple[str, str], DataLoader[str, Fetched]] = field(default_factory=dict)
     _resolved: dict[tuple[str, str, str], asyncio.Future[Resolved]] = field(default_factory=dict)
 
@@ -260,15 +265,26 @@ class RequestSources:
                 try:
                     found = await self.sources.fetch(source, query, keys, deadline=self.deadline, scope=self.scope)
                 except SourceError as exc:
-                    return [exc] * len(keys)
-                return [found[k] for k in keys]
+                    return self._noted([exc] * len(keys))
+                return self._noted([found[k] for k in keys])
             singles = await asyncio.gather(
                 *(self.sources.fetch(source, query, [k], deadline=self.deadline, scope=self.scope) for k in keys),
                 return_exceptions=True,
             )
-            return [r if isinstance(r, BaseException) else r[k] for k, r in zip(keys, singles, strict=True)]
+            return self._noted(
+                [r if isinstance(r, BaseException) else r[k] for k, r in zip(keys, singles, strict=True)]
+            )
 
         return load
+
+    def _noted(self, results: list[Fetched | BaseException]) -> list[Fetched | BaseException]:
+        for result in results:
+            stamp = result.stamp if isinstance(result, Fetched) else None
+            if stamp is None:
+                self.all_cached = False
+            else:
+                self.stamps.append(stamp)
+        return results
 
     async def resolve(self, entity: str, key: str, field_name: str, *, only: Sequence[str] | None = None) -> Resolved:
         """The unified value of one field with its provenance; raises the first source's error if none answers.
@@ -330,6 +346,7 @@ class RequestSources:
 
     async def search(self, entity: str, filters: Mapping[str, Any], *, first: int, after: str | None) -> Page:
         """List entity keys matching unified filters, a page at a time; primes the loaders with what it read."""
+        self.all_cached = False  # a listing is asked of the department every time
         offset = decode_cursor(after) + 1 if after else 0
         for name, src in self.sources.config.sources.items():
             search = src.search.get(entity)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from strawberry.types import Info
 
 from auth.access import Access
-from auth.audit import AuditLog
+from auth.audit import AuditEntry, AuditLog
 from auth.principal import Principal
 from gateway.sources import RequestSources
 
@@ -26,11 +26,23 @@ class GatewayContext:
     audit: AuditLog | None = None
     request: Request | None = None
     response: Response | None = None
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Whether the answer may be kept whole (see cache.responses): set for a query asking only applicant lookups,
+    # cleared by anything that makes the answer depend on the moment it is given.
+    response_cacheable: bool = False
+    time_dependent: bool = False
+    # The audit entries written for this request's disclosures.
+    disclosed: tuple[AuditEntry, ...] = ()
 
     @property
     def principal(self) -> Principal:
         return self.access.principal
+
+    @property
+    def now(self) -> dt.datetime:
+        """The request's time, for values derived from it (a case's warning state): such an answer is not kept."""
+        self.time_dependent = True
+        return self.started
 
 
 GatewayInfo = Info[GatewayContext, None]

@@ -26,6 +26,7 @@ from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import Case, LegalEntity, Person, requested_fields, selected_fields_of
 
 __all__ = [
+    "CACHEABLE_ROOTS",
     "MAX_KEYS_PER_QUERY",
     "MAX_PAGE_SIZE",
     "CaseConnection",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 MAX_PAGE_SIZE = 100
+# Root fields whose answers depend only on the caller, the arguments and department records: a query asking only
+# these may be answered whole from the response cache (cache.responses). Listings, the audit and the viewer are not.
+CACHEABLE_ROOTS = frozenset({"person", "persons", "legalEntity", "me", "case", "__typename"})
 MAX_KEYS_PER_QUERY = 100
 # Front ends send a few dozen distinct documents; parsing and validating each once saves ~3 ms per request.
 DOCUMENT_CACHE_SIZE = 512

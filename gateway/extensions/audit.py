@@ -57,14 +57,14 @@ class AuditDisclosures(SchemaExtension):
         if access is None:
             return
         entries, paths = access.drain()
-        if not entries or context.audit is None:  # None: turned off (never in production)
-            return
-        try:
-            await context.audit.write(entries)
-        except AuditUnavailable as exc:
-            logger.error("audit unavailable, withholding %d personal values: %s", len(paths), exc.message)
-            result = self.execution_context.result
-            if result is None:
+        if entries and context.audit is not None:  # None: turned off (never in production)
+            try:
+                await context.audit.write(entries)
+            except AuditUnavailable as exc:
+                logger.error("audit unavailable, withholding %d personal values: %s", len(paths), exc.message)
+                result = self.execution_context.result
+                if result is not None:
+                    errors = withhold(result.data, paths)
+                    result.errors = [*(result.errors or []), *errors]
                 return
-            errors = withhold(result.data, paths)
-            result.errors = [*(result.errors or []), *errors]
+        context.disclosed = tuple(entries)
