@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, SecretStr, ValidationError
 
 from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
@@ -213,8 +213,8 @@ class ResponseCacheConfig(Strict):
     """
 
     enabled: bool = True
-    max_bytes: int = Field(32 * 1024 * 1024, ge=0)
-    max_entry_bytes: int = Field(256 * 1024, ge=0)
+    max_bytes: ByteSize = Field(ByteSize(32 * 1024 * 1024), ge=0)  # "32MiB", "64 MB" or a number of bytes
+    max_entry_bytes: ByteSize = Field(ByteSize(256 * 1024), ge=0)
 
 
 class CacheConfig(Strict):

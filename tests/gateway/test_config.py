@@ -36,7 +36,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     node = data
     parts = path.split("/")
     for part in parts[:-1]:
-        node = node[part]
+        node = node.setdefault(part, {})
     if value is _DELETE:
         del node[parts[-1]]
     else:
@@ -49,6 +49,7 @@ _DELETE = object()
 
 def test_base_configuration_is_valid() -> None:
     config = parse_config(BASE, {})
+    assert config.cache.responses.max_bytes == 32 * 1024 * 1024
     source = config.sources["civil_affairs"]
     assert source.timeout == 2.0
     assert source.options == {"base_url": "http://127.0.0.1:9"}
@@ -111,6 +112,8 @@ def test_base_configuration_is_valid() -> None:
             "only date and datetime",
         ),
         ("sources/civil_affairs/queries", {}, "sources.civil_affairs.queries", "at least 1"),
+        ("cache/responses/max_bytes", "a lot", "cache.responses.max_bytes", "could not parse"),
+        ("cache/responses/max_entry_bytes", "-1 KiB", "cache.responses.max_entry_bytes", "could not parse"),
     ],
 )
 def test_errors_name_source_and_key(path: str, value: Any, key: str, says: str) -> None:
