@@ -13,6 +13,8 @@ import pytest
 import redis.asyncio as redis
 
 from auth.audit import AuditFilter, AuditLog
+from auth.principal import Principal, PrincipalKind
+from auth.sessions import SessionTokens
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import HRSS, PUBLIC_SECURITY, DemoDepartments
 from gateway.app import create_app
@@ -149,3 +151,36 @@ async def test_an_invalidation_through_another_gateway_process_ends_the_kept_ans
     await _ask(one, PERSON, id=SAMPLE_PERSON_ID)
 
     assert (await _lookups(one)).get("changed") == 1.0
+
+
+SESSION_SECRET = "test-session-secret-with-enough-entropy-0123456789"
+MASKED_PERSON = """query($id: IdNumber!, $case: String!) {
+  person(idNumber: $id, purpose: {caseNumber: $case}) { idNumber name phone maritalStatus } }"""
+
+
+async def test_kept_answers_never_cross_callers(departments: DemoDepartments, tmp_path: Path) -> None:
+    """Two clerks of one department, one allowed to see unmasked values, interleaved: each always gets their own."""
+
+    def secure(data: dict[str, Any]) -> None:
+        data["auth"].pop("development_principal")
+        data["auth"]["sessions"] = {"secret": SESSION_SECRET, "ttl": "5m"}
+
+    config = demo_config(departments.variables, tmp_path, open_policy=False, edit=secure)
+    tokens = SessionTokens(config.auth.sessions)
+    handler = Principal("handler", PrincipalKind.CLERK, "cas", department="民政局", roles=frozenset({"case_handler"}))
+    plain = Principal("plain", PrincipalKind.CLERK, "cas", department="民政局")
+    headers = {p.subject: {"Authorization": f"Bearer {tokens.issue(p)[0]}"} for p in (handler, plain)}
+    phone = departments.dataset.sample_person.phone
+    expected = {"handler": phone, "plain": phone[:3] + "****" + phone[-4:]}
+    variables = {"id": SAMPLE_PERSON_ID, "case": departments.dataset.sample_purpose.case_number}
+
+    async with serve_asgi(create_app(config)) as url, httpx.AsyncClient(timeout=30) as client:
+        for i in range(40):
+            subject = ("handler", "plain")[i % 2]
+            answer = await client.post(
+                f"{url}/graphql", json={"query": MASKED_PERSON, "variables": variables}, headers=headers[subject]
+            )
+            person = answer.json()["data"]["person"]
+            assert person["phone"] == expected[subject], (i, subject, person)
+            assert (person["idNumber"] == SAMPLE_PERSON_ID) is (subject == "handler")
+        assert (await _lookups(url)).get("hit", 0) >= 30
