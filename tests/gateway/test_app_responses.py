@@ -40,6 +40,15 @@ async def _lookups(url: str) -> dict[str, float]:
     return {result: float(count) for result, count in found}
 
 
+async def _invalidate(url: str, key: str) -> Any:
+    """What the household department does when a record changes: call the gateway's invalidation hook."""
+    async with httpx.AsyncClient() as client:
+        done = await client.post(
+            f"{url}/hooks/invalidate/{HRSS}", json={"key": key}, headers={"Authorization": f"Bearer {HOOK_TOKEN}"}
+        )
+    return done.json()
+
+
 async def _audited(config: GatewayConfig) -> list[str]:
     assert config.auth.audit is not None
     async with AuditLog(config.auth.audit) as audit:
@@ -65,13 +74,7 @@ async def test_a_hot_document_is_answered_whole_and_every_answer_is_audited(gate
 async def test_an_invalidated_record_ends_the_kept_answer(gateway: Gateway) -> None:
     for _ in range(3):
         await _ask(gateway.url, PERSON, id=SAMPLE_PERSON_ID)
-    async with httpx.AsyncClient() as client:
-        done = await client.post(
-            f"{gateway.url}/hooks/invalidate/{HRSS}",
-            json={"key": SAMPLE_PERSON_ID},
-            headers={"Authorization": f"Bearer {HOOK_TOKEN}"},
-        )
-    assert done.json() == {"invalidated": 1}
+    assert await _invalidate(gateway.url, SAMPLE_PERSON_ID) == {"invalidated": 1}
 
     after = await _ask(gateway.url, PERSON, id=SAMPLE_PERSON_ID)
 
@@ -140,13 +143,7 @@ async def test_an_invalidation_through_another_gateway_process_ends_the_kept_ans
     for _ in range(3):
         await _ask(one, PERSON, id=SAMPLE_PERSON_ID)
     assert (await _lookups(one)).get("hit") == 1.0
-    async with httpx.AsyncClient() as client:
-        done = await client.post(
-            f"{two}/hooks/invalidate/{HRSS}",
-            json={"key": SAMPLE_PERSON_ID},
-            headers={"Authorization": f"Bearer {HOOK_TOKEN}"},
-        )
-    assert done.json() == {"invalidated": 1}
+    assert await _invalidate(two, SAMPLE_PERSON_ID) == {"invalidated": 1}
 
     await _ask(one, PERSON, id=SAMPLE_PERSON_ID)
 
