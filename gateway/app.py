@@ -63,10 +63,18 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
     """Strawberry's ASGI GraphQL app with the gateway's per-request context, and whole answers kept for hot
     documents (:mod:`cache.responses`) when ``responses`` is given."""
 
-    def __init__(self, *args: Any, policy: Policy, responses: ResponseCache | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        policy: Policy,
+        responses: ResponseCache | None = None,
+        metrics: GatewayMetrics | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
         self.responses = responses
+        self.metrics = metrics
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
         state = request.app.state
@@ -85,6 +93,8 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         state.results = getattr(state, "results", 0) + 1
         if result.errors:
             state.result_errors = True
+        if self.metrics is not None:
+            self.metrics.graphql_request(_outcome(result))
         return await super().process_result(request, result)
 
     async def respond(self, request: Request) -> Response:
@@ -95,6 +105,8 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         assert responses is not None
         hit = await responses.lookup(key)
         if hit is not None and await self._audited_again(request, hit):
+            if self.metrics is not None:
+                self.metrics.graphql_request("ok")
             return Response(hit.body, headers=dict(hit.headers))
         response = await super().respond(request)
         kept = self._keepable(request, response)
@@ -156,6 +168,16 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         return CachedResponse(bytes(response.body), headers, stamps_of(context.sources.stamps), context.disclosed)
 
 
+def _outcome(result: ExecutionResult) -> str:
+    """``ok``, ``partial`` (data with some errors), or the code of the first error of a request that has no data."""
+    if not result.errors:
+        return "ok"
+    if result.data is not None:
+        return "partial"
+    extensions = result.errors[0].extensions or {}
+    return str(extensions.get("code") or "ERROR")
+
+
 def _request_id(request: Request) -> str:
     return (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
 
@@ -196,7 +218,12 @@ def create_app(
     if cache is not None and config.cache.responses.enabled:
         responses = ResponseCache(config.cache.responses, cache, metrics=metrics)
     graphql_app = GatewayGraphQL(
-        schema, graphql_ide=ide, max_batch=security.limits.max_batch, policy=policy, responses=responses
+        schema,
+        graphql_ide=ide,
+        max_batch=security.limits.max_batch,
+        policy=policy,
+        responses=responses,
+        metrics=metrics,
     )
     authenticated_graphql = AuthenticationMiddleware(
         RequirePrincipal(graphql_app, identity),

@@ -31,7 +31,7 @@ from cache import Fetched, RecordCache, Stamp
 from gateway.config import CachePolicy, FieldMap, GatewayConfig, SourceConfig
 from gateway.errors import BadSourceData, BadUserInput, GatewayError, SourceError, SourceFault, SourceTimeout
 from gateway.mapping import read_field
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import CacheResult, GatewayMetrics
 from gateway.resilience import SourceGuard
 from gateway.validation import query_of
 from schema.catalog import CATALOG, FieldSpec
@@ -187,7 +187,12 @@ class SourceSet:
             now = _now()
             return {key: Fetched(tuple(found.get(key, ())), now) for key in keys}
         policy = self._policies[(source, query)]
-        return await self.cache.fetch(source, query, keys, policy, call, scope=scope)
+        answers = await self.cache.fetch(source, query, keys, policy, call, scope=scope)
+        if self.metrics is not None:
+            for fetched in answers.values():  # a stamp marks a fresh value read from the cache
+                result: CacheResult = "hit" if fetched.stamp is not None else "stale" if fetched.stale else "miss"
+                self.metrics.cache_lookup(source, result)
+        return answers
 
     async def invalidate(self, source: str, key: str | None = None) -> int:
         """Drop cached answers of ``source`` (for one key, or all); with Redis every gateway process sees it."""

@@ -33,9 +33,13 @@ async def _ask(url: str, query: str, request_id: str | None = None, **variables:
         return await client.post(f"{url}/graphql", json={"query": query, "variables": variables}, headers=headers)
 
 
-async def _lookups(url: str) -> dict[str, float]:
+async def _metrics(url: str) -> str:
     async with httpx.AsyncClient() as client:
-        text = (await client.get(f"{url}/metrics")).text
+        return (await client.get(f"{url}/metrics")).text
+
+
+async def _lookups(url: str) -> dict[str, float]:
+    text = await _metrics(url)
     found = re.findall(r'onewindow_response_cache_lookups_total\{result="(\w+)"\} ([0-9.]+)', text)
     return {result: float(count) for result, count in found}
 
@@ -66,6 +70,10 @@ async def test_a_hot_document_is_answered_whole_and_every_answer_is_audited(gate
     assert answers[0].json()["data"]["person"]["socialInsurance"]["insured"] is True
     # the first answer loads, the second reads the record cache and is kept, the other four are kept answers
     assert await _lookups(gateway.url) == {"miss": 2.0, "hit": 4.0}
+    metrics = await _metrics(gateway.url)
+    assert 'onewindow_cache_lookups_total{result="miss",source="hrss"} 1.0' in metrics
+    assert 'onewindow_cache_lookups_total{result="hit",source="hrss"} 1.0' in metrics
+    assert 'onewindow_graphql_requests_total{outcome="ok"} 6.0' in metrics
     calls = gateway.department_calls()
     assert (calls[PUBLIC_SECURITY], calls[HRSS]) == (1, 1)
     assert await _audited(gateway.config) == sorted(f"req-{i}" for i in range(6))
