@@ -127,7 +127,7 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         headers = request.headers
         parts = [
             request.method.encode(),
-            request.url.query.encode(),
+            request.scope.get("query_string", b""),
             headers.get("content-type", "").encode(),
             headers.get("accept", "").encode(),
             body,
