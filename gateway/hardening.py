@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -144,7 +144,10 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
-        response = await self.respond(request)
+        try:
+            response = await self.respond(request)
+        except ClientDisconnect:
+            return  # the client left before its request was read: there is no one to answer
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:

@@ -416,3 +416,33 @@ async def test_a_syntax_error_is_coded(client: Client) -> None:
     response = await post(client(security()), {"query": "{ hello"}, accept=GRAPHQL_RESPONSE_JSON)
     assert response.status_code == 400
     assert codes(response) == ["GRAPHQL_PARSE_FAILED"]
+
+
+async def test_a_client_leaving_before_its_body_arrives_gets_nothing_and_raises_nothing() -> None:
+    app = make_app(security())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"gateway"), (b"content-type", b"application/json"), (b"content-length", b"100")],
+        "client": ("203.0.113.7", 40000),
+        "server": ("gateway", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent == []
+    assert app.state.calls == []
