@@ -53,8 +53,11 @@ class Fetched:
     fetched_at: dt.datetime
     stale: bool = False
     age: float = 0.0
-    # Set only for a fresh value read from the cache; a value just loaded, stale or never cached has none.
+    # Set for a fresh value stored in the cache (read from it, or just loaded and stored); none when stale or when
+    # the value is not cached.
     stamp: Stamp | None = field(default=None, repr=False, compare=False)
+    # Whether the value was read from the cache rather than asked of the department in this call.
+    cached: bool = field(default=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class CachedEntry:
     records: tuple[Record, ...]
     fetched_at: dt.datetime
     found: bool = True
+    # The stored form, once this entry was read from or encoded for the backend.
+    text: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def not_found(cls, fetched_at: dt.datetime) -> CachedEntry:
@@ -79,7 +84,9 @@ class CachedEntry:
         """Seconds since the department answered (never negative, whatever the clocks of other processes)."""
         return max(0.0, (now - self.fetched_at).total_seconds())
 
-    def to_fetched(self, now: dt.datetime, *, stale: bool = False, stamp: Stamp | None = None) -> Fetched:
+    def to_fetched(
+        self, now: dt.datetime, *, stale: bool = False, stamp: Stamp | None = None, cached: bool = True
+    ) -> Fetched:
         """The shape the source layer reads; ``age`` is filled in only for a stale value."""
         return Fetched(
             records=self.records,
@@ -87,4 +94,5 @@ class CachedEntry:
             stale=stale,
             age=self.age(now) if stale else 0.0,
             stamp=stamp,
+            cached=cached,
         )

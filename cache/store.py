@@ -20,6 +20,7 @@ read as a miss: the departments still answer::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -84,6 +85,13 @@ class _Windows:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _stamp(cache_key: str, entry: CachedEntry, fresh_for: float) -> Stamp | None:
+    """The stamp of a value stored as ``entry.text``: fresh until ``fresh_for`` after the department answered."""
+    if entry.text is None:
+        return None
+    return Stamp(cache_key, entry.text, entry.fetched_at.timestamp() + fresh_for)
 
 
 def _backend_factory(url: str) -> Callable[[], Any]:
@@ -193,8 +201,8 @@ class RecordCache:
             stale_if_error=policy.stale_if_error,
         )
         cache_keys = {key: self.keys.entry(source, query, key, scope) for key in wanted}
-        raws = dict(zip(wanted, await self._read_raw([cache_keys[k] for k in wanted]), strict=True))
-        cached = {key: self._decode(cache_keys[key], raw) for key, raw in raws.items()}
+        raws = await self._read_raw([cache_keys[k] for k in wanted])
+        cached = {key: self._decode(cache_keys[key], raw) for key, raw in zip(wanted, raws, strict=True)}
 
         now = _now()
         result: dict[str, Fetched] = {}
@@ -207,10 +215,7 @@ class RecordCache:
                 continue
             age, fresh_for = entry.age(now), windows.fresh_for(entry)
             if age <= fresh_for:
-                raw = raws[key]
-                assert raw is not None
-                stamp = Stamp(cache_keys[key], raw, entry.fetched_at.timestamp() + fresh_for)
-                result[key] = entry.to_fetched(now, stamp=stamp)
+                result[key] = entry.to_fetched(now, stamp=_stamp(cache_keys[key], entry, fresh_for))
                 if entry.found:
                     self.stats.hits += 1
                 else:
@@ -235,7 +240,9 @@ class RecordCache:
                 future = loads[key]
                 exc = future.exception()
                 if exc is None:
-                    result[key] = future.result().to_fetched(now)
+                    loaded = future.result()
+                    stamp = _stamp(cache_keys[key], loaded, windows.fresh_for(loaded))
+                    result[key] = loaded.to_fetched(now, stamp=stamp, cached=False)
                     continue
                 entry = cached[key]
                 usable = entry is not None and entry.age(now) <= windows.fresh_for(entry) + windows.stale_if_error
@@ -258,7 +265,8 @@ class RecordCache:
         return raws
 
     def _decode(self, cache_key: str, raw: str | None) -> CachedEntry | None:
-        return None if raw is None else self.codec.decode(raw, key=cache_key)
+        entry = None if raw is None else self.codec.decode(raw, key=cache_key)
+        return None if entry is None else dataclasses.replace(entry, text=raw)
 
     async def unchanged(self, stamps: Sequence[Stamp]) -> bool:
         """Whether every entry still holds the text it was read with (not invalidated, refreshed or expired).
@@ -325,7 +333,10 @@ class RecordCache:
             found = await call(keys)
             at = _now()
             entries = {
-                key: CachedEntry(tuple(found[key]), at) if key in found else CachedEntry.not_found(at) for key in keys
+                key: self._encoded(
+                    cache_keys[key], CachedEntry(tuple(found[key]), at) if key in found else CachedEntry.not_found(at)
+                )
+                for key in keys
             }
             for key in keys:
                 if not futures[key].done():
@@ -352,15 +363,19 @@ class RecordCache:
                 if self._inflight.get(slot) is futures[key]:
                     del self._inflight[slot]
 
+    def _encoded(self, cache_key: str, entry: CachedEntry) -> CachedEntry:
+        """``entry`` with the text it is stored as (none when a record holds a value the codec cannot carry)."""
+        try:
+            return dataclasses.replace(entry, text=self.codec.encode(entry, key=cache_key))
+        except CodecError as exc:
+            logger.warning("entry %s is not cached: %s", cache_key, exc)
+            return entry
+
     async def _write(self, items: list[tuple[str, CachedEntry]], windows: _Windows) -> None:
         by_expiry: dict[float, list[tuple[str, str]]] = {}
         for cache_key, entry in items:
-            try:
-                text = self.codec.encode(entry, key=cache_key)
-            except CodecError as exc:
-                logger.warning("entry %s is not cached: %s", cache_key, exc)
-                continue
-            by_expiry.setdefault(windows.kept_for(entry), []).append((cache_key, text))
+            if entry.text is not None:
+                by_expiry.setdefault(windows.kept_for(entry), []).append((cache_key, entry.text))
         for expiry, pairs in by_expiry.items():
             try:
                 await self._backend.multi_set(pairs, ttl=float(expiry))

@@ -189,8 +189,8 @@ class SourceSet:
         policy = self._policies[(source, query)]
         answers = await self.cache.fetch(source, query, keys, policy, call, scope=scope)
         if self.metrics is not None:
-            for fetched in answers.values():  # a stamp marks a fresh value read from the cache
-                result: CacheResult = "hit" if fetched.stamp is not None else "stale" if fetched.stale else "miss"
+            for fetched in answers.values():
+                result: CacheResult = "stale" if fetched.stale else "hit" if fetched.cached else "miss"
                 self.metrics.cache_lookup(source, result)
         return answers
 

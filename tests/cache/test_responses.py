@@ -13,7 +13,7 @@ import pytest
 
 from auth.audit import AuditEntry
 from auth.principal import Principal, PrincipalKind
-from cache import CachedEntry, RecordCache, Stamp
+from cache import RecordCache, Stamp
 from cache.responses import CachedResponse, ResponseCache, stamps_of
 from gateway.config import CachePolicy, ResponseCacheConfig
 from gateway.metrics import GatewayMetrics
@@ -65,13 +65,22 @@ def test_the_key_holds_every_attribute_policy_reads_and_every_part() -> None:
     assert ResponseCache.key(CLERK, [b"POST", b"{}"]) != ResponseCache.key(CLERK, [b"POST{", b"}"])
 
 
-def test_a_fresh_value_read_from_the_cache_carries_its_stamp_and_a_loaded_one_does_not() -> None:
-    at = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
-    entry = CachedEntry(({"XM": "Li Hua"},), at)
-    assert entry.to_fetched(at).stamp is None
-    stamp = Stamp("k", "text", at.timestamp() + 60)
-    assert entry.to_fetched(at, stamp=stamp).stamp == stamp
-    assert entry.to_fetched(at, stamp=stamp) == entry.to_fetched(at)  # the stamp is not part of the value
+async def test_a_value_carries_the_stamp_of_its_stored_entry_and_a_stale_one_none(memory_cache: MakeCache) -> None:
+    records = memory_cache()
+    dept = Department({LI: [{"XM": "Li Hua"}]})
+    policy = CachePolicy(ttl=0.1, stale_while_revalidate=60)
+    loaded = (await records.fetch(SOURCE, QUERY, [LI], policy, dept))[LI]
+    read = (await records.fetch(SOURCE, QUERY, [LI], policy, dept))[LI]
+    await asyncio.sleep(0.15)
+    stale = (await records.fetch(SOURCE, QUERY, [LI], policy, dept))[LI]
+
+    assert loaded.stamp is not None
+    assert read.stamp == loaded.stamp  # the same stored text
+    assert loaded.stamp.fresh_until == pytest.approx(loaded.fetched_at.timestamp() + 0.1)
+    assert stale.stale
+    assert stale.stamp is None
+    assert await records.unchanged([loaded.stamp])
+    assert read == dataclasses.replace(read, stamp=None)  # the stamp is not part of the value
 
 
 async def test_a_kept_answer_is_served_while_its_records_are_unchanged(memory_cache: MakeCache) -> None:
