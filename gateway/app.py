@@ -43,7 +43,7 @@ from gateway.errors import AuditUnavailable
 from gateway.extensions.audit import AuditDisclosures
 from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
-from gateway.hardening import HardenedGraphQL, hardening_extensions, hardening_middleware
+from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
@@ -129,7 +129,8 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
             request.method.encode(),
             request.scope.get("query_string", b""),
             headers.get("content-type", "").encode(),
-            headers.get("accept", "").encode(),
+            # the media type of the answer (see hardening._negotiated), not the whole Accept header
+            b"graphql-response" if GRAPHQL_RESPONSE_JSON in headers.get("accept", "") else b"json",
             body,
         ]
         assert self.responses is not None

@@ -19,6 +19,7 @@ from demo.data import SAMPLE_PERSON_ID
 from demo.departments import HRSS, PUBLIC_SECURITY, DemoDepartments
 from gateway.app import create_app
 from gateway.config import GatewayConfig
+from gateway.hardening import GRAPHQL_RESPONSE_JSON
 from gateway.serving import serve_asgi
 from tests.demo_config import demo_config
 from tests.gateway.conftest import Gateway
@@ -189,3 +190,17 @@ async def test_kept_answers_never_cross_callers(departments: DemoDepartments, tm
             assert person["phone"] == expected[subject], (i, subject, person)
             assert (person["idNumber"] == SAMPLE_PERSON_ID) is (subject == "handler")
         assert (await _lookups(url)).get("hit", 0) >= 30
+
+
+async def test_answers_are_kept_per_media_type_not_per_accept_header(gateway: Gateway) -> None:
+    body = {"query": PERSON, "variables": {"id": SAMPLE_PERSON_ID}}
+    accepts = ["application/json", "*/*", "application/graphql-response+json", "application/graphql-response+json, */*"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        answers = [
+            await client.post(f"{gateway.url}/graphql", json=body, headers={"Accept": accept}) for accept in accepts
+        ]
+
+    types = [a.headers["content-type"].split(";")[0] for a in answers]
+    assert types == ["application/json", "application/json", GRAPHQL_RESPONSE_JSON, GRAPHQL_RESPONSE_JSON]
+    assert len({a.content for a in answers}) == 1
+    assert await _lookups(gateway.url) == {"miss": 2.0, "hit": 2.0}
