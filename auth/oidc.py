@@ -14,11 +14,20 @@ a bad signature, ``exp``/``nbf``/``iat`` out of range (with ``leeway``), a missi
 issuer or audience, and an unknown ``kid``. An unknown ``kid`` causes one JWKS refresh (shared by concurrent
 requests, and at most one per ``min_refresh_interval``), so a rotated key is picked up without a restart and a flood
 of made-up key ids does not reach the issuer.
+
+A token that verified is remembered (by its SHA-256, with the principal it proved) until its ``exp``, so a client
+sending the same token on every request costs one signature check. The cache holds nothing that did not verify,
+never answers past ``exp`` (the ``leeway`` is left to a full check), and forgets the tokens of a ``kid`` that a
+JWKS refresh no longer publishes, or publishes with other key material.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -44,6 +53,7 @@ DEFAULT_LEEWAY = 30.0
 DEFAULT_JWKS_CACHE_TTL = 3600.0
 DEFAULT_MIN_REFRESH_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_VERIFIED_CACHE_SIZE = 4096
 
 # Which JWK ``kty`` (and ``crv``) each algorithm may verify with: a key that does not fit is refused, never coerced.
 _KEY_TYPES: dict[str, tuple[str, frozenset[str] | None]] = {
@@ -81,7 +91,8 @@ class OidcIssuerConfig(Strict):
 
     ``issuer`` is the exact ``iss`` value; the keys come from ``jwks_url`` or, when it is absent, from the
     ``jwks_uri`` of ``{issuer}/.well-known/openid-configuration``. ``audience`` lists the accepted ``aud`` values
-    (one string is accepted too). ``min_refresh_interval`` bounds how often an unknown ``kid`` may force a JWKS fetch.
+    (one string is accepted too). ``min_refresh_interval`` bounds how often an unknown ``kid`` may force a JWKS
+    fetch; ``verified_cache_size`` how many verified tokens are remembered (0: every token is verified every time).
 
     >>> config = OidcIssuerConfig(issuer="https://sso.province.gov.cn/realms/gov", audience="onewindow",
     ...                           claims=ClaimMapping(kind="user_type", roles="realm_access.roles"))
@@ -98,6 +109,7 @@ class OidcIssuerConfig(Strict):
     jwks_cache_ttl: Duration = DEFAULT_JWKS_CACHE_TTL
     min_refresh_interval: Duration = DEFAULT_MIN_REFRESH_INTERVAL
     timeout: Duration = DEFAULT_TIMEOUT
+    verified_cache_size: int = Field(default=DEFAULT_VERIFIED_CACHE_SIZE, ge=0)
 
 
 @dataclass
@@ -124,6 +136,50 @@ class _KeySet:
             raise InvalidCredentials("unusable signing key") from exc
         self.built[(kid, alg)] = key
         return key
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    expires_at: float  # the token's ``exp``
+    kid: str
+
+
+class _VerifiedTokens:
+    """Tokens that verified, by SHA-256, with the principal each proved, until their ``exp``; at most ``size`` of
+    them (the oldest goes first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[bytes, _Verified] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes, now: float) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if now >= entry.expires_at:
+            del self._entries[digest]
+            return None
+        return entry.principal
+
+    def put(self, digest: bytes, entry: _Verified, now: float) -> None:
+        if self.size == 0 or now >= entry.expires_at:
+            return
+        while len(self._entries) >= self.size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[digest] = entry
+
+    def forget(self, kids: set[str]) -> None:
+        """Drop the tokens signed with any of ``kids``."""
+        if kids and self._entries:
+            self._entries = {digest: e for digest, e in self._entries.items() if e.kid not in kids}
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 def _key_set(document: Any) -> dict[str, dict[str, Any]]:
@@ -156,14 +212,23 @@ class OidcVerifier:
         self._fetching: asyncio.Task[_KeySet] | None = None
         self._failed_at: float | None = None
         self._forced_at: float | None = None
+        self._verified = _VerifiedTokens(config.verified_cache_size)
 
     @property
     def via(self) -> str:
         return f"oidc:{self.name}"
 
+    def verified(self, token: str) -> Principal | None:
+        """The principal of ``token`` if it verified here before and has not expired since; ``None`` otherwise."""
+        return self._verified.get(_digest(token), time.time())
+
     async def authenticate(self, token: str, *, issuer: str | None = None) -> Principal:
         """The principal a valid token proves; :class:`InvalidCredentials` with a short reason otherwise.
         ``issuer``: the token's unverified ``iss`` when the caller already read it to route the token here."""
+        digest = _digest(token)
+        known = self._verified.get(digest, time.time())
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -191,7 +256,11 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "invalid token")
             raise InvalidCredentials(reason) from None
-        return principal_from_claims(claims, self.config.claims, via=self.via, expires_at=float(claims["exp"]))
+        expires_at = float(claims["exp"])
+        principal = principal_from_claims(claims, self.config.claims, via=self.via, expires_at=expires_at)
+        # no await since the key was taken: a key set fetched meanwhile cannot have dropped this kid unseen
+        self._verified.put(digest, _Verified(principal, expires_at, kid), time.time())
+        return principal
 
     async def aclose(self) -> None:
         if self._fetching is not None:
@@ -260,7 +329,9 @@ class OidcVerifier:
         except (httpx.HTTPError, ValueError) as exc:
             logger.warning("keys of issuer %s (%s) are unavailable: %r", self.name, self.config.issuer, exc)
             raise InvalidCredentials("issuer keys unavailable") from exc
-        self._keys, self._failed_at = keys, None
+        previous, self._keys, self._failed_at = self._keys, keys, None
+        if previous is not None:  # a key withdrawn or replaced takes the tokens it signed with it
+            self._verified.forget({kid for kid, jwk in previous.jwks.items() if keys.jwks.get(kid) != jwk})
         return keys
 
     async def _discover(self) -> str:
@@ -288,9 +359,14 @@ def peek_issuer(token: str) -> str | None:
     >>> peek_issuer("not-a-jwt") is None
     True
     """
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    segments = token.split(".")
+    if len(segments) != 3:
+        return None
+    try:  # nothing here is trusted: the verifier the issuer picks checks the token strictly
+        header, claims = (json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))) for s in segments[:2])
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
         return None
     issuer = claims.get("iss")
     return issuer if isinstance(issuer, str) else None

@@ -238,10 +238,14 @@ def _round(
         figures["audit_records"] = side.audit.count() - rows_before
     print(
         f"{side.name:>14} round {len(side.rounds) + 1}: {figures['rps']:.0f} req/s  p50 {figures['p50_ms']:.1f} ms  "
-        f"p99 {figures['p99_ms']:.1f} ms"
+        f"p99 {figures['p99_ms']:.1f} ms  CPU {_cpu_ms(figures)} ms/req"
     )
     side.rounds.append(figures)
     return figures
+
+
+def _cpu_ms(figures: Mapping[str, Any]) -> float:
+    return round(figures["cpu_s"] * 1000 / max(figures["requests"], 1), 2)
 
 
 def _summary(side: _Side, settings: IdentitySettings) -> dict[str, Any]:
@@ -260,7 +264,10 @@ def _summary(side: _Side, settings: IdentitySettings) -> dict[str, Any]:
         "requests": requests,
         "non_2xx": sum(r["non_2xx"] for r in rounds),
         "connections": settings.connections,
-        "rounds": [{k: r[k] for k in ("rps", "p50_ms", "p99_ms", "requests")} for r in rounds],
+        "rounds": [
+            {**{k: r[k] for k in ("rps", "p50_ms", "p99_ms", "requests")}, "cpu_ms_per_request": _cpu_ms(r)}
+            for r in rounds
+        ],
         "gateway_cpu_ms_per_request": round(sum(r["cpu_s"] for r in rounds) * 1000 / requests, 2),
         "department_calls": calls,
         "department_calls_per_request": round(sum(calls.values()) / requests, 3),
@@ -279,10 +286,11 @@ def run_identity(
     stats_urls: Mapping[str, str],
     bodies: Sequence[str],
     *,
-    floor_rps: float,
+    floor_rps: float | None,
 ) -> dict[str, Any]:
     """``identity_off``, ``identity_on`` and (with PostgreSQL) ``identity_on_pg``, each with its ratio to the floor
-    and the on sides with their ratio to ``identity_off``, all measured in this run.
+    and the on sides with their ratio to ``identity_off``, all measured in this run (no ratio to the floor when
+    ``floor_rps`` is ``None``: the floor was not measured).
 
     The gateways run side by side and take turns, ``settings.rounds`` times (the order reversed every other round),
     each round on ID numbers of its own: a load that drifts during the run weighs on every side alike. A side's
@@ -312,7 +320,8 @@ def run_identity(
     results = {side.name: _summary(side, settings) for side in sides}
     off = sides[0]
     for side in sides:
-        results[side.name]["ratio_to_floor"] = round(results[side.name]["rps"] / floor_rps, 4)
+        if floor_rps is not None:
+            results[side.name]["ratio_to_floor"] = round(results[side.name]["rps"] / floor_rps, 4)
         if side is not off:
             ratios = [mine["rps"] / theirs["rps"] for mine, theirs in zip(side.rounds, off.rounds, strict=True)]
             results[side.name]["ratio_to_off"] = round(statistics.median(ratios), 4)

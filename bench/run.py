@@ -2,6 +2,7 @@
 
     python bench/run.py                       # 20 ms departments, 10 s per scenario, 10 connections
     python bench/run.py --duration 5 --latency 0.05
+    python bench/run.py --only identity --out /tmp/bench-identity   # scenario e alone (no floor, a-d skipped)
 
 It starts the demo departments (each answering after ``--latency``), gateways on the demo configuration, and a bare
 Starlette app that returns a fixed GraphQL-shaped JSON answer (the *floor*: what the same HTTP stack costs with no
@@ -148,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="PostgreSQL for the identity_on_pg audit store, in a schema created and dropped by the run ('' skips)",
     )
     parser.add_argument("--identity-rounds", type=int, default=3, help="turns each identity gateway takes")
+    parser.add_argument(
+        "--only",
+        choices=["identity"],
+        help="run only these scenarios: identity compares its gateways with each other, so no floor is measured",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -170,24 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "DEMO_KEYS_URL": f"sqlite+aiosqlite:///{tmp / 'keys.db'}",
                 "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp / 'audit.db'}",
             }
-            config = _data_plane_config(tmp)
-            with _gateway(config, env) as (gateway, gateway_pid):
-                sample = [_body(PERSON_QUERY, known[0])]
-                require_data(gateway, sample)
-                answer = httpx.post(f"{gateway}/graphql", content=sample[0], headers=_JSON, timeout=10).content
-                (tmp / "floor.json").write_bytes(answer)
-                floor_port = free_port()
-                floor = f"http://127.0.0.1:{floor_port}"
-                floor_args = ["--port", str(floor_port), "--body", str(tmp / "floor.json")]
-                with process([sys.executable, str(ROOT / "bench" / "floor.py"), *floor_args]):
-                    wait_http(f"{floor}/graphql")
-                    results = _run_scenarios(args, tmp, gateway, floor, stats_urls, distinct, known, gateway_pid)
-                # checked here, without the cache: on the cache gateway the check would warm what overlap measures
-                require_data(gateway, _overlap_bodies(known))
-            floor_rps = results["floor"]["rps"]
             cached_env = {**env, "DEMO_CACHE": "true"}
-            with _gateway(config, cached_env) as (cached, cached_pid):
-                results |= _run_cache_scenarios(args, tmp, cached, stats_urls, known, cached_pid, floor_rps)
+            results: dict[str, Any] = {}
+            floor_rps: float | None = None
+            if args.only is None:
+                results = _run_data_plane(args, tmp, env, cached_env, stats_urls, distinct, known)
+                floor_rps = results["floor"]["rps"]
             settings = IdentitySettings(
                 duration=args.duration,
                 connections=args.connections,
@@ -198,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             person = [_body(PERSON_QUERY, k) for k in distinct[: args.persons]]
             results |= run_identity(settings, tmp, cached_env, stats_urls, person, floor_rps=floor_rps)
     report = {
+        "only": args.only,
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -224,6 +219,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _run_data_plane(
+    args: argparse.Namespace,
+    tmp: Path,
+    env: Mapping[str, str],
+    cached_env: Mapping[str, str],
+    stats_urls: dict[str, str],
+    distinct: Sequence[str],
+    known: Sequence[str],
+) -> dict[str, Any]:
+    """The floor and scenarios a-d."""
+    config = _data_plane_config(tmp)
+    with _gateway(config, env) as (gateway, gateway_pid):
+        sample = [_body(PERSON_QUERY, known[0])]
+        require_data(gateway, sample)
+        answer = httpx.post(f"{gateway}/graphql", content=sample[0], headers=_JSON, timeout=10).content
+        (tmp / "floor.json").write_bytes(answer)
+        floor_port = free_port()
+        floor = f"http://127.0.0.1:{floor_port}"
+        floor_args = ["--port", str(floor_port), "--body", str(tmp / "floor.json")]
+        with process([sys.executable, str(ROOT / "bench" / "floor.py"), *floor_args]):
+            wait_http(f"{floor}/graphql")
+            results = _run_scenarios(args, tmp, gateway, floor, stats_urls, distinct, known, gateway_pid)
+        # checked here, without the cache: on the cache gateway the check would warm what overlap measures
+        require_data(gateway, _overlap_bodies(known))
+    floor_rps = results["floor"]["rps"]
+    with _gateway(config, cached_env) as (cached, cached_pid):
+        results |= _run_cache_scenarios(args, tmp, cached, stats_urls, known, cached_pid, floor_rps)
+    return results
 
 
 def _run_scenarios(
@@ -323,17 +348,19 @@ def _markdown(report: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in report["results"].items():
+        to_floor = f"{r['ratio_to_floor']:.3f}" if "ratio_to_floor" in r else "-"
         lines.append(
-            f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['ratio_to_floor']:.3f} | "
+            f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {to_floor} | "
             f"{r['department_calls_per_request']} | {r.get('gateway_cpu_ms_per_request', '')} |"
         )
     r = report["results"]
-    lines += [
-        "",
-        f"Fan-out (SOAP + SOAP + REST + SQL) p50 = {r['fanout_1']['p50_as_multiple_of_latency']} × one department's "
-        f"latency with one client, {r['fanout']['p50_as_multiple_of_latency']} × with {s['connections']} "
-        "(the gateway process is then CPU-bound).",
-    ]
+    if "fanout_1" in r:
+        lines += [
+            "",
+            f"Fan-out (SOAP + SOAP + REST + SQL) p50 = {r['fanout_1']['p50_as_multiple_of_latency']} × one "
+            f"department's latency with one client, {r['fanout']['p50_as_multiple_of_latency']} × with "
+            f"{s['connections']} (the gateway process is then CPU-bound).",
+        ]
     if "soak" in r:
         lines += [
             "",

@@ -5,19 +5,30 @@ entries are then committed. One background writer drains the queue and commits e
 ``batch_max`` entries) in one transaction, so a hundred concurrent requests share a few commits; each caller
 awaits its own future. A caller whose entries are not committed within ``write_timeout`` gets
 :class:`~gateway.errors.AuditUnavailable`, and the gateway withholds the data (fail closed).
+
+While callers write concurrently, the writer lets a transaction gather entries for ``commit_delay`` before it
+commits: fewer, larger transactions for the same entries. An append is one trip to the database driver, not one
+per statement: on a SQLite file it runs on a sync engine, its commit in a worker thread of the log's own
+(:class:`_SqliteFile`); on other databases in one greenlet (``AsyncConnection.run_sync``). The log also remembers
+where it left the chain, so an append normally checks the head instead of reading it (see
+:func:`~auth.audit.store.append`). Reads, verification and pruning go through the async engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import sqlite3
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from auth.audit.chain import VerifyReport, utc_text
@@ -25,7 +36,7 @@ from auth.audit.config import AuditConfig
 from auth.audit.entry import AuditEntry
 from auth.audit.query import AuditFilter, AuditRecord
 from auth.audit.retention import PruneReport, prune_store
-from auth.audit.store import ChainHeadMissing, append, create_store, walk_store
+from auth.audit.store import ChainHead, ChainHeadMissing, Links, append, create_store, link, walk_store
 from gateway.errors import AuditUnavailable, ConfigError
 
 __all__ = ["OPEN_TIMEOUT", "AuditLog"]
@@ -34,12 +45,104 @@ OPEN_TIMEOUT = 30.0
 """How long :meth:`AuditLog.open` may take to reach the store and create its tables."""
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
 class _Pending:
     entries: tuple[AuditEntry, ...]
     committed: asyncio.Future[None]
+
+
+def _append_committed(engine: Engine, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
+    with engine.begin() as conn:
+        return append(conn, entries, linked)
+
+
+def _busy(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _SqliteFile:
+    """Appends to a SQLite database file: the statements on the event loop, the commit in a worker thread.
+
+    The file is put in WAL mode (it stays so): a commit then syncs the log once instead of writing and syncing a
+    rollback journal and the database, and readers (verify, queries) no longer block the writer. In that mode the
+    statements of an append touch only pages in memory, so they run where they are called, on a connection that
+    never waits for a lock; the driver's commit -- the write and sync of the log -- runs in the worker. When
+    another process holds the write lock, the whole append runs in the worker instead, which waits for the lock up
+    to ``busy_timeout``; so does every append to a file left in rollback journal mode (another process held it
+    busy when this one opened it).
+
+    The worker gets one call per commit: in a busy process, a second thread waits for the GIL after every driver
+    call it makes (through aiosqlite, each statement, fetch and commit would be such a crossing).
+    """
+
+    def __init__(self, url: URL, options: dict[str, Any], busy_timeout: float) -> None:
+        url = url.set(drivername="sqlite+pysqlite")
+        waits = {} if "timeout" in url.query else {"timeout": busy_timeout}
+        self._engine = create_engine(url, connect_args=waits).execution_options(**options)
+        self._loop_engine = create_engine(url, connect_args={"timeout": 0}).execution_options(**options)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="onewindow-audit")
+        self._staging = False
+
+    @staticmethod
+    def serves(url: URL) -> bool:
+        """Whether ``url`` is an aiosqlite database file (an in-memory database would be another one per engine)."""
+        if url.drivername != "sqlite+aiosqlite":
+            return False
+        database = url.database or ":memory:"
+        return url.query.get("mode") != "memory" and not database.startswith((":memory:", "file::memory:"))
+
+    def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    async def open(self) -> None:
+        self._staging = await self._in_thread(self._write_ahead) == "wal"
+
+    def _write_ahead(self) -> str:
+        """Switch to WAL mode; the mode the file is in afterwards."""
+        try:
+            with self._engine.connect() as conn:
+                return str(conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar())
+        except OperationalError as exc:
+            if not _busy(exc):
+                raise
+            return "unchanged"
+
+    async def append(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
+        """Append and commit. Not to be cancelled: the worker may be committing on a connection this closes."""
+        if self._staging:
+            head = await self._staged(entries, linked)
+            if head is not None:
+                return head
+        return await self._in_thread(_append_committed, self._engine, entries, linked)
+
+    async def _staged(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead | None:
+        """The statements here, the driver's commit in the worker; ``None`` when another process holds the lock."""
+        connection = self._loop_engine.connect()
+        try:
+            transaction = connection.begin()
+            try:
+                head = append(connection, entries, linked)
+            except OperationalError as exc:
+                if _busy(exc):
+                    return None
+                raise
+            driver = connection.connection.dbapi_connection
+            assert driver is not None
+            await self._in_thread(driver.commit)
+            transaction.commit()  # SQLAlchemy's side of it: nothing is left for the driver to commit
+            return head
+        finally:
+            connection.close()  # rolls back what was not committed
+
+    async def aclose(self, patience: float) -> None:
+        """Dispose of the engines once the worker is done with what it was given (waiting ``patience`` at most)."""
+        await asyncio.wait({self._in_thread(self._engine.dispose)}, timeout=patience)
+        self._loop_engine.dispose()
+        self._thread.shutdown(wait=False)
 
 
 def _reason(exc: BaseException) -> str:
@@ -67,6 +170,9 @@ class AuditLog:
         self._given = engine
         self._owned: AsyncEngine | None = None
         self._engine: AsyncEngine | None = None
+        self._sqlite: _SqliteFile | None = None  # an owned SQLite file: appends bypass the async engine
+        # where this log's last commit left the chain; None when unknown (not yet written, or a commit failed)
+        self._head: ChainHead | None = None
         self._pending: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -74,7 +180,8 @@ class AuditLog:
         self._last_error: str | None = None
         self._last_commit: dt.datetime | None = None
         self._transactions = 0
-        self._abandoned: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[ChainHead]] = set()
+        self._company = False  # whether the last transaction carried the entries of more than one caller
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -85,16 +192,24 @@ class AuditLog:
 
     async def open(self) -> None:
         """Connect, create the tables that are missing and start the writer; an unreachable store fails start-up."""
+        options: dict[str, Any] = {}
+        if self.config.db_schema is not None:
+            options["schema_translate_map"] = {None: self.config.db_schema}
         if self._given is None:
-            # pre-ping: after an outage, pooled connections are checked before a commit is entrusted to them
-            self._owned = create_async_engine(self.config.url, pool_pre_ping=True)
+            # no pre-ping: a commit that fails invalidates its connection instead (see _append)
+            self._owned = create_async_engine(self.config.url)
+            if _SqliteFile.serves(self._owned.url):
+                self._sqlite = _SqliteFile(self._owned.url, options, busy_timeout=self.config.write_timeout)
         engine = self._given or self._owned
         assert engine is not None
-        if self.config.db_schema is not None:
-            engine = engine.execution_options(schema_translate_map={None: self.config.db_schema})
+        if options:
+            engine = engine.execution_options(**options)
         try:
-            async with asyncio.timeout(OPEN_TIMEOUT), engine.begin() as conn:
-                await create_store(conn)
+            async with asyncio.timeout(OPEN_TIMEOUT):
+                async with engine.begin() as conn:
+                    await create_store(conn)
+                if self._sqlite is not None:
+                    await self._sqlite.open()
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             await self._dispose()
             raise ConfigError("auth.audit", f"cannot open the audit store: {_reason(exc)}") from exc
@@ -122,6 +237,9 @@ class AuditLog:
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.dispose()
+        sqlite, self._sqlite = self._sqlite, None
+        if sqlite is not None:
+            await sqlite.aclose(patience=2 * self.config.write_timeout)
 
     @property
     def healthy(self) -> bool:
@@ -168,8 +286,12 @@ class AuditLog:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            if self._company and self.config.commit_delay > 0:
+                # callers are writing concurrently: let those about to write join this transaction
+                await asyncio.sleep(self.config.commit_delay)
             batch = self._take_batch()
             if batch:
+                self._company = len(batch) > 1
                 await self._commit(batch)
 
     def _take_batch(self) -> list[_Pending]:
@@ -186,16 +308,42 @@ class AuditLog:
             size += len(pending.entries)
         return batch
 
-    async def _append(self, entries: list[AuditEntry]) -> None:
+    async def _append(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
         assert self._engine is not None
-        async with self._engine.begin() as conn:
-            await append(conn, entries)
+        async with self._engine.connect() as conn:
+            try:
+                async with conn.begin():
+                    return await conn.run_sync(append, entries, linked)
+            except ChainHeadMissing:
+                raise
+            except BaseException:
+                # the connection may be dead (the server restarted, the network dropped, the attempt was given up
+                # while waiting for an answer): the pool must not hand it to the next commit
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await conn.invalidate()
+                raise
 
     async def _commit(self, batch: list[_Pending]) -> None:
         entries = [entry for pending in batch for entry in pending.entries]
-        attempt = asyncio.create_task(self._append(entries))
+        # chained here, in the loop: the transaction then only checks that the head has not moved meanwhile
+        linked = link(self._head, entries) if self._head is not None else None
+        self._head = None
         try:
-            await asyncio.wait_for(asyncio.shield(attempt), self.config.write_timeout)
+            sqlite = self._sqlite
+            attempt = asyncio.create_task(
+                sqlite.append(entries, linked) if sqlite is not None else self._append(entries, linked)
+            )
+            await asyncio.wait({attempt}, timeout=self.config.write_timeout)
+            if not attempt.done():
+                # the next batch need not wait: SQLAlchemy gives a dead connection seconds to close gracefully, and
+                # a commit under way in the worker thread ends on its own (whatever its outcome, the callers have
+                # been told that their entries are not committed)
+                if self._sqlite is None:
+                    attempt.cancel()
+                self._abandoned.add(attempt)
+                attempt.add_done_callback(self._forget)
+                raise TimeoutError
+            self._head = attempt.result()
         except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing) as exc:
             self._fail_batch(batch, exc)
             return
@@ -205,12 +353,6 @@ class AuditLog:
             for pending in batch:
                 self._fail(pending, f"the audit log failed: {self._last_error}", exc)
             return
-        finally:
-            if not attempt.done():
-                # SQLAlchemy gives a dead connection seconds to close gracefully: the next batch need not wait
-                attempt.cancel()
-                self._abandoned.add(attempt)
-                attempt.add_done_callback(self._forget)
         self._last_error = None
         self._last_commit = dt.datetime.now(dt.UTC)
         self._transactions += 1
@@ -224,7 +366,7 @@ class AuditLog:
         for pending in batch:
             self._fail(pending, f"the audit store cannot commit: {self._last_error}", exc)
 
-    def _forget(self, attempt: asyncio.Task[None]) -> None:
+    def _forget(self, attempt: asyncio.Task[ChainHead]) -> None:
         self._abandoned.discard(attempt)
         if not attempt.cancelled():
             attempt.exception()  # retrieved: the batch has already failed on the timeout

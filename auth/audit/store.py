@@ -3,16 +3,23 @@
 Appends are serialised across processes inside the committing transaction: on PostgreSQL (and other servers) the
 chain-head row is read ``FOR UPDATE``; on SQLite, which locks the whole database, the transaction starts with a
 write to the head row, which takes the database's write lock at once (what ``BEGIN IMMEDIATE`` would do) so that no
-other process can append between the read of the head and the write of the new records. Each function runs inside
+other process can append between the read of the head and the write of the new records. A writer that knows where
+it left the head starts instead with an ``UPDATE`` of the head row conditional on that seq and hash: the same lock,
+taken by the first statement, and the read done by the condition (see :func:`append`). Each function runs inside
 a transaction the caller opened.
+
+:func:`append` is synchronous, so that the whole transaction makes one trip to wherever the database driver runs:
+a worker thread of the audit log's own over a sync engine (SQLite), or one greenlet through
+``AsyncConnection.run_sync`` (asyncpg, whose every statement would otherwise be a separate await).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, Connection, String, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
@@ -22,9 +29,12 @@ from auth.audit.tables import HEAD_ID, as_utc, checkpoints, entry_of, head, reco
 
 __all__ = [
     "PAGE",
+    "ChainHead",
     "ChainHeadMissing",
+    "Links",
     "append",
     "create_store",
+    "link",
     "lock_head",
     "read_checkpoints",
     "stored_records",
@@ -60,31 +70,83 @@ async def create_store(conn: AsyncConnection) -> None:
         await conn.execute(insert(head).values(id=HEAD_ID, seq=0, hash=GENESIS))
 
 
-async def lock_head(conn: AsyncConnection) -> tuple[int, str]:
-    """Lock the chain head until the transaction ends and return its ``(seq, hash)``."""
-    stmt = select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID)
-    if conn.dialect.name == "sqlite":
-        await conn.execute(update(head).where(head.c.id == HEAD_ID).values(seq=head.c.seq))
-    else:
-        stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).one_or_none()
-    if row is None:
-        raise ChainHeadMissing
-    return int(row.seq), str(row.hash)
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where the chain ends: the last record's ``seq`` and ``hash`` (``0`` and :data:`GENESIS` when empty)."""
+
+    seq: int
+    hash: str
 
 
-async def append(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> int:
-    """Chain ``entries`` after the head, in order; return the new head's seq."""
-    seq, prev_hash = await lock_head(conn)
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Entries chained after ``after``: their records rows, and the head they leave."""
+
+    after: ChainHead
+    rows: list[dict[str, Any]]
+    head: ChainHead
+
+
+def link(after: ChainHead, entries: Sequence[AuditEntry]) -> Links:
+    """Chain ``entries`` after ``after``, in order: each record's ``prev_hash`` is the hash before it."""
+    seq, prev_hash = after.seq, after.hash
     rows: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
         hash_ = record_hash(seq, entry, prev_hash)
         rows.append(row_of(seq, entry, prev_hash, hash_))
         prev_hash = hash_
-    await conn.execute(insert(records), rows)
-    await conn.execute(update(head).where(head.c.id == HEAD_ID).values(seq=seq, hash=prev_hash))
-    return seq
+    return Links(after, rows, ChainHead(seq, prev_hash))
+
+
+_HEAD = select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID)
+_TOUCH_HEAD = update(head).where(head.c.id == HEAD_ID).values(seq=head.c.seq)
+_LOCK_HEAD = _HEAD.with_for_update()
+_INSERT_RECORDS = insert(records)
+_MOVE_HEAD = (
+    update(head)
+    .where(head.c.id == HEAD_ID)
+    .values(seq=bindparam("to_seq", type_=BigInteger), hash=bindparam("to_hash", type_=String))
+)
+_ADVANCE_HEAD = _MOVE_HEAD.where(
+    head.c.seq == bindparam("from_seq", type_=BigInteger), head.c.hash == bindparam("from_hash", type_=String)
+)
+
+
+def _locked_head(conn: Connection) -> ChainHead:
+    if conn.dialect.name == "sqlite":
+        conn.execute(_TOUCH_HEAD)
+        row = conn.execute(_HEAD).one_or_none()
+    else:
+        row = conn.execute(_LOCK_HEAD).one_or_none()
+    if row is None:
+        raise ChainHeadMissing
+    return ChainHead(int(row.seq), str(row.hash))
+
+
+async def lock_head(conn: AsyncConnection) -> ChainHead:
+    """Lock the chain head until the transaction ends and return it."""
+    return await conn.run_sync(_locked_head)
+
+
+def append(conn: Connection, entries: Sequence[AuditEntry], linked: Links | None = None) -> ChainHead:
+    """Chain ``entries`` after the head, in order; return the new head.
+
+    ``linked``: the same entries already chained after the head this writer last left. While the store's head is
+    still that one, a single conditional ``UPDATE`` both moves it and takes its lock (the row lock; on SQLite the
+    database's write lock), and the rows go in as they are. Otherwise -- another writer appended meanwhile, or the
+    head is gone -- the head is locked and read as usual and the entries are chained after it.
+    """
+    if linked is not None:
+        moves = {"from_seq": linked.after.seq, "from_hash": linked.after.hash}
+        moves |= {"to_seq": linked.head.seq, "to_hash": linked.head.hash}
+        if conn.execute(_ADVANCE_HEAD, moves).rowcount == 1:
+            conn.execute(_INSERT_RECORDS, linked.rows)
+            return linked.head
+    links = link(_locked_head(conn), entries)
+    conn.execute(_INSERT_RECORDS, links.rows)
+    conn.execute(_MOVE_HEAD, {"to_seq": links.head.seq, "to_hash": links.head.hash})
+    return links.head
 
 
 async def read_checkpoints(conn: AsyncConnection) -> list[Checkpoint]:

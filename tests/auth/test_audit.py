@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import itertools
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -192,6 +193,43 @@ async def test_batch_max_bounds_a_transaction_but_never_splits_a_request(store: 
     await log.write([_entry(1000 + i) for i in range(120)])  # one request's entries: one transaction
     assert commits[0] == before + 1
     assert await store.count() == 320
+    assert (await log.verify()).ok
+
+
+@pytest.mark.parametrize("commit_delay", ["0", "10ms"])
+async def test_a_log_with_its_own_engine_batches_concurrent_writes(
+    store: Store, make_log: MakeLog, commit_delay: str
+) -> None:
+    log = await make_log(commit_delay=commit_delay)  # SQLite: the log's own sync engine and commit thread
+    n = 200
+
+    await asyncio.gather(*(log.write([_entry(i)]) for i in range(n)))
+
+    assert 1 <= log.status()["transactions"] <= 10
+    assert await store.count() == n
+    report = await log.verify()
+    assert report.ok, report
+    assert (report.checked, report.last_seq) == (n, n)
+
+
+async def test_commit_delay_gathers_concurrent_writers_but_never_holds_up_a_lone_one(make_log: MakeLog) -> None:
+    log = await make_log(commit_delay="300ms")
+
+    started = time.monotonic()
+    await log.write([_entry(0)])
+    await log.write([_entry(1)])
+    assert time.monotonic() - started < 0.25  # nobody else was writing: committed at once, twice
+
+    await asyncio.gather(log.write([_entry(2)]), log.write([_entry(3)]))  # two callers in one transaction
+    before = log.status()["transactions"]
+
+    async def later(i: int) -> None:
+        await asyncio.sleep(0.02 * i)
+        await log.write([_entry(10 + i)])
+
+    await asyncio.gather(*(later(i) for i in range(5)))  # 80 ms apart at most: they wait for one another
+
+    assert log.status()["transactions"] == before + 1
     assert (await log.verify()).ok
 
 
@@ -489,6 +527,27 @@ async def test_two_gateways_writing_one_store_keep_one_chain(store: Store, make_
         return
     writers = [rid.split("-")[0] for (rid,) in await store.sql("SELECT request_id FROM {records} ORDER BY seq")]
     assert sum(a != b for a, b in itertools.pairwise(writers)) > 2
+
+
+async def test_sqlite_appends_wait_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    database = tmp_path / "audit.db"
+    async with AuditLog(AuditConfig(url=f"sqlite+aiosqlite:///{database}", write_timeout="5s")) as log:
+        await log.write([_entry(0)])
+        other = sqlite3.connect(database, isolation_level=None)  # another gateway, in the middle of its append
+        try:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            other.execute("BEGIN IMMEDIATE")
+            writes = asyncio.gather(*(log.write([_entry(i)]) for i in range(1, 6)))
+            await asyncio.sleep(0.3)
+            assert not writes.done()
+            other.execute("COMMIT")
+            await writes
+        finally:
+            other.close()
+        assert log.healthy
+        report = await log.verify()
+    assert report.ok, report
+    assert report.checked == 6
 
 
 # --- an unreachable store ---------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import httpx
 import jwt
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from jwt.algorithms import RSAAlgorithm
 from pydantic import ValidationError
 
 from auth.oidc import OidcIssuerConfig, OidcVerifier, peek_issuer
@@ -465,6 +467,79 @@ async def test_a_client_passed_in_stays_open(server: OAuth2MockServer) -> None:
         assert (await client.get(server.jwks_url)).status_code == 200
 
 
+# --- verified tokens ----------------------------------------------------------------------------------------------
+
+
+@module_loop
+async def test_a_verified_token_is_remembered_until_its_exp_and_no_longer(
+    server: OAuth2MockServer, make_verifier: MakeVerifier
+) -> None:
+    verifier = make_verifier(server, claims=CLERK_MAPPING, leeway="1ms")
+    token = await server.token(CLERK, expires_in=2)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+
+    principal = await verifier.authenticate(token)
+    assert verifier.verified(token) == principal
+    assert await verifier.authenticate(token) == principal
+
+    await asyncio.sleep(expires_at - time.time() + 0.05)
+    assert verifier.verified(token) is None
+    assert await refused(verifier, token) == "token expired"
+
+
+@module_loop
+async def test_only_tokens_that_verified_are_remembered(server: OAuth2MockServer, make_verifier: MakeVerifier) -> None:
+    verifier = make_verifier(server, claims=CLERK_MAPPING)
+    token = await server.token(CLERK)
+    header_segment, _, signature = token.split(".")
+    _, payload, _ = segments(token)
+    escalated = {**payload, "realm_access": {"roles": ["case_handler", "supervisor", "cache_admin"]}}
+    tampered = f"{header_segment}.{b64(json.dumps(escalated).encode())}.{signature}"
+    no_principal = await server.token({"sub": "c-1", "aud": AUDIENCE, "user_type": "citizen"})  # signed, no ID
+
+    await verifier.authenticate(token)
+    for _ in range(2):
+        assert await refused(verifier, tampered) == "bad signature"
+        assert "ID number" in await refused(verifier, no_principal)
+    assert verifier.verified(tampered) is None
+    assert verifier.verified(no_principal) is None
+    assert verifier.verified(token) is not None
+
+    uncached = make_verifier(server, claims=CLERK_MAPPING, verified_cache_size=0)
+    assert (await uncached.authenticate(token)).subject == "zhang.wei"
+    assert uncached.verified(token) is None
+
+
+def _rsa_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    return {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+@module_loop
+async def test_a_key_replaced_under_its_kid_takes_its_remembered_tokens_along(make_verifier: MakeVerifier) -> None:
+    issuer = "https://sso.example/realms/gov"
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    published = {"keys": [_rsa_jwk(old, "k1")]}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=published))
+
+    def token(key: rsa.RSAPrivateKey, kid: str) -> str:
+        claims = {**CLERK, "iss": issuer, "exp": int(time.time()) + 600}
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+    async with httpx.AsyncClient(transport=transport) as client:
+        verifier = make_verifier(
+            issuer=issuer, jwks_url=f"{issuer}/certs", client=client, claims=CLERK_MAPPING, min_refresh_interval="1ms"
+        )
+        signed_by_old = token(old, "k1")
+        assert (await verifier.authenticate(signed_by_old)).subject == "zhang.wei"
+
+        # the issuer now publishes other key material under k1; a token naming k2 makes the verifier refresh
+        published = {"keys": [_rsa_jwk(new, "k1"), _rsa_jwk(new, "k2")]}
+        assert (await verifier.authenticate(token(new, "k2"))).subject == "zhang.wei"
+
+        assert verifier.verified(signed_by_old) is None
+        assert await refused(verifier, signed_by_old) == "bad signature"
+
+
 # --- configuration and routing ------------------------------------------------------------------------------------
 
 
@@ -474,6 +549,7 @@ def test_config_defaults_and_a_single_audience() -> None:
     assert config.audience == ["onewindow"]
     assert config.algorithms == ["RS256"]
     assert (config.leeway, config.jwks_cache_ttl, config.min_refresh_interval) == (30.0, 3600.0, 30.0)
+    assert config.verified_cache_size == 4096
 
 
 @pytest.mark.parametrize("algorithms", [["none"], ["HS256"], ["RS256", "HS512"], []])
