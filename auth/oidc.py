@@ -153,9 +153,6 @@ class _VerifiedTokens:
         self.size = size
         self._entries: dict[bytes, _Verified] = {}
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def get(self, digest: bytes, now: float) -> Principal | None:
         entry = self._entries.get(digest)
         if entry is None:

@@ -7,7 +7,6 @@ auth:
     retention: 183d               # at least 180 days (allow_short_retention: true for tests only)
     write_timeout: 2s             # a request waits this long for its commit, then fails closed
     batch_max: 500                # entries committed together in one transaction, at most
-    commit_delay: 10ms            # under concurrent writes, how long a transaction waits for more entries
 """
 
 from __future__ import annotations
@@ -16,11 +15,10 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from gateway.durations import DatabaseUrl, Duration, DurationOrZero, Strict
+from gateway.durations import DatabaseUrl, Duration, Strict
 
 __all__ = [
     "DEFAULT_BATCH_MAX",
-    "DEFAULT_COMMIT_DELAY",
     "DEFAULT_RETENTION",
     "DEFAULT_WRITE_TIMEOUT",
     "MIN_RETENTION",
@@ -32,7 +30,6 @@ MIN_RETENTION = 180 * 86400.0
 """The shortest retention the rules on electronic supervision allow for disclosure logs."""
 DEFAULT_WRITE_TIMEOUT = 2.0
 DEFAULT_BATCH_MAX = 500
-DEFAULT_COMMIT_DELAY = 0.01
 
 
 class AuditConfig(Strict):
@@ -40,9 +37,6 @@ class AuditConfig(Strict):
 
     ``retention`` must be at least 180 days unless ``allow_short_retention`` is set (tests and development);
     ``mask_principals_for_citizens`` masks staff subjects (``zh***ei``) in a citizen's own access log.
-    ``commit_delay``: while requests write concurrently (the last transaction carried the entries of more than
-    one), the writer waits this long before it takes the next batch, so that fewer, larger transactions carry the
-    same entries; a request writing alone is committed at once. ``0`` never waits.
 
     >>> AuditConfig(url="postgresql+asyncpg://onewindow@db/onewindow", write_timeout="500ms").write_timeout
     0.5
@@ -57,7 +51,6 @@ class AuditConfig(Strict):
     allow_short_retention: bool = False
     write_timeout: Duration = DEFAULT_WRITE_TIMEOUT
     batch_max: int = Field(default=DEFAULT_BATCH_MAX, ge=1)
-    commit_delay: DurationOrZero = DEFAULT_COMMIT_DELAY
     mask_principals_for_citizens: bool = True
 
     @model_validator(mode="after")

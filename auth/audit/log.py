@@ -6,12 +6,11 @@ entries are then committed. One background writer drains the queue and commits e
 awaits its own future. A caller whose entries are not committed within ``write_timeout`` gets
 :class:`~gateway.errors.AuditUnavailable`, and the gateway withholds the data (fail closed).
 
-While callers write concurrently, the writer lets a transaction gather entries for ``commit_delay`` before it
-commits: fewer, larger transactions for the same entries. An append is one trip to the database driver, not one
-per statement: on a SQLite file it runs on a sync engine, its commit in a worker thread of the log's own
-(:class:`_SqliteFile`); on other databases in one greenlet (``AsyncConnection.run_sync``). The log also remembers
-where it left the chain, so an append normally checks the head instead of reading it (see
-:func:`~auth.audit.store.append`). Reads, verification and pruning go through the async engine.
+An append is one trip to the database driver, not one per statement: on a SQLite file it runs on a sync engine,
+its commit in a worker thread of the log's own (:class:`_SqliteFile`); on other databases in one greenlet
+(``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an append normally checks the
+head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification and pruning go through the
+async engine.
 """
 
 from __future__ import annotations
@@ -44,6 +43,9 @@ __all__ = ["OPEN_TIMEOUT", "AuditLog"]
 OPEN_TIMEOUT = 30.0
 """How long :meth:`AuditLog.open` may take to reach the store and create its tables."""
 
+_GATHER_TURNS = 8
+"""Turns of the event loop the writer lets pass between waking up and taking a batch."""
+
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
@@ -69,7 +71,7 @@ class _SqliteFile:
 
     The file is put in WAL mode (it stays so): a commit then syncs the log once instead of writing and syncing a
     rollback journal and the database, and readers (verify, queries) no longer block the writer. In that mode the
-    statements of an append touch only pages in memory, so they run where they are called, on a connection that
+    statements of an append work on pages held in memory, so they run where they are called, on a connection that
     never waits for a lock; the driver's commit -- the write and sync of the log -- runs in the worker. When
     another process holds the write lock, the whole append runs in the worker instead, which waits for the lock up
     to ``busy_timeout``; so does every append to a file left in rollback journal mode (another process held it
@@ -181,7 +183,6 @@ class AuditLog:
         self._last_commit: dt.datetime | None = None
         self._transactions = 0
         self._abandoned: set[asyncio.Task[ChainHead]] = set()
-        self._company = False  # whether the last transaction carried the entries of more than one caller
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -286,12 +287,12 @@ class AuditLog:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self._company and self.config.commit_delay > 0:
-                # callers are writing concurrently: let those about to write join this transaction
-                await asyncio.sleep(self.config.commit_delay)
+            for _ in range(_GATHER_TURNS):
+                # requests finishing their work in these turns of the loop join this transaction: fewer commits for
+                # the cost of a few turns (a timed wait would hold back every request in the batch by its length)
+                await asyncio.sleep(0)
             batch = self._take_batch()
             if batch:
-                self._company = len(batch) > 1
                 await self._commit(batch)
 
     def _take_batch(self) -> list[_Pending]:
@@ -328,20 +329,17 @@ class AuditLog:
         # chained here, in the loop: the transaction then only checks that the head has not moved meanwhile
         linked = link(self._head, entries) if self._head is not None else None
         self._head = None
+        sqlite = self._sqlite
+        attempt = asyncio.create_task(
+            sqlite.append(entries, linked) if sqlite is not None else self._append(entries, linked)
+        )
         try:
-            sqlite = self._sqlite
-            attempt = asyncio.create_task(
-                sqlite.append(entries, linked) if sqlite is not None else self._append(entries, linked)
-            )
-            await asyncio.wait({attempt}, timeout=self.config.write_timeout)
+            try:
+                await asyncio.wait({attempt}, timeout=self.config.write_timeout)
+            finally:
+                if not attempt.done():
+                    self._abandon(attempt)
             if not attempt.done():
-                # the next batch need not wait: SQLAlchemy gives a dead connection seconds to close gracefully, and
-                # a commit under way in the worker thread ends on its own (whatever its outcome, the callers have
-                # been told that their entries are not committed)
-                if self._sqlite is None:
-                    attempt.cancel()
-                self._abandoned.add(attempt)
-                attempt.add_done_callback(self._forget)
                 raise TimeoutError
             self._head = attempt.result()
         except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing) as exc:
@@ -359,6 +357,15 @@ class AuditLog:
         for pending in batch:
             if not pending.committed.done():
                 pending.committed.set_result(None)
+
+    def _abandon(self, attempt: asyncio.Task[ChainHead]) -> None:
+        # The next batch need not wait: SQLAlchemy gives a dead connection seconds to close gracefully, and a commit
+        # under way in the SQLite worker ends on its own (it is not cancelled: whatever its outcome, the callers are
+        # told that their entries are not committed).
+        if self._sqlite is None:
+            attempt.cancel()
+        self._abandoned.add(attempt)
+        attempt.add_done_callback(self._forget)
 
     def _fail_batch(self, batch: list[_Pending], exc: BaseException) -> None:
         self._last_error = _reason(exc)

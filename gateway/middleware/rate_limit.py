@@ -19,7 +19,7 @@ from collections.abc import Collection
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -78,7 +78,7 @@ class RateLimit:
         self.app = app
         self.per_principal = _item(per_principal, "security.rate_limit")
         self.per_client = _item(per_client, "security.rate_limit_per_client")
-        self.limiter = MovingWindowRateLimiter(rate_limit_storage(storage))
+        self.limiter = SlidingWindowCounterRateLimiter(rate_limit_storage(storage))
         self.paths = frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

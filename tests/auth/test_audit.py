@@ -196,11 +196,8 @@ async def test_batch_max_bounds_a_transaction_but_never_splits_a_request(store: 
     assert (await log.verify()).ok
 
 
-@pytest.mark.parametrize("commit_delay", ["0", "10ms"])
-async def test_a_log_with_its_own_engine_batches_concurrent_writes(
-    store: Store, make_log: MakeLog, commit_delay: str
-) -> None:
-    log = await make_log(commit_delay=commit_delay)  # SQLite: the log's own sync engine and commit thread
+async def test_a_log_with_its_own_engine_batches_concurrent_writes(store: Store, make_log: MakeLog) -> None:
+    log = await make_log()  # on SQLite: the log's own sync engine and commit thread
     n = 200
 
     await asyncio.gather(*(log.write([_entry(i)]) for i in range(n)))
@@ -210,27 +207,6 @@ async def test_a_log_with_its_own_engine_batches_concurrent_writes(
     report = await log.verify()
     assert report.ok, report
     assert (report.checked, report.last_seq) == (n, n)
-
-
-async def test_commit_delay_gathers_concurrent_writers_but_never_holds_up_a_lone_one(make_log: MakeLog) -> None:
-    log = await make_log(commit_delay="300ms")
-
-    started = time.monotonic()
-    await log.write([_entry(0)])
-    await log.write([_entry(1)])
-    assert time.monotonic() - started < 0.25  # nobody else was writing: committed at once, twice
-
-    await asyncio.gather(log.write([_entry(2)]), log.write([_entry(3)]))  # two callers in one transaction
-    before = log.status()["transactions"]
-
-    async def later(i: int) -> None:
-        await asyncio.sleep(0.02 * i)
-        await log.write([_entry(10 + i)])
-
-    await asyncio.gather(*(later(i) for i in range(5)))  # 80 ms apart at most: they wait for one another
-
-    assert log.status()["transactions"] == before + 1
-    assert (await log.verify()).ok
 
 
 async def test_a_write_returns_only_after_its_commit(store: Store, make_log: MakeLog) -> None:
