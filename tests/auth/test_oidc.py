@@ -293,14 +293,19 @@ async def test_an_unknown_kid_is_refused(server: OAuth2MockServer, make_verifier
     assert await refused(verifier, token) == "unknown signing key"
 
 
+def _escalated(token: str) -> str:
+    """``token`` with supervisor and cache_admin roles written into its payload, the signature left as it was."""
+    header_segment, _, signature = token.split(".")
+    _, payload, _ = segments(token)
+    escalated = {**payload, "realm_access": {"roles": ["case_handler", "supervisor", "cache_admin"]}}
+    return f"{header_segment}.{b64(json.dumps(escalated).encode())}.{signature}"
+
+
 @module_loop
 async def test_a_tampered_payload_is_refused(server: OAuth2MockServer, make_verifier: MakeVerifier) -> None:
     verifier = make_verifier(server, claims=CLERK_MAPPING)
     token = await server.token(CLERK)
-    header_segment, _, signature = token.split(".")
-    _, payload, _ = segments(token)
-    escalated = {**payload, "realm_access": {"roles": ["case_handler", "supervisor", "cache_admin"]}}
-    tampered = f"{header_segment}.{b64(json.dumps(escalated).encode())}.{signature}"
+    tampered = _escalated(token)
 
     assert await refused(verifier, tampered) == "bad signature"
     assert (await verifier.authenticate(token)).roles == {"case_handler", "supervisor"}
@@ -491,10 +496,7 @@ async def test_a_verified_token_is_remembered_until_its_exp_and_no_longer(
 async def test_only_tokens_that_verified_are_remembered(server: OAuth2MockServer, make_verifier: MakeVerifier) -> None:
     verifier = make_verifier(server, claims=CLERK_MAPPING)
     token = await server.token(CLERK)
-    header_segment, _, signature = token.split(".")
-    _, payload, _ = segments(token)
-    escalated = {**payload, "realm_access": {"roles": ["case_handler", "supervisor", "cache_admin"]}}
-    tampered = f"{header_segment}.{b64(json.dumps(escalated).encode())}.{signature}"
+    tampered = _escalated(token)
     no_principal = await server.token({"sub": "c-1", "aud": AUDIENCE, "user_type": "citizen"})  # signed, no ID
 
     await verifier.authenticate(token)
