@@ -240,7 +240,7 @@ def create_app(
         try:
             await identity.open()
             if audit is not None:
-                await audit.open()
+                await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
             await sources.open()
             app.state.sources = sources
             yield

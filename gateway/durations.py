@@ -56,14 +56,26 @@ class Strict(BaseModel):
 
 def _database_url(value: str) -> str:
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        make_url(value)
+        url = make_url(value)
+        dialect = url.get_dialect()
+    except NoSuchModuleError:  # an ArgumentError too: first
+        raise ValueError(f"no database driver {make_url(value).drivername!r}") from None
     except ArgumentError:
         raise ValueError("not a SQLAlchemy URL, e.g. postgresql+asyncpg://user:password@host/db") from None
+    if not dialect.is_async:
+        raise ValueError(
+            f"{url.drivername!r} is not an async driver: use postgresql+asyncpg, mysql+aiomysql or sqlite+aiosqlite"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise ValueError(f"the driver of {url.drivername!r} is not installed ({exc})") from None
     return value
 
 
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
-"""A SQLAlchemy URL (``sqlite+aiosqlite:///audit.db``, ``postgresql+asyncpg://user@host/db``), checked when read."""
+"""A SQLAlchemy URL with an async driver (``sqlite+aiosqlite:///audit.db``, ``postgresql+asyncpg://user@host/db``),
+checked when read: the driver must be known, async and installed, so a wrong one fails at start-up."""

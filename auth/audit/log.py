@@ -29,6 +29,7 @@ from typing import Any, Self, TypeVar
 from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from auth.audit.chain import VerifyReport, utc_text
 from auth.audit.config import AuditConfig
@@ -38,10 +39,14 @@ from auth.audit.retention import PruneReport, prune_store
 from auth.audit.store import ChainHead, ChainHeadMissing, Links, append, create_store, link, walk_store
 from gateway.errors import AuditUnavailable, ConfigError
 
-__all__ = ["OPEN_TIMEOUT", "AuditLog"]
+__all__ = ["OPEN_TIMEOUT", "RECONNECT_BACKOFF", "AuditLog"]
 
 OPEN_TIMEOUT = 30.0
 """How long :meth:`AuditLog.open` may take to reach the store and create its tables."""
+
+RECONNECT_BACKOFF = (0.5, 30.0)
+"""Seconds before the first, and at most between later, attempts to reach a store unreachable at start."""
+_UNREACHABLE = (SQLAlchemyError, OSError, TimeoutError)
 
 _GATHER_TURNS = 8
 """Turns of the event loop the writer lets pass between waking up and taking a batch."""
@@ -183,6 +188,7 @@ class AuditLog:
         self._last_commit: dt.datetime | None = None
         self._transactions = 0
         self._abandoned: set[asyncio.Task[ChainHead]] = set()
+        self._connecting: asyncio.Task[None] | None = None  # reconnecting to a store unreachable at start
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -191,8 +197,14 @@ class AuditLog:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def open(self) -> None:
-        """Connect, create the tables that are missing and start the writer; an unreachable store fails start-up."""
+    async def open(self, *, retry: bool = False) -> None:
+        """Connect, create the tables that are missing and start the writer.
+
+        A store that cannot be reached fails with :class:`~gateway.errors.ConfigError` naming ``auth.audit``; with
+        ``retry`` (the gateway) the log opens unavailable instead: every write fails closed, :attr:`healthy` is
+        false and :meth:`status` says why, while it reconnects in the background (jittered exponential backoff,
+        :data:`RECONNECT_BACKOFF`) until the store answers or the log is closed.
+        """
         options: dict[str, Any] = {}
         if self.config.db_schema is not None:
             options["schema_translate_map"] = {None: self.config.db_schema}
@@ -205,22 +217,57 @@ class AuditLog:
         assert engine is not None
         if options:
             engine = engine.execution_options(**options)
-        try:
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                async with engine.begin() as conn:
-                    await create_store(conn)
-                if self._sqlite is not None:
-                    await self._sqlite.open()
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            await self._dispose()
-            raise ConfigError("auth.audit", f"cannot open the audit store: {_reason(exc)}") from exc
-        self._engine = engine
         self._closing = False
+        try:
+            await self._prepare(engine)
+        except _UNREACHABLE as exc:
+            if not retry:
+                await self._dispose()
+                raise ConfigError("auth.audit", f"cannot open the audit store: {_reason(exc)}") from exc
+            self._unreachable(exc)
+            self._connecting = asyncio.create_task(self._reconnect(engine), name="onewindow-audit-connect")
+            return
+        self._start(engine)
+
+    async def _prepare(self, engine: AsyncEngine) -> None:
+        async with asyncio.timeout(OPEN_TIMEOUT):
+            async with engine.begin() as conn:
+                await create_store(conn)
+            if self._sqlite is not None:
+                await self._sqlite.open()
+
+    def _start(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._last_error = None
         self._writer = asyncio.create_task(self._write_batches(), name="onewindow-audit-writer")
+
+    def _unreachable(self, exc: BaseException | None) -> None:
+        error = f"cannot reach the audit store: {_reason(exc) if exc else 'no answer'}"
+        level = logging.DEBUG if error == self._last_error else logging.ERROR  # once per reason, not per attempt
+        self._last_error = error
+        _log.log(level, "audit: %s; personal data is withheld until it answers", error)
+
+    async def _reconnect(self, engine: AsyncEngine) -> None:
+        initial, longest = RECONNECT_BACKOFF
+        retrying = AsyncRetrying(
+            wait=wait_exponential_jitter(initial=initial, max=longest),
+            retry=retry_if_exception_type(_UNREACHABLE),
+            before_sleep=lambda state: self._unreachable(state.outcome.exception() if state.outcome else None),
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._prepare(engine)
+        self._connecting = None
+        self._start(engine)
+        _log.warning("audit: the audit store answers; disclosures are written again")
 
     async def aclose(self) -> None:
         """Commit what is waiting (each batch within ``write_timeout``), stop the writer, dispose an owned engine."""
         self._closing = True
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
         writer, self._writer = self._writer, None
         if writer is not None:
             self._wakeup.set()
@@ -251,7 +298,7 @@ class AuditLog:
         """``status`` (``ok`` / ``unavailable``), ``last_error``, ``pending`` entries, committed ``transactions``."""
         return {
             "status": "ok" if self.healthy else "unavailable",
-            "last_error": self._last_error if self._writer is not None else "the audit log is not open",
+            "last_error": self._last_error if self._writer or self._connecting else "the audit log is not open",
             "pending": sum(len(p.entries) for p in self._pending if not p.committed.done()),
             "transactions": self._transactions,
             "last_commit_at": None if self._last_commit is None else utc_text(self._last_commit),
@@ -267,7 +314,7 @@ class AuditLog:
         for entry in entries:
             utc_text(entry.at)  # a timestamp without a zone is the caller's bug: refuse it here, not in the writer
         if self._writer is None or self._closing:
-            raise AuditUnavailable("the audit log is not open")
+            raise AuditUnavailable(self._not_open())
         pending = _Pending(tuple(entries), asyncio.get_running_loop().create_future())
         self._pending.append(pending)
         self._wakeup.set()
@@ -388,8 +435,13 @@ class AuditLog:
 
     def _connected(self) -> AsyncEngine:
         if self._engine is None:
-            raise AuditUnavailable("the audit log is not open")
+            raise AuditUnavailable(self._not_open())
         return self._engine
+
+    def _not_open(self) -> str:
+        if self._connecting is not None and self._last_error is not None:
+            return self._last_error
+        return "the audit log is not open"
 
     async def query(self, filter: AuditFilter, *, limit: int = 50, before_seq: int | None = None) -> list[AuditRecord]:
         """The newest ``limit`` records matching ``filter``; pass the last seq returned as ``before_seq`` to page on."""

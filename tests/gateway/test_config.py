@@ -114,6 +114,9 @@ def test_base_configuration_is_valid() -> None:
         ("sources/civil_affairs/queries", {}, "sources.civil_affairs.queries", "at least 1"),
         ("cache/responses/max_bytes", "a lot", "cache.responses.max_bytes", "could not parse"),
         ("cache/responses/max_entry_bytes", "-1 KiB", "cache.responses.max_entry_bytes", "could not parse"),
+        ("auth/audit/url", "postgresql://onewindow@db/audit", "auth.audit.url", "'postgresql' is not an async driver"),
+        ("auth/audit/url", "oracle+nosuch://db/audit", "auth.audit.url", "no database driver 'oracle+nosuch'"),
+        ("auth/audit/url", "not a url", "auth.audit.url", "not a SQLAlchemy URL"),
     ],
 )
 def test_errors_name_source_and_key(path: str, value: Any, key: str, says: str) -> None:
