@@ -105,7 +105,9 @@ class OAuth2ClientCredentials(Strict):
     """OAuth 2.0 client credentials grant (RFC 6749 section 4.4), the client authenticated with HTTP Basic.
 
     ``audience`` is sent as the form field ``audience_param`` (``audience`` for most issuers, ``resource`` for
-    RFC 8707 ones); ``token_params`` are further form fields some issuers want.
+    RFC 8707 ones); ``token_params`` are further form fields some issuers want. The token endpoint is reached
+    with the source's ``tls`` (its CA, and its client certificate where the issuer binds tokens to it, RFC 8705)
+    unless ``tls`` is set here for an issuer behind another CA or wanting another certificate.
 
     >>> OAuth2ClientCredentials(type="oauth2_client_credentials", token_url="https://idp.example/token",
     ...                         client_id="onewindow", client_secret="s3cret").client_secret
@@ -121,6 +123,7 @@ class OAuth2ClientCredentials(Strict):
     audience_param: str = "audience"
     token_params: dict[str, str] = Field(default_factory=dict)
     refresh_margin: DurationOrZero = DEFAULT_REFRESH_MARGIN
+    tls: TlsOptions | None = None
 
     @field_validator("token_url")
     @classmethod
@@ -202,14 +205,16 @@ class TlsOptions(Strict):
 # -- building ----------------------------------------------------------------------------------------------------
 
 
-def ssl_context(source: str, tls: TlsOptions | None, *, verify: bool = True) -> ssl.SSLContext | bool:
+def ssl_context(
+    source: str, tls: TlsOptions | None, *, verify: bool = True, where: str | None = None
+) -> ssl.SSLContext | bool:
     """What to give httpx's ``verify``: ``verify`` itself without ``tls``, else a context built from it.
 
-    Unreadable files raise :class:`ConfigError` naming ``sources.<source>.tls.<key>``.
+    Unreadable files raise :class:`ConfigError` naming ``where`` (``sources.<source>.tls``) and the key.
     """
     if tls is None:
         return verify
-    where = f"sources.{source}.tls"
+    where = where or f"sources.{source}.tls"
     try:
         context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else certifi.where())
     except (ssl.SSLError, OSError) as exc:
@@ -226,15 +231,23 @@ def ssl_context(source: str, tls: TlsOptions | None, *, verify: bool = True) -> 
     return context
 
 
-def http_auth(source: str, credentials: Credentials | None, *, timeout: float) -> httpx.Auth | None:
-    """The ``httpx.Auth`` for HTTP-level credentials; ``None`` for none or for a WS-Security token."""
+def http_auth(
+    source: str, credentials: Credentials | None, *, timeout: float, verify: ssl.SSLContext | bool = True
+) -> httpx.Auth | None:
+    """The ``httpx.Auth`` for HTTP-level credentials; ``None`` for none or for a WS-Security token.
+
+    ``verify`` is the source's own (see :func:`ssl_context`): a token endpoint is reached with it unless the
+    credentials set a ``tls`` of their own.
+    """
     match credentials:
         case BasicCredentials(username=username, password=password):
             return httpx.BasicAuth(username, password.get_secret_value())
         case BearerCredentials(token=token):
             return BearerAuth(token)
-        case OAuth2ClientCredentials():
-            return OAuth2ClientCredentialsAuth(source, credentials, timeout=timeout)
+        case OAuth2ClientCredentials(tls=tls):
+            if tls is not None:
+                verify = ssl_context(source, tls, where=f"sources.{source}.credentials.tls")
+            return OAuth2ClientCredentialsAuth(source, credentials, timeout=timeout, verify=verify)
         case HmacHeadersCredentials():
             return HmacHeadersAuth(credentials)
         case _:
@@ -307,10 +320,18 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             await client.get("https://si.example.gov.cn/api/v1/insured/11010519491231002X")
     """
 
-    def __init__(self, source: str, credentials: OAuth2ClientCredentials, *, timeout: float) -> None:
+    def __init__(
+        self,
+        source: str,
+        credentials: OAuth2ClientCredentials,
+        *,
+        timeout: float,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self._source = source
         self._credentials = credentials
         self._timeout = timeout
+        self._verify = verify
         self._token: _Token | None = None
         self._async_lock = asyncio.Lock()
         self._sync_lock = threading.Lock()  # zeep reads a WSDL through a synchronous client, in a worker thread
@@ -337,7 +358,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
         async with self._async_lock:
             if (token := self._usable(refused)) is not None:  # another request renewed it meanwhile
                 return token
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
+            async with httpx.AsyncClient(timeout=self._timeout, verify=self._verify) as client:
                 try:
                     response = await client.post(**self._token_request())
                 except httpx.HTTPError as exc:
@@ -350,7 +371,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
         with self._sync_lock:
             if (token := self._usable(refused)) is not None:
                 return token
-            with httpx.Client(timeout=self._timeout) as client:
+            with httpx.Client(timeout=self._timeout, verify=self._verify) as client:
                 try:
                     response = client.post(**self._token_request())
                 except httpx.HTTPError as exc:

@@ -170,7 +170,7 @@ class RestAdapter(Adapter):
         self._timeout = httpx.Timeout(config.timeout)
         self._headers = {"Accept": "application/json", **self.options.headers}
         self._verify = ssl_context(name, self.options.tls)
-        self._auth = http_auth(name, self.options.credentials, timeout=config.timeout)
+        self._auth = http_auth(name, self.options.credentials, timeout=config.timeout, verify=self._verify)
 
     @classmethod
     def parse_options(cls, name: str, config: SourceConfig) -> RestOptions:

@@ -154,7 +154,7 @@ class SoapAdapter(Adapter):
     def __init__(self, name: str, config: SourceConfig, *, http_client: httpx.AsyncClient | None = None) -> None:
         super().__init__(name, config)
         self._verify = ssl_context(name, self.options.tls, verify=self.options.verify_tls)
-        self._auth = http_auth(name, self.options.credentials, timeout=config.timeout)
+        self._auth = http_auth(name, self.options.credentials, timeout=config.timeout, verify=self._verify)
         self._wsse = wsse_token(self.options.credentials)
         self._secrets = secret_values(self.options.credentials)
         if http_client is not None and (self._auth is not None or self.options.tls is not None):

@@ -38,6 +38,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ import pytest
 
 from tests.conftest import unused_port
 
-__all__ = ["NODE_PROJECT", "OAuth2MockServer", "start_oauth2_mock_server"]
+__all__ = ["NODE_PROJECT", "OAuth2MockServer", "ServerTls", "start_oauth2_mock_server"]
 
 NODE_PROJECT = Path(__file__).parent / "auth" / "node"
 _LAUNCHER = NODE_PROJECT / "launch.js"
@@ -148,18 +149,38 @@ class OAuth2MockServer:
         response.raise_for_status()
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """HTTPS for the server: its certificate and key, the CA that signed them (for the test's own client), and
+    ``client_ca`` to require a client certificate that CA issued (mutual TLS)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    client_ca: Path | None = None
+    client_cert: tuple[Path, Path] | None = None  # what the test's own client presents when client_ca is set
+
+
 @asynccontextmanager
-async def start_oauth2_mock_server(*, port: int | None = None, alg: str = "RS256") -> AsyncIterator[OAuth2MockServer]:
-    """Start oauth2-mock-server on ``127.0.0.1:port`` (an unused port by default) with one ``alg`` key; stop it on
-    exit. Skips (locally) or fails (under CI) when Node.js or npm is missing."""
+async def start_oauth2_mock_server(
+    *, port: int | None = None, alg: str = "RS256", tls: ServerTls | None = None
+) -> AsyncIterator[OAuth2MockServer]:
+    """Start oauth2-mock-server on ``127.0.0.1:port`` (an unused port by default) with one ``alg`` key, over HTTPS
+    with ``tls``; stop it on exit. Skips (locally) or fails (under CI) when Node.js or npm is missing."""
     await _ensure_installed()
+    options = ["--port", str(port or unused_port()), "--alg", alg]
+    verify: ssl.SSLContext | bool = True
+    if tls is not None:
+        options += ["--cert", str(tls.cert), "--key", str(tls.key)]
+        verify = ssl.create_default_context(cafile=str(tls.ca))
+        if tls.client_ca is not None:
+            options += ["--client-ca", str(tls.client_ca)]
+            if tls.client_cert is not None:
+                verify.load_cert_chain(*tls.client_cert)
     process = await asyncio.create_subprocess_exec(
         "node",
         str(_LAUNCHER),
-        "--port",
-        str(port or unused_port()),
-        "--alg",
-        alg,
+        *options,
         cwd=NODE_PROJECT,
         env={**os.environ, "NODE_ENV": "test"},  # express logs handled errors to stderr unless NODE_ENV=test
         stdin=asyncio.subprocess.PIPE,
@@ -175,7 +196,7 @@ async def start_oauth2_mock_server(*, port: int | None = None, alg: str = "RS256
         if not line:
             pytest.fail(f"oauth2-mock-server exited at start (code {await process.wait()})", pytrace=False)
         started = json.loads(line)
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with httpx.AsyncClient(timeout=5.0, verify=verify) as client:
             yield OAuth2MockServer(issuer=started["issuer"], signing_kid=started["kid"], _client=client)
     finally:
         process.stdin.close()  # the launcher stops when its stdin closes

@@ -2,8 +2,10 @@
 // A real OAuth2 / OpenID Connect server for OneWindow's tests: oauth2-mock-server with hooks for shaping tokens
 // and a small control API for key rotation. Started by tests/oauth2_server.py; see its docstring for the API.
 //
-//   node launch.js --port 8080 [--alg RS256]
+//   node launch.js --port 8080 [--alg RS256] [--cert server.pem --key server.key [--client-ca ca.pem]]
 //
+// With --cert and --key it serves HTTPS; with --client-ca too it asks for a client certificate and refuses the
+// handshake of a client without one that CA issued (mutual TLS, as an issuer binding tokens to certificates does).
 // Prints one JSON line on stdout once listening ({"issuer": ..., "kid": ...}); stops when stdin closes.
 //
 // Token shaping (every grant of POST /token, form fields on top of the standard ones):
@@ -15,7 +17,9 @@
 //   DELETE /_control/keys/:kid   removes a key from the JWKS (and from signing)
 'use strict';
 
+const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const { parseArgs } = require('node:util');
 const { JWKStore, OAuth2Issuer } = require('oauth2-mock-server');
 // Not re-exported by the package's index; the version is pinned by package-lock.json.
@@ -83,7 +87,13 @@ function merge(target, changes) {
 
 async function main() {
   const { values } = parseArgs({
-    options: { port: { type: 'string' }, alg: { type: 'string', default: 'RS256' } },
+    options: {
+      port: { type: 'string' },
+      alg: { type: 'string', default: 'RS256' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      'client-ca': { type: 'string' },
+    },
   });
   const port = Number(values.port ?? 0);
 
@@ -122,9 +132,18 @@ async function main() {
     }
   });
 
-  const server = http.createServer(app);
+  let server;
+  if (values.cert) {
+    const options = { cert: fs.readFileSync(values.cert), key: fs.readFileSync(values.key) };
+    if (values['client-ca']) {
+      Object.assign(options, { ca: fs.readFileSync(values['client-ca']), requestCert: true, rejectUnauthorized: true });
+    }
+    server = https.createServer(options, app);
+  } else {
+    server = http.createServer(app);
+  }
   await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
-  issuer.url = `http://127.0.0.1:${server.address().port}`;
+  issuer.url = `${values.cert ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
 
   const stop = () => {
     server.closeAllConnections();
