@@ -7,7 +7,7 @@ awaits its own future. A caller whose entries are not committed within ``write_t
 :class:`~gateway.errors.AuditUnavailable`, and the gateway withholds the data (fail closed).
 
 An append is one trip to the database driver, not one per statement: on a SQLite file it runs on a sync engine,
-its commit in a worker thread of the log's own (:class:`_SqliteFile`); on other databases in one greenlet
+its commit in a worker thread of the log's own (:class:`SqliteFile`); on other databases in one greenlet
 (``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an append normally checks the
 head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification and pruning go through the
 async engine.
@@ -19,15 +19,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import sqlite3
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
-from sqlalchemy import URL, Engine, create_engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -36,6 +33,7 @@ from auth.audit.config import AuditConfig
 from auth.audit.entry import AuditEntry
 from auth.audit.query import AuditFilter, AuditRecord
 from auth.audit.retention import PruneReport, prune_store
+from auth.audit.sqlite import SqliteFile
 from auth.audit.store import ChainHead, ChainHeadMissing, Links, append, create_store, link, walk_store
 from gateway.errors import AuditUnavailable, ConfigError
 
@@ -52,104 +50,12 @@ _GATHER_TURNS = 8
 """Turns of the event loop the writer lets pass between waking up and taking a batch."""
 
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
 class _Pending:
     entries: tuple[AuditEntry, ...]
     committed: asyncio.Future[None]
-
-
-def _append_committed(engine: Engine, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
-    with engine.begin() as conn:
-        return append(conn, entries, linked)
-
-
-def _busy(exc: OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-class _SqliteFile:
-    """Appends to a SQLite database file: the statements on the event loop, the commit in a worker thread.
-
-    The file is put in WAL mode (it stays so): a commit then syncs the log once instead of writing and syncing a
-    rollback journal and the database, and readers (verify, queries) no longer block the writer. In that mode the
-    statements of an append work on pages held in memory, so they run where they are called, on a connection that
-    never waits for a lock; the driver's commit -- the write and sync of the log -- runs in the worker. When
-    another process holds the write lock, the whole append runs in the worker instead, which waits for the lock up
-    to ``busy_timeout``; so does every append to a file left in rollback journal mode (another process held it
-    busy when this one opened it).
-
-    The worker gets one call per commit: in a busy process, a second thread waits for the GIL after every driver
-    call it makes (through aiosqlite, each statement, fetch and commit would be such a crossing).
-    """
-
-    def __init__(self, url: URL, options: dict[str, Any], busy_timeout: float) -> None:
-        url = url.set(drivername="sqlite+pysqlite")
-        waits = {} if "timeout" in url.query else {"timeout": busy_timeout}
-        self._engine = create_engine(url, connect_args=waits).execution_options(**options)
-        self._loop_engine = create_engine(url, connect_args={"timeout": 0}).execution_options(**options)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="onewindow-audit")
-        self._staging = False
-
-    @staticmethod
-    def serves(url: URL) -> bool:
-        """Whether ``url`` is an aiosqlite database file (an in-memory database would be another one per engine)."""
-        if url.drivername != "sqlite+aiosqlite":
-            return False
-        database = url.database or ":memory:"
-        return url.query.get("mode") != "memory" and not database.startswith((":memory:", "file::memory:"))
-
-    def _in_thread(self, function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
-        return asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
-
-    async def open(self) -> None:
-        self._staging = await self._in_thread(self._write_ahead) == "wal"
-
-    def _write_ahead(self) -> str:
-        """Switch to WAL mode; the mode the file is in afterwards."""
-        try:
-            with self._engine.connect() as conn:
-                return str(conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar())
-        except OperationalError as exc:
-            if not _busy(exc):
-                raise
-            return "unchanged"
-
-    async def append(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
-        """Append and commit. Not to be cancelled: the worker may be committing on a connection this closes."""
-        if self._staging:
-            head = await self._staged(entries, linked)
-            if head is not None:
-                return head
-        return await self._in_thread(_append_committed, self._engine, entries, linked)
-
-    async def _staged(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead | None:
-        """The statements here, the driver's commit in the worker; ``None`` when another process holds the lock."""
-        connection = self._loop_engine.connect()
-        try:
-            transaction = connection.begin()
-            try:
-                head = append(connection, entries, linked)
-            except OperationalError as exc:
-                if _busy(exc):
-                    return None
-                raise
-            driver = connection.connection.dbapi_connection
-            assert driver is not None
-            await self._in_thread(driver.commit)
-            transaction.commit()  # SQLAlchemy's side of it: nothing is left for the driver to commit
-            return head
-        finally:
-            connection.close()  # rolls back what was not committed
-
-    async def aclose(self, patience: float) -> None:
-        """Dispose of the engines once the worker is done with what it was given (waiting ``patience`` at most)."""
-        await asyncio.wait({self._in_thread(self._engine.dispose)}, timeout=patience)
-        self._loop_engine.dispose()
-        self._thread.shutdown(wait=False)
 
 
 def _reason(exc: BaseException) -> str:
@@ -177,7 +83,7 @@ class AuditLog:
         self._given = engine
         self._owned: AsyncEngine | None = None
         self._engine: AsyncEngine | None = None
-        self._sqlite: _SqliteFile | None = None  # an owned SQLite file: appends bypass the async engine
+        self._sqlite: SqliteFile | None = None  # an owned SQLite file: appends bypass the async engine
         # where this log's last commit left the chain; None when unknown (not yet written, or a commit failed)
         self._head: ChainHead | None = None
         self._pending: deque[_Pending] = deque()
@@ -211,8 +117,8 @@ class AuditLog:
         if self._given is None:
             # no pre-ping: a commit that fails invalidates its connection instead (see _append)
             self._owned = create_async_engine(self.config.url)
-            if _SqliteFile.serves(self._owned.url):
-                self._sqlite = _SqliteFile(self._owned.url, options, busy_timeout=self.config.write_timeout)
+            if SqliteFile.serves(self._owned.url):
+                self._sqlite = SqliteFile(self._owned.url, options, busy_timeout=self.config.write_timeout)
         engine = self._given or self._owned
         assert engine is not None
         if options:
