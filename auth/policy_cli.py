@@ -71,6 +71,18 @@ def explain(
 _BARE_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+_DATABASE_KEY = re.compile(r"^\s*url:\s*$")
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    """An unset variable's stand-in: an in-memory database where a ``url:`` key (a database) takes it, an address
+    that cannot resolve elsewhere (a department's ``base_url``, ``wsdl``, ...)."""
+    if match[1] in os.environ:
+        return match[0]
+    line = match.string[match.string.rfind("\n", 0, match.start()) + 1 : match.start()]
+    return "sqlite+aiosqlite://" if _DATABASE_KEY.match(line) else f"http://unset.invalid/{match[1]}"
+
+
 def _load(path: Path) -> GatewayConfig:
     """The configuration, with each ``${VAR}`` that is unset and has no default read as a placeholder: explaining
     the policy needs no department addresses or secrets."""
@@ -78,7 +90,7 @@ def _load(path: Path) -> GatewayConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("", f"cannot read configuration file {path}: {exc.strerror}") from None
-    text = _BARE_VARIABLE.sub(lambda m: m[0] if m[1] in os.environ else f"http://unset.invalid/{m[1]}", text)
+    text = _BARE_VARIABLE.sub(_placeholder, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
