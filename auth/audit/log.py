@@ -26,7 +26,7 @@ from typing import Any, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from auth.audit.chain import VerifyReport, utc_text
 from auth.audit.config import AuditConfig
@@ -156,13 +156,18 @@ class AuditLog:
     async def _reconnect(self, engine: AsyncEngine) -> None:
         initial, longest = RECONNECT_BACKOFF
         retrying = AsyncRetrying(
-            wait=wait_exponential_jitter(initial=initial, max=longest),
+            wait=wait_random_exponential(multiplier=initial, max=longest),
             retry=retry_if_exception_type(_UNREACHABLE),
             before_sleep=lambda state: self._unreachable(state.outcome.exception() if state.outcome else None),
         )
-        async for attempt in retrying:
-            with attempt:
-                await self._prepare(engine)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._prepare(engine)
+        except Exception as exc:  # a bug: the log stays closed (fail closed), and says why
+            self._last_error = f"the audit log cannot reconnect: {_reason(exc)}"
+            _log.exception("audit: reconnecting to the audit store failed; personal data stays withheld")
+            return
         self._connecting = None
         self._start(engine)
         _log.warning("audit: the audit store answers; disclosures are written again")

@@ -310,6 +310,39 @@ async def test_audit_store_down_means_no_personal_value_leaves(
             proxy.mode = Fault.FORWARD
 
 
+async def test_audit_store_unreachable_at_start_withholds_until_it_answers(
+    departments: DemoDepartments, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("auth.audit.log.RECONNECT_BACKOFF", (0.05, 0.2))
+    store = tmp_path / "audit-volume"  # not there yet: SQLite cannot open a file in it
+    async for secured in _serve(departments, tmp_path, f"sqlite+aiosqlite:///{store / 'audit.db'}"):
+        case = departments.dataset.sample_purpose.case_number
+        async with httpx.AsyncClient(timeout=30) as http:
+            _, during, _ = await secured.ask(clerk(), PERSON, http, id=SAMPLE_PERSON_ID, case=case)
+            assert during["data"]["person"]["name"] is None
+            assert _codes(during)["name"] == ("AUDIT_UNAVAILABLE", None)
+            ready = (await http.get(f"{secured.url}/readyz")).json()
+            assert ready["degraded"][0] == "audit"
+            assert "cannot reach the audit store" in ready["audit"]["last_error"]
+
+            store.mkdir()
+            for _ in range(100):
+                ready = (await http.get(f"{secured.url}/readyz")).json()
+                if "audit" not in ready["degraded"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert ready["audit"]["status"] == "ok", ready
+            _, after, _ = await secured.ask(clerk(), PERSON, http, id=SAMPLE_PERSON_ID, case=case)
+        assert after["data"]["person"]["name"] == departments.dataset.sample_person.name
+        audit = AuditLog(secured.config.auth.audit)
+        await audit.open()
+        try:
+            records = await audit.query(AuditFilter(applicant=SAMPLE_PERSON_ID))
+        finally:
+            await audit.aclose()
+        assert [r.outcome for r in records] == ["partial"], "one disclosure: the one made after the store answered"
+
+
 # -- one principal's permissions never shape another's answer (the cache sits below the policy) -------------------
 
 
