@@ -25,11 +25,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from auth.apikeys import ApiKeyConfig, ApiKeyInfo, ApiKeyStatus, ApiKeyStore
+from auth.cli_config import ConfigOption, ConfigUnusable, auth_section
 from auth.principal import PrincipalKind
-from gateway.config import load_config
 from gateway.durations import parse_duration
 from gateway.errors import ConfigError, GatewayError
-from gateway.settings import GatewaySettings
 
 __all__ = ["keys_app"]
 
@@ -41,10 +40,6 @@ keys_app = typer.Typer(
 _T = TypeVar("_T")
 _STATUS_STYLE = {ApiKeyStatus.ACTIVE: "green", ApiKeyStatus.EXPIRED: "yellow", ApiKeyStatus.REVOKED: "red"}
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="The YAML configuration file (or ONEWINDOW_CONFIG).")
-]
-
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
@@ -52,16 +47,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _store_config(config: Path | None) -> ApiKeyConfig:
-    path = config or GatewaySettings().config
-    if path is None:
-        raise _fail("no configuration file: pass --config or set ONEWINDOW_CONFIG", 2)
     try:
-        store_config = load_config(path).auth.api_keys
-    except ConfigError as exc:
-        raise _fail(f"configuration error in {path}: {exc}", 2) from None
-    if store_config is None:
-        raise _fail(f"{path} has no auth.api_keys section: API keys are off", 2)
-    return store_config
+        return auth_section(config, lambda auth: auth.api_keys, "{path} has no auth.api_keys section: API keys are off")
+    except ConfigUnusable as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def _with_store(config: Path | None, operation: Callable[[ApiKeyStore], Awaitable[_T]]) -> _T:

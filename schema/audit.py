@@ -6,19 +6,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import strawberry
 
-from auth.audit import AuditFilter, AuditRecord
+from auth.audit import AuditFilter, AuditRecord, Outcome
 from auth.policy import Reason
 from auth.principal import PrincipalKind
 from gateway.errors import AuditUnavailable, BadUserInput, Forbidden
 from schema.context import GatewayInfo
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = ["AccessLogEntry", "AuditLogFilter", "AuditLogRecord", "audit_log", "my_access_log"]
 
 MAX_AUDIT_PAGE = 200
+
+_T = TypeVar("_T", bound="DataclassInstance")  # a strawberry type, which is a dataclass
 
 
 @strawberry.type(description="Someone read your data: who (masked), when, for what purpose, which fields.")
@@ -71,6 +78,19 @@ def _page(first: int) -> int:
     return first
 
 
+_RENAMED = {"kind": "principal_kind"}
+"""GraphQL fields whose :class:`AuditRecord` attribute has another name."""
+
+
+def _as(graphql_type: type[_T], record: AuditRecord) -> _T:
+    """``record`` as ``graphql_type``: each of its fields read from the record, the record's tuples as lists."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(graphql_type):
+        value = getattr(record, _RENAMED.get(field.name, field.name))
+        values[field.name] = list(value) if isinstance(value, tuple) else value
+    return graphql_type(**values)
+
+
 async def my_access_log(info: GatewayInfo, first: int = 20, before: int | None = None) -> list[AccessLogEntry]:
     principal = info.context.principal
     if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
@@ -79,42 +99,7 @@ async def my_access_log(info: GatewayInfo, first: int = 20, before: int | None =
     if audit is None:
         raise AuditUnavailable("no audit store is configured")
     records = await audit.access_log(principal.id_number, limit=_page(first), before_seq=before)
-    return [
-        AccessLogEntry(
-            at=r.at,
-            subject=r.subject,
-            kind=r.principal_kind,
-            department=r.department,
-            purpose=r.purpose,
-            released=list(r.released),
-            refused=list(r.refused),
-            outcome=r.outcome,
-        )
-        for r in records
-    ]
-
-
-def _record(r: AuditRecord) -> AuditLogRecord:
-    return AuditLogRecord(
-        seq=r.seq,
-        at=r.at,
-        request_id=r.request_id,
-        subject=r.subject,
-        kind=r.principal_kind,
-        via=r.via,
-        department=r.department,
-        window=r.window,
-        client=r.client,
-        entity=r.entity,
-        applicant=r.applicant,
-        released=list(r.released),
-        masked=list(r.masked),
-        refused=list(r.refused),
-        sources=list(r.sources),
-        purpose=r.purpose,
-        outcome=r.outcome,
-        hash=r.hash,
-    )
+    return [_as(AccessLogEntry, r) for r in records]
 
 
 async def audit_log(
@@ -129,18 +114,11 @@ async def audit_log(
     if audit is None:
         raise AuditUnavailable("no audit store is configured")
     given = filter or AuditLogFilter()
-    if given.outcome not in (None, "released", "partial", "refused"):
-        raise BadUserInput("outcome is one of released, partial, refused")
+    if given.outcome is not None and given.outcome not in get_args(Outcome):
+        raise BadUserInput(f"outcome is one of {', '.join(get_args(Outcome))}")
     try:
-        wanted = AuditFilter(
-            applicant=given.applicant,
-            subject=given.subject,
-            department=given.department,
-            since=given.since,
-            until=given.until,
-            outcome=given.outcome,  # type: ignore[arg-type]
-        )
+        wanted = AuditFilter(**dataclasses.asdict(given))
         records = await audit.query(wanted, limit=_page(first), before_seq=before)
     except ValueError as exc:
         raise BadUserInput(str(exc)) from None
-    return [_record(r) for r in records]
+    return [_as(AuditLogRecord, r) for r in records]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 import typer
 
@@ -20,9 +20,8 @@ from auth.audit.chain import VerifyReport
 from auth.audit.config import AuditConfig
 from auth.audit.log import AuditLog
 from auth.audit.retention import PruneReport
-from gateway.config import load_config
-from gateway.errors import ConfigError, GatewayError
-from gateway.settings import GatewaySettings
+from auth.cli_config import ConfigOption, ConfigUnusable, auth_section
+from gateway.errors import GatewayError
 
 __all__ = ["audit_app"]
 
@@ -32,25 +31,13 @@ audit_app = typer.Typer(
 
 _T = TypeVar("_T")
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="The YAML configuration file (or ONEWINDOW_CONFIG).")
-]
-
 
 def _audit_config(path: Path | None) -> AuditConfig:
-    path = path or GatewaySettings().config
-    if path is None:
-        typer.echo("no configuration file: pass --config or set ONEWINDOW_CONFIG", err=True)
-        raise typer.Exit(2)
     try:
-        audit = load_config(path).auth.audit
-    except ConfigError as exc:
-        typer.echo(f"configuration error in {path}: {exc}", err=True)
+        return auth_section(path, lambda auth: auth.audit, "the audit is turned off in {path} (auth.audit: null)")
+    except ConfigUnusable as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    if audit is None:
-        typer.echo(f"the audit is turned off in {path} (auth.audit: null)", err=True)
-        raise typer.Exit(2)
-    return audit
 
 
 def _run(config: AuditConfig, action: Callable[[AuditLog], Awaitable[_T]]) -> _T:

@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["AuditEntry", "Outcome"]
+__all__ = ["AuditEntry", "Outcome", "entry_values"]
 
 # released: every asked field went out (some perhaps masked); partial: some were refused; refused: none went out;
 Outcome = Literal["released", "partial", "refused"]
@@ -45,3 +46,8 @@ class AuditEntry:
     sources: tuple[str, ...]
     purpose: str | None
     outcome: Outcome
+
+
+def entry_values(entry: AuditEntry) -> dict[str, Any]:
+    """The entry's fields by name: those of :class:`AuditEntry` only, also for a record that extends it."""
+    return {field.name: getattr(entry, field.name) for field in dataclasses.fields(AuditEntry)}

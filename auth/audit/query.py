@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.sql import ColumnElement
 
-from auth.audit.entry import AuditEntry, Outcome
+from auth.audit.entry import AuditEntry, Outcome, entry_values
 from auth.audit.tables import entry_of, records
 
 __all__ = ["MAX_QUERY_LIMIT", "AuditFilter", "AuditRecord", "mask_subject"]
@@ -74,55 +74,36 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One stored disclosure: its place in the chain (``seq``, ``hash``) and what was disclosed to whom.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord(AuditEntry):
+    """One stored disclosure: what was disclosed to whom (the :class:`AuditEntry` fields) and its place in the chain
+    (``seq``, ``hash``).
 
-    >>> record = AuditRecord(7, dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC), "r-1", "zhang.wei", "clerk",
+    >>> record = AuditRecord(dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC), "r-1", "zhang.wei", "clerk",
     ...     "oidc:province", "民政局", "A-07", "10.0.0.7", "Person", "11010519491231002X", ("name",), (), (),
-    ...     ("civil_affairs",), "BJ2026000001", "released", "9f" * 32)
+    ...     ("civil_affairs",), "BJ2026000001", "released", seq=7, hash="9f" * 32)
     >>> record.for_citizen().subject
     'zh***ei'
     """
 
     seq: int
-    at: dt.datetime
-    request_id: str
-    subject: str
-    principal_kind: str
-    via: str
-    department: str | None
-    window: str | None
-    client: str | None
-    entity: str
-    applicant: str
-    released: tuple[str, ...]
-    masked: tuple[str, ...]
-    refused: tuple[str, ...]
-    sources: tuple[str, ...]
-    purpose: str | None
-    outcome: Outcome
     hash: str
 
     @classmethod
     def from_row(cls, row: Any) -> AuditRecord:
         """The record a Core result row of the records table holds."""
-        return cls(row.seq, **_fields(entry_of(row)), hash=row.hash)
+        return cls(**entry_values(entry_of(row)), seq=row.seq, hash=row.hash)
 
     @property
     def entry(self) -> AuditEntry:
         """The disclosure as the gateway handed it over."""
-        return AuditEntry(**{f.name: getattr(self, f.name) for f in dataclasses.fields(AuditEntry)})
+        return AuditEntry(**entry_values(self))
 
     def for_citizen(self) -> AuditRecord:
         """This record as the applicant sees it in their own access log: staff subjects masked."""
         if self.principal_kind == "citizen":
             return self
         return dataclasses.replace(self, subject=mask_subject(self.subject))
-
-
-def _fields(entry: AuditEntry) -> dict[str, Any]:
-    return {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
 
 
 def mask_subject(subject: str) -> str:

@@ -25,7 +25,7 @@ from sqlmodel import SQLModel
 
 from auth.audit.chain import GENESIS, ChainWalk, Checkpoint, VerifyReport, record_hash
 from auth.audit.entry import AuditEntry
-from auth.audit.tables import HEAD_ID, as_utc, checkpoints, entry_of, head, records, row_of
+from auth.audit.tables import HEAD_ID, checkpoint_of, checkpoints, entry_of, head, records, row_of
 
 __all__ = [
     "PAGE",
@@ -152,19 +152,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], linked: Links | None
 async def read_checkpoints(conn: AsyncConnection) -> list[Checkpoint]:
     """Every checkpoint, oldest first."""
     result = await conn.execute(select(checkpoints).order_by(checkpoints.c.number))
-    return [
-        Checkpoint(
-            number=row.number,
-            through_seq=row.through_seq,
-            anchor_hash=row.anchor_hash,
-            pruned=row.pruned,
-            cutoff=as_utc(row.cutoff),
-            at=as_utc(row.at),
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )
-        for row in result
-    ]
+    return [checkpoint_of(row) for row in result]
 
 
 async def stored_records(conn: AsyncConnection, *, through: int | None = None) -> AsyncIterator[Any]:

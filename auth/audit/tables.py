@@ -1,4 +1,5 @@
-"""The audit's three tables, as SQLModel tables, and the conversions between a stored row and an :class:`AuditEntry`.
+"""The audit's three tables, as SQLModel tables, and the conversions between a stored row and an :class:`AuditEntry`
+or a :class:`~auth.audit.chain.Checkpoint`.
 
 ``onewindow_audit_records``      one row per disclosure: ``seq``, the entry's fields, ``prev_hash``, ``hash``
 ``onewindow_audit_head``         one row: the chain's last ``seq`` and ``hash``; appends lock it
@@ -9,13 +10,15 @@ Timestamps are written in UTC; SQLite hands them back without a zone, PostgreSQL
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Table
 from sqlmodel import Field, SQLModel
 
-from auth.audit.entry import AuditEntry, Outcome
+from auth.audit.chain import Checkpoint
+from auth.audit.entry import AuditEntry, entry_values
 
 __all__ = [
     "HEAD_ID",
@@ -23,6 +26,7 @@ __all__ = [
     "HeadRow",
     "RecordRow",
     "as_utc",
+    "checkpoint_of",
     "checkpoints",
     "entry_of",
     "head",
@@ -110,49 +114,35 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def _column_value(value: Any) -> Any:
+    # timestamps go in as UTC (SQLite keeps no zone); the entry's tuples go into JSON columns as lists
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _python_value(value: Any) -> Any:
+    # the reverse of _column_value: timestamps back in UTC, JSON lists back as tuples
+    if isinstance(value, dt.datetime):
+        return as_utc(value)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _values_of(row: Any, into: type[AuditEntry | Checkpoint]) -> dict[str, Any]:
+    return {field.name: _python_value(getattr(row, field.name)) for field in dataclasses.fields(into)}
+
+
 def row_of(seq: int, entry: AuditEntry, prev_hash: str, hash_: str) -> dict[str, Any]:
     """The values of the records row for ``entry`` (for a Core ``INSERT``)."""
-    return {
-        "seq": seq,
-        "at": entry.at.astimezone(dt.UTC),
-        "request_id": entry.request_id,
-        "subject": entry.subject,
-        "principal_kind": entry.principal_kind,
-        "via": entry.via,
-        "department": entry.department,
-        "window": entry.window,
-        "client": entry.client,
-        "entity": entry.entity,
-        "applicant": entry.applicant,
-        "released": list(entry.released),
-        "masked": list(entry.masked),
-        "refused": list(entry.refused),
-        "sources": list(entry.sources),
-        "purpose": entry.purpose,
-        "outcome": entry.outcome,
-        "prev_hash": prev_hash,
-        "hash": hash_,
-    }
+    values = {name: _column_value(value) for name, value in entry_values(entry).items()}
+    return {"seq": seq, **values, "prev_hash": prev_hash, "hash": hash_}
 
 
 def entry_of(row: Any) -> AuditEntry:
     """The :class:`AuditEntry` a records row holds (``row`` is a Core result row)."""
-    outcome: Outcome = row.outcome
-    return AuditEntry(
-        at=as_utc(row.at),
-        request_id=row.request_id,
-        subject=row.subject,
-        principal_kind=row.principal_kind,
-        via=row.via,
-        department=row.department,
-        window=row.window,
-        client=row.client,
-        entity=row.entity,
-        applicant=row.applicant,
-        released=tuple(row.released),
-        masked=tuple(row.masked),
-        refused=tuple(row.refused),
-        sources=tuple(row.sources),
-        purpose=row.purpose,
-        outcome=outcome,
-    )
+    return AuditEntry(**_values_of(row, AuditEntry))
+
+
+def checkpoint_of(row: Any) -> Checkpoint:
+    """The :class:`~auth.audit.chain.Checkpoint` a checkpoints row holds (``row`` is a Core result row)."""
+    return Checkpoint(**_values_of(row, Checkpoint))

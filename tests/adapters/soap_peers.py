@@ -4,7 +4,8 @@
   (document/literal, SOAP 1.1 or 1.2), served by wsgiref in a child process. spyne 2.14 imports only on
   Python < 3.12.
 * :func:`soap12_person_app`: a hand-written SOAP 1.2 document/literal service (Starlette + lxml) with scripted
-  misbehaviour: a fault, a slow answer, HTML error pages and a malformed body, each for its own key.
+  misbehaviour: a fault, a slow answer, HTML error pages and a malformed body, each for its own key. Its
+  envelopes and WSDL come from :mod:`tests.adapters.soap_service`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.keys import id_number_check_char
+from tests.adapters.soap_service import SOAP12, SoapEnvelopes, document_literal_wsdl
 
 
 def _id_number(first17: str) -> str:
@@ -178,15 +180,10 @@ def spyne_person_service(protocol: str = "soap11") -> Iterator[str]:
 
 # -- a hand-written SOAP 1.2 service -------------------------------------------------------------------------
 
-SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 TNS = "urn:onewindow:test:soap12"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
-_WSDL = """<?xml version="1.0" encoding="UTF-8"?>
-<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"
-    xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="{tns}" targetNamespace="{tns}">
-  <wsdl:types>
-    <xs:schema targetNamespace="{tns}" elementFormDefault="qualified">
+_SCHEMA = """\
       <xs:complexType name="Person">
         <xs:sequence>
           <xs:element name="IdCardNo" type="xs:string"/>
@@ -219,66 +216,12 @@ _WSDL = """<?xml version="1.0" encoding="UTF-8"?>
           <xs:element name="Person" type="tns:Person" minOccurs="0" maxOccurs="unbounded"/>
         </xs:sequence></xs:complexType>
       </xs:element>
-    </xs:schema>
-  </wsdl:types>
-  <wsdl:message name="GetPersonIn"><wsdl:part name="parameters" element="tns:GetPerson"/></wsdl:message>
-  <wsdl:message name="GetPersonOut">
-    <wsdl:part name="parameters" element="tns:GetPersonResponse"/>
-  </wsdl:message>
-  <wsdl:message name="GetPeopleIn"><wsdl:part name="parameters" element="tns:GetPeople"/></wsdl:message>
-  <wsdl:message name="GetPeopleOut">
-    <wsdl:part name="parameters" element="tns:GetPeopleResponse"/>
-  </wsdl:message>
-  <wsdl:portType name="RegisterPortType">
-    <wsdl:operation name="GetPerson">
-      <wsdl:input message="tns:GetPersonIn"/><wsdl:output message="tns:GetPersonOut"/>
-    </wsdl:operation>
-    <wsdl:operation name="GetPeople">
-      <wsdl:input message="tns:GetPeopleIn"/><wsdl:output message="tns:GetPeopleOut"/>
-    </wsdl:operation>
-  </wsdl:portType>
-  <wsdl:binding name="RegisterSoap12" type="tns:RegisterPortType">
-    <soap12:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
-    <wsdl:operation name="GetPerson">
-      <soap12:operation soapAction="{tns}/GetPerson"/>
-      <wsdl:input><soap12:body use="literal"/></wsdl:input>
-      <wsdl:output><soap12:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-    <wsdl:operation name="GetPeople">
-      <soap12:operation soapAction="{tns}/GetPeople"/>
-      <wsdl:input><soap12:body use="literal"/></wsdl:input>
-      <wsdl:output><soap12:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:service name="Register">
-    <wsdl:port name="RegisterSoap12Port" binding="tns:RegisterSoap12">
-      <soap12:address location="{location}"/>
-    </wsdl:port>
-  </wsdl:service>
-</wsdl:definitions>
 """
-
-_SOAP12_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+_ENVELOPES = SoapEnvelopes(SOAP12, {"p": TNS, "xsi": XSI})
 
 
 def _q(name: str) -> str:
     return f"{{{TNS}}}{name}"
-
-
-def _envelope(body_child: etree._Element) -> bytes:
-    env = etree.Element(f"{{{SOAP12_ENV}}}Envelope", nsmap={"env": SOAP12_ENV, "p": TNS, "xsi": XSI})
-    etree.SubElement(env, f"{{{SOAP12_ENV}}}Body").append(body_child)
-    return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
-
-
-def _fault(code: str, reason: str, status: int = 500) -> Response:
-    fault = etree.Element(f"{{{SOAP12_ENV}}}Fault")
-    etree.SubElement(etree.SubElement(fault, f"{{{SOAP12_ENV}}}Code"), f"{{{SOAP12_ENV}}}Value").text = code
-    text = etree.SubElement(etree.SubElement(fault, f"{{{SOAP12_ENV}}}Reason"), f"{{{SOAP12_ENV}}}Text")
-    text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
-    text.text = reason
-    return Response(_envelope(fault), status_code=status, media_type=_SOAP12_CONTENT_TYPE)
 
 
 def _person_element(parent: etree._Element, person: Person) -> None:
@@ -300,19 +243,19 @@ def _person_element(parent: etree._Element, person: Person) -> None:
 
 async def _misbehave(keys: list[str]) -> Response | None:
     if FAULT_ID in keys:
-        return _fault("env:Receiver", f"register locked for {FAULT_ID}")
+        return _ENVELOPES.fault("env:Receiver", f"register locked for {FAULT_ID}")
     if HTML_ERROR_ID in keys:  # not well-formed XML
         return Response("<html><body>Internal Server Error<br></body></html>", 500, media_type="text/html")
     if XHTML_ERROR_ID in keys:  # well-formed XML, but no SOAP envelope
         return Response("<html><body><h1>Internal Server Error</h1></body></html>", 500, media_type="text/html")
     if MALFORMED_ID in keys:
-        return Response(b"<env:Envelope xmlns:env='oops'><unclosed>", 200, media_type=_SOAP12_CONTENT_TYPE)
+        return Response(b"<env:Envelope xmlns:env='oops'><unclosed>", 200, media_type=SOAP12.media_type)
     if BAD_DECIMAL_ID in keys:
         answer = etree.Element(_q("GetPersonResponse"))
         etree.SubElement(answer, _q("Status")).text = "FOUND"
         _person_element(answer, Person(BAD_DECIMAL_ID, "赵六", "1", dt.date(1999, 9, 9), Decimal(0), None))
         answer.find(f"{_q('Person')}/{_q('Capital')}").text = "12,345.67"  # a locale's decimal, not xs:decimal
-        return Response(_envelope(answer), media_type=_SOAP12_CONTENT_TYPE)
+        return _ENVELOPES.answer(answer)
     if SLOW_ID in keys:
         await asyncio.sleep(SLOW_SECONDS)
     return None
@@ -320,22 +263,19 @@ async def _misbehave(keys: list[str]) -> Response | None:
 
 async def _wsdl(request: Request) -> Response:
     location = str(request.url_for("soap"))
-    return Response(_WSDL.format(tns=TNS, location=location), media_type="text/xml")
+    wsdl = document_literal_wsdl(
+        SOAP12, tns=TNS, name="Register", schema=_SCHEMA, operations=("GetPerson", "GetPeople"), location=location
+    )
+    return Response(wsdl, media_type="text/xml")
 
 
 async def _soap(request: Request) -> Response:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if media_type != "application/soap+xml":
-        return Response(f"SOAP 1.2 wants application/soap+xml, not {media_type!r}", 415)
-    try:
-        envelope = etree.fromstring(await request.body(), _PARSER)
-    except etree.XMLSyntaxError as exc:
-        return _fault("env:Sender", f"not XML: {exc}")
-    if envelope.tag != f"{{{SOAP12_ENV}}}Envelope":
-        return _fault("env:VersionMismatch", f"expected a SOAP 1.2 envelope, got {envelope.tag}")
-    call = envelope.find(f"{{{SOAP12_ENV}}}Body/*")
+    envelope = await _ENVELOPES.received(request)
+    if isinstance(envelope, Response):
+        return envelope
+    call = envelope.find(f"{SOAP12.tag('Body')}/*")
     if call is None:
-        return _fault("env:Sender", "empty Body")
+        return _ENVELOPES.fault("env:Sender", "empty Body")
     keys = [element.text or "" for element in call.iter(_q("IdCardNo"))]
     if (misbehaviour := await _misbehave(keys)) is not None:
         return misbehaviour
@@ -352,8 +292,8 @@ async def _soap(request: Request) -> Response:
         for person in found:
             _person_element(answer, person)
     else:
-        return _fault("env:Sender", f"no operation {call.tag}")
-    return Response(_envelope(answer), media_type=_SOAP12_CONTENT_TYPE)
+        return _ENVELOPES.fault("env:Sender", f"no operation {call.tag}")
+    return _ENVELOPES.answer(answer)
 
 
 def soap12_person_app() -> Starlette:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from auth.apikeys import ApiKeyConfig, ApiKeyRefused, ApiKeyStatus, ApiKeyStore, RefusalReason
-from auth.principal import Principal, PrincipalKind
+from auth.principal import PrincipalKind
 from gateway.config import parse_config
 from gateway.errors import ConfigError, InvalidCredentials
+from tests.auth.databases import fresh_postgres_schema
+from tests.auth.samples import API_KEY, CIVIL_AFFAIRS, COUNTER_A07
 from tests.conftest import unused_port
-
-KEY = re.compile(r"owk_([0-9a-f]{16})_([A-Za-z0-9_-]{43,})")
 
 
 @dataclass
@@ -42,39 +41,26 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield Database(f"sqlite+aiosqlite:///{file}", None, file)
         return
     url: str = request.getfixturevalue("postgres_url")
-    schema = f"ow_keys_{uuid.uuid4().hex[:12]}"
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"CREATE SCHEMA {schema}"))
+    async with fresh_postgres_schema(url, "ow_keys") as (schema, _):
         yield Database(url, schema)
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        await engine.dispose()
 
 
 MakeStore = Callable[..., Awaitable[ApiKeyStore]]
 
 
 @pytest.fixture
-async def make_store(database: Database) -> AsyncIterator[MakeStore]:
+def make_store(database: Database, exit_stack: contextlib.AsyncExitStack) -> MakeStore:
     """Open stores on the test database (each its own process, as far as caching goes); closed afterwards."""
-    stores: list[ApiKeyStore] = []
 
     async def make(**config: Any) -> ApiKeyStore:
         store = ApiKeyStore(ApiKeyConfig(url=database.url, schema=database.schema, **config))
-        await store.open()
-        stores.append(store)
-        return store
+        return await exit_stack.enter_async_context(store)
 
-    yield make
-    for store in stores:
-        await store.aclose()
+    return make
 
 
 def _secret(key: str) -> str:
-    match = KEY.fullmatch(key)
+    match = API_KEY.fullmatch(key)
     assert match is not None, key
     return match[2]
 
@@ -98,22 +84,14 @@ async def test_a_created_key_authenticates_to_its_principal(make_store: MakeStor
         scopes=["person:read"],
         expires_in=90 * 86400,
     )
-    match = KEY.fullmatch(key)
+    match = API_KEY.fullmatch(key)
     assert match is not None
     assert match[1] == info.key_id
     assert len(match[2]) >= 43  # 32 random bytes, urlsafe
 
     principal = await store.authenticate(key)
 
-    assert principal == Principal(
-        subject="hall-3-window-7",
-        kind=PrincipalKind.CLERK,
-        via="api_key",
-        department="Civil Affairs Bureau",
-        window="A-07",
-        roles=frozenset({"case_handler", "supervisor"}),
-        scopes=frozenset({"person:read"}),
-    )
+    assert principal == COUNTER_A07
     assert principal.expires_at == pytest.approx(info.expires_at.timestamp(), abs=1e-3)
     assert principal.expires_at == pytest.approx(time.time() + 90 * 86400, abs=60)
     assert info.roles == ("case_handler", "supervisor")
@@ -344,21 +322,15 @@ async def test_an_unreachable_store_fails_at_start_up() -> None:
 
 
 def test_configuration_is_checked_where_it_is_written() -> None:
-    source = {
-        "kind": "rest",
-        "department": "Civil Affairs Bureau",
-        "base_url": "http://127.0.0.1:9",
-        "queries": {"marriage": {"path": "/marriage/{key}"}},
-        "provides": {"Person.maritalStatus": {"value": "MarriageStatus"}},
-    }
+    sources = {"civil_affairs": CIVIL_AFFAIRS}
     keys = {"url": "postgresql+asyncpg://onewindow@db/onewindow", "schema": "auth", "cache_ttl": "2s"}
-    config = parse_config({"sources": {"civil_affairs": source}, "auth": {"api_keys": keys}}, {})
+    config = parse_config({"sources": sources, "auth": {"api_keys": keys}}, {})
     assert config.auth.api_keys == ApiKeyConfig(
         url="postgresql+asyncpg://onewindow@db/onewindow", db_schema="auth", cache_ttl=2.0
     )
     assert config.auth.api_keys.default_expiry == 365 * 86400
 
     with pytest.raises(ConfigError, match=r"auth\.api_keys\.url"):
-        parse_config({"sources": {"civil_affairs": source}, "auth": {"api_keys": {"url": "not a url"}}}, {})
+        parse_config({"sources": sources, "auth": {"api_keys": {"url": "not a url"}}}, {})
     with pytest.raises(ConfigError, match=r"auth\.api_keys\.cache_ttl"):
-        parse_config({"sources": {"civil_affairs": source}, "auth": {"api_keys": {"cache_ttl": "soon"}}}, {})
+        parse_config({"sources": sources, "auth": {"api_keys": {"cache_ttl": "soon"}}}, {})

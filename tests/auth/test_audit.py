@@ -13,7 +13,6 @@ import hashlib
 import itertools
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ from auth.audit import (
 from auth.audit.chain import record_hash
 from gateway.config import parse_config
 from gateway.errors import AuditUnavailable, ConfigError
+from tests.auth.databases import fresh_postgres_schema
+from tests.auth.samples import disclosure
 from tests.gateway.faults import Fault, FaultProxy
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
@@ -44,25 +45,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 
 
 def _entry(n: int, **changes: Any) -> AuditEntry:
-    entry = AuditEntry(
-        at=NOW + dt.timedelta(seconds=n),
-        request_id=f"r-{n}",
-        subject="zhang.wei",
-        principal_kind="clerk",
-        via="oidc:province",
-        department="民政局",
-        window="A-07",
-        client="10.0.0.7",
-        entity="Person",
-        applicant="11010519491231002X",
-        released=("name", "maritalStatus"),
-        masked=("phone",),
-        refused=("degrees",),
-        sources=("civil_affairs", "public_security"),
-        purpose="BJ2026000001",
-        outcome="partial",
-    )
-    return dataclasses.replace(entry, **changes)
+    return dataclasses.replace(disclosure(n, NOW + dt.timedelta(seconds=n)), **changes)
 
 
 @dataclass
@@ -93,16 +76,8 @@ class Store:
 @contextlib.asynccontextmanager
 async def _postgres_store(url: str) -> AsyncIterator[Store]:
     """A fresh schema on the PostgreSQL server, dropped afterwards."""
-    schema = f"ow_audit_{uuid.uuid4().hex[:12]}"
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"CREATE SCHEMA {schema}"))
+    async with fresh_postgres_schema(url, "ow_audit") as (schema, engine):
         yield Store("postgresql", url, schema, engine)
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        await engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -128,19 +103,13 @@ MakeLog = Callable[..., Awaitable[AuditLog]]
 
 
 @pytest.fixture
-async def make_log(store: Store) -> AsyncIterator[MakeLog]:
+def make_log(store: Store, exit_stack: contextlib.AsyncExitStack) -> MakeLog:
     """Open audit logs on the test database, each with an engine of its own unless given one; closed afterwards."""
-    logs: list[AuditLog] = []
 
     async def make(*, engine: AsyncEngine | None = None, **changes: Any) -> AuditLog:
-        log = AuditLog(store.config(**changes), engine=engine)
-        await log.open()
-        logs.append(log)
-        return log
+        return await exit_stack.enter_async_context(AuditLog(store.config(**changes), engine=engine))
 
-    yield make
-    for log in logs:
-        await log.aclose()
+    return make
 
 
 def _count_commits(engine: AsyncEngine) -> list[int]:
@@ -604,7 +573,7 @@ async def test_queries_filter_newest_first_and_page(store: Store, make_log: Make
 
 def test_a_record_has_the_seq_every_entry_field_and_the_hash() -> None:
     names = [f.name for f in dataclasses.fields(AuditRecord)]
-    assert names == ["seq", *(f.name for f in dataclasses.fields(AuditEntry)), "hash"]
+    assert names == [*(f.name for f in dataclasses.fields(AuditEntry)), "seq", "hash"]
 
 
 async def test_a_citizen_sees_staff_masked_in_their_own_access_log(store: Store, make_log: MakeLog) -> None:

@@ -13,50 +13,30 @@ from typer.testing import CliRunner, Result
 
 from auth.audit import AuditConfig, AuditEntry, AuditLog
 from auth.audit.cli import audit_app
+from tests.auth.samples import disclosure, write_config
 from tests.conftest import unused_port
 
-SOURCE: dict[str, Any] = {
-    "kind": "rest",
-    "department": "Civil Affairs Bureau",
-    "base_url": "http://127.0.0.1:9",
-    "queries": {"marriage": {"path": "/marriage/{key}"}},
-    "provides": {"Person.maritalStatus": {"value": "MarriageStatus"}},
-}
 NOW = dt.datetime.now(dt.UTC)
 
 runner = CliRunner()
 
 
 def _entry(n: int, age_in_days: float = 0) -> AuditEntry:
-    return AuditEntry(
-        at=NOW - dt.timedelta(days=age_in_days) + dt.timedelta(seconds=n),
-        request_id=f"r-{n}",
-        subject="zhang.wei",
-        principal_kind="clerk",
-        via="oidc:province",
-        department="民政局",
-        window="A-07",
-        client="10.0.0.7",
-        entity="Person",
-        applicant="11010519491231002X",
+    return disclosure(
+        n,
+        NOW - dt.timedelta(days=age_in_days) + dt.timedelta(seconds=n),
         released=("name",),
         masked=(),
         refused=(),
         sources=("civil_affairs",),
-        purpose="BJ2026000001",
         outcome="released",
     )
 
 
 def _config(tmp_path: Path, **audit: Any) -> tuple[Path, Path]:
     database = tmp_path / "audit.db"
-    path = tmp_path / "onewindow.yaml"
-    data = {
-        "sources": {"civil_affairs": SOURCE},
-        "auth": {"audit": {"url": f"sqlite+aiosqlite:///{database}", **audit}},
-    }
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path, database
+    section = {"url": f"sqlite+aiosqlite:///{database}", **audit}
+    return write_config(tmp_path / "onewindow.yaml", auth={"audit": section}), database
 
 
 async def _written(database: Path, entries: list[AuditEntry]) -> None:
@@ -165,9 +145,7 @@ async def test_a_configuration_error_exits_2_naming_the_key(tmp_path: Path) -> N
 
 
 async def test_a_configuration_without_audit_exits_2(tmp_path: Path) -> None:
-    config = tmp_path / "onewindow.yaml"
-    data = {"sources": {"civil_affairs": SOURCE}, "security": {"production": False}, "auth": {"audit": None}}
-    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    config = write_config(tmp_path / "onewindow.yaml", security={"production": False}, auth={"audit": None})
 
     result = await _invoke("verify", "--config", str(config))
 

@@ -7,42 +7,25 @@ import hashlib
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
 from auth.apikeys import ApiKeyRefused, ApiKeyStore, RefusalReason
 from auth.keys_cli import keys_app
-from auth.principal import Principal, PrincipalKind
+from auth.principal import Principal
 from gateway.config import load_config
+from tests.auth.samples import API_KEY, COUNTER_A07, write_config
 from tests.conftest import unused_port
-
-KEY = re.compile(r"owk_([0-9a-f]{16})_([A-Za-z0-9_-]{43,})")
-SOURCE: dict[str, Any] = {
-    "kind": "rest",
-    "department": "Civil Affairs Bureau",
-    "base_url": "http://127.0.0.1:9",
-    "queries": {"marriage": {"path": "/marriage/{key}"}},
-    "provides": {"Person.maritalStatus": {"value": "MarriageStatus"}},
-}
 
 runner = CliRunner()
 
 
-def _write_config(path: Path, api_keys: dict[str, Any] | None) -> Path:
-    data: dict[str, Any] = {"sources": {"civil_affairs": SOURCE}}
-    if api_keys is not None:
-        data["auth"] = {"api_keys": api_keys}
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    return _write_config(tmp_path / "onewindow.yaml", {"url": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"})
+    api_keys = {"url": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"}
+    return write_config(tmp_path / "onewindow.yaml", auth={"api_keys": api_keys})
 
 
 def _keys(*args: str, env: dict[str, str | None] | None = None) -> Result:
@@ -68,7 +51,7 @@ def _create(config: Path, *args: str) -> str:
     result = _keys("create", "--config", str(config), *args)
     assert result.exit_code == 0, result.output
     key = result.stdout.strip()
-    assert KEY.fullmatch(key), result.stdout
+    assert API_KEY.fullmatch(key), result.stdout
     return key
 
 
@@ -98,22 +81,14 @@ def test_create_authenticate_revoke(config: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     key = result.stdout.strip()  # the key alone on standard output, for scripts
-    match = KEY.fullmatch(key)
+    match = API_KEY.fullmatch(key)
     assert match is not None, result.stdout
     assert "shown once" in result.stderr
     assert match[1] in result.stderr
 
     principal = _authenticate(config, key)
 
-    assert principal == Principal(
-        subject="hall-3-window-7",
-        kind=PrincipalKind.CLERK,
-        via="api_key",
-        department="Civil Affairs Bureau",
-        window="A-07",
-        roles=frozenset({"case_handler", "supervisor"}),
-        scopes=frozenset({"person:read"}),
-    )
+    assert principal == COUNTER_A07
     assert principal.expires_at == pytest.approx(time.time() + 90 * 86400, abs=60)
 
     revoked = _keys("revoke", match[1], "--config", str(config))
@@ -185,7 +160,7 @@ def test_without_a_configuration_file(tmp_path: Path) -> None:
 
 
 def test_a_configuration_without_api_keys(tmp_path: Path) -> None:
-    config = _write_config(tmp_path / "onewindow.yaml", None)
+    config = write_config(tmp_path / "onewindow.yaml")
     result = _keys("list", "--config", str(config))
     assert result.exit_code == 2
     assert "no auth.api_keys section" in result.stderr
@@ -193,7 +168,7 @@ def test_a_configuration_without_api_keys(tmp_path: Path) -> None:
 
 def test_an_unreachable_store_is_one_clear_line(tmp_path: Path) -> None:
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{unused_port()}/test"
-    config = _write_config(tmp_path / "onewindow.yaml", {"url": url})
+    config = write_config(tmp_path / "onewindow.yaml", auth={"api_keys": {"url": url}})
     result = _keys("list", "--config", str(config))
     assert result.exit_code == 2
     assert "cannot open the API key store" in result.stderr

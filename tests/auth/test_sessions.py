@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from typing import Any
@@ -15,18 +16,10 @@ from pydantic import ValidationError
 from auth.principal import Principal, PrincipalKind
 from auth.sessions import SessionConfig, SessionTokens
 from gateway.errors import InvalidCredentials
+from tests.auth.samples import ZHANG_WEI
 
 SECRET = "a-shared-secret-long-enough-for-hs256-and-for-an-hs512-forgery-too"
-CLERK = Principal(
-    subject="zhang.wei",
-    kind=PrincipalKind.CLERK,
-    via="cas",
-    department="民政局",
-    window="A-07",
-    roles=frozenset({"case_handler", "supervisor"}),
-    scopes=frozenset({"person:read"}),
-    name="张伟",
-)
+CLERK = dataclasses.replace(ZHANG_WEI, via="cas", scopes=frozenset({"person:read"}))
 CITIZEN = Principal(subject="li.na", kind=PrincipalKind.CITIZEN, via="cas", id_number="11010519491231002X")
 
 
