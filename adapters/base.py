@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gateway.config import SourceConfig
+from gateway.config import SourceConfig, error_path
 from gateway.errors import ConfigError
 
 __all__ = ["Adapter", "AdapterOptions", "AdapterQuery", "Capabilities", "Record", "mentions"]
@@ -90,10 +90,6 @@ def mentions(template: Any, marker: str) -> bool:
     return False
 
 
-def _loc(prefix: str, loc: tuple[int | str, ...]) -> str:
-    return ".".join([prefix, *(str(p) for p in loc)])
-
-
 class Adapter(ABC):
     """One configured department system, spoken to in one protocol."""
 
@@ -114,17 +110,19 @@ class Adapter(ABC):
             return cls.Options.model_validate(config.options)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise ConfigError(_loc(f"sources.{name}", first["loc"]), first["msg"]) from None
+            raise ConfigError(error_path(first["loc"], config.options, f"sources.{name}"), first["msg"]) from None
 
     @classmethod
     def parse_queries(cls, name: str, config: SourceConfig) -> dict[str, Any]:
         parsed: dict[str, Any] = {}
         for qname, query in config.queries.items():
+            given = query.model_dump()
             try:
-                parsed[qname] = cls.Query.model_validate(query.model_dump())
+                parsed[qname] = cls.Query.model_validate(given)
             except ValidationError as exc:
                 first = exc.errors()[0]
-                raise ConfigError(_loc(f"sources.{name}.queries.{qname}", first["loc"]), first["msg"]) from None
+                where = f"sources.{name}.queries.{qname}"
+                raise ConfigError(error_path(first["loc"], given, where), first["msg"]) from None
         return parsed
 
     # -- the contract --------------------------------------------------------------------------------------------

@@ -361,7 +361,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             async with httpx.AsyncClient(timeout=self._timeout, verify=self._verify) as client:
                 try:
                     response = await client.post(**self._token_request())
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
                     raise self._unreachable(exc) from exc
             return self._keep(response)
 
@@ -374,7 +374,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             with httpx.Client(timeout=self._timeout, verify=self._verify) as client:
                 try:
                     response = client.post(**self._token_request())
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
                     raise self._unreachable(exc) from exc
             return self._keep(response)
 
@@ -400,7 +400,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             "headers": {"Accept": "application/json"},
         }
 
-    def _unreachable(self, exc: httpx.HTTPError) -> SourceUnavailable:
+    def _unreachable(self, exc: httpx.HTTPError | ssl.SSLError) -> SourceUnavailable:
         url = self._credentials.token_url
         if isinstance(exc, httpx.TimeoutException):
             return SourceUnavailable(self._source, f"token endpoint {url} gave no token within {self._timeout:g}s")

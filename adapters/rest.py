@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -283,7 +284,7 @@ class RestAdapter(Adapter):
             )
         except httpx.TimeoutException as exc:
             raise SourceTimeout(self.name, f"no answer to {what} within {self.config.timeout:g}s") from exc
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
             reason = str(exc) or type(exc).__name__
             raise SourceUnavailable(self.name, f"cannot reach {self.options.base_url} for {what}: {reason}") from exc
         except httpx.DecodingError as exc:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -206,7 +207,7 @@ class SoapAdapter(Adapter):
                 return await asyncio.to_thread(zeep.AsyncClient, location, transport=transport, wsse=self._wsse)
             except httpx.TimeoutException as exc:
                 raise SourceTimeout(self.name, f"WSDL {location} not loaded within {self.config.timeout}s") from exc
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
                 raise SourceUnavailable(self.name, f"WSDL {location} unreachable: {self._redact(str(exc))}") from exc
             except zeep.exceptions.TransportError as exc:
                 raise SourceUnavailable(self.name, f"WSDL {location} answered HTTP {exc.status_code}") from exc
@@ -305,7 +306,7 @@ class SoapAdapter(Adapter):
                 response = await self._service[operation](**request)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise SourceTimeout(self.name, f"{operation}: no answer within {timeout}s") from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
             raise SourceUnavailable(self.name, f"{operation}: {type(exc).__name__}: {self._redact(str(exc))}") from exc
         except zeep.exceptions.Fault as exc:  # a department may quote the credentials it refused
             raise SourceFault(self.name, self._redact(_describe_fault(operation, exc))) from exc

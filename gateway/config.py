@@ -59,6 +59,7 @@ __all__ = [
     "SecurityConfig",
     "SharingClass",
     "SourceConfig",
+    "error_path",
     "interpolate",
     "load_config",
     "parse_config",
@@ -300,10 +301,21 @@ def interpolate(value: Any, variables: Mapping[str, str], path: str = "") -> Any
     return value
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
+def error_path(loc: tuple[int | str, ...], given: Any, prefix: str = "") -> str:
+    """The path of a validation error's ``loc`` in the ``given`` data (``sources.hrss.credentials.tls.ca``,
+    ``queries[0]``), after ``prefix``, without the tag pydantic adds after a tagged union's key: the operator wrote
+    ``credentials: {type: oauth2_client_credentials, tls: ...}``, not ``credentials.oauth2_client_credentials``."""
+    out = prefix
     for part in loc:
+        if isinstance(given, Mapping) and part not in given and given.get("type") == part:
+            continue  # the tag of the union member that was validated
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(given, Mapping):
+            given = given.get(part)
+        elif isinstance(given, list) and isinstance(part, int) and 0 <= part < len(given):
+            given = given[part]
+        else:
+            given = None
     return out
 
 
@@ -316,7 +328,7 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(_loc(first["loc"]), first["msg"]) from None
+        raise ConfigError(error_path(first["loc"], data), first["msg"]) from None
     if config.security.production:
         if config.auth.audit is None:
             raise ConfigError("auth.audit", "the disclosure audit cannot be turned off in production")

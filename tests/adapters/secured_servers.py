@@ -4,7 +4,8 @@
   token, HMAC-signed headers (checked with :func:`adapters.credentials.verify_hmac_request`) and OAuth2 bearer JWTs
   (checked with pyjwt against an issuer's JWKS). Like some legacy systems, it quotes the credentials it refuses.
 * :class:`WsseDepartment`: a SOAP 1.1 person register that checks a WS-Security UsernameToken (PasswordDigest or
-  PasswordText, fresh ``Created``, no replayed ``Nonce``) and answers a ``wsse:FailedAuthentication`` fault otherwise.
+  PasswordText, fresh ``Created``, no replayed ``Nonce``) and answers a ``wsse:FailedAuthentication`` fault otherwise;
+  its envelopes and WSDL come from :mod:`tests.adapters.soap_service`.
 * :class:`TokenCounter`: a pass-through proxy in front of a real token endpoint, counting the requests.
 * :func:`make_pki` and :func:`serve`: a CA, server and client certificates, and uvicorn with (mutual) TLS.
 """
@@ -18,6 +19,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +41,9 @@ from starlette.routing import Route
 
 from adapters.credentials import verify_hmac_request
 from gateway.errors import InvalidCredentials
+from tests.adapters.soap_service import SOAP11, SoapEnvelopes, document_literal_wsdl
 from tests.conftest import unused_port
 
-SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 TOKEN_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
@@ -178,6 +180,7 @@ class GuardedDepartment:
     token: str = "si-static-token-4f7a"
     hmac_keys: dict[str, str] = field(default_factory=lambda: {"onewindow-2026": "hmac-shared-secret-9c1e"})
     issuer: str | None = None
+    issuer_verify: ssl.SSLContext | bool = True  # how it reaches the issuer's JWKS (an issuer on a private CA)
     audience: str = "social_insurance"
     bearer_tokens: list[str] = field(default_factory=list)
 
@@ -238,7 +241,7 @@ class GuardedDepartment:
     async def _verified(self, token: str) -> dict[str, Any]:
         """The token's claims, its signature checked against the issuer's current JWKS (read each time, so a
         retired key is refused at once)."""
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with httpx.AsyncClient(timeout=5.0, verify=self.issuer_verify) as client:
             document = (await client.get(f"{self.issuer}/jwks")).json()
         kid = jwt.get_unverified_header(token).get("kid")
         keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(document).keys}
@@ -275,11 +278,7 @@ class TokenCounter:
 
 # -- a SOAP department that checks a WS-Security UsernameToken ---------------------------------------------------
 
-_WSDL = """<?xml version="1.0" encoding="UTF-8"?>
-<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
-    xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="{tns}" targetNamespace="{tns}">
-  <wsdl:types>
-    <xs:schema targetNamespace="{tns}" elementFormDefault="qualified">
+_SCHEMA = """\
       <xs:element name="QueryPerson">
         <xs:complexType><xs:sequence><xs:element name="IdCardNo" type="xs:string"/></xs:sequence></xs:complexType>
       </xs:element>
@@ -289,29 +288,9 @@ _WSDL = """<?xml version="1.0" encoding="UTF-8"?>
           <xs:element name="XM" type="xs:string"/>
         </xs:sequence></xs:complexType>
       </xs:element>
-    </xs:schema>
-  </wsdl:types>
-  <wsdl:message name="QueryPersonIn"><wsdl:part name="parameters" element="tns:QueryPerson"/></wsdl:message>
-  <wsdl:message name="QueryPersonOut"><wsdl:part name="parameters" element="tns:QueryPersonResponse"/></wsdl:message>
-  <wsdl:portType name="PersonPortType">
-    <wsdl:operation name="QueryPerson">
-      <wsdl:input message="tns:QueryPersonIn"/><wsdl:output message="tns:QueryPersonOut"/>
-    </wsdl:operation>
-  </wsdl:portType>
-  <wsdl:binding name="PersonSoap11" type="tns:PersonPortType">
-    <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
-    <wsdl:operation name="QueryPerson">
-      <soap:operation soapAction="{tns}/QueryPerson"/>
-      <wsdl:input><soap:body use="literal"/></wsdl:input>
-      <wsdl:output><soap:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:service name="PersonService">
-    <wsdl:port name="PersonPort" binding="tns:PersonSoap11"><soap:address location="{location}"/></wsdl:port>
-  </wsdl:service>
-</wsdl:definitions>
 """
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+_ENVELOPES = SoapEnvelopes(SOAP11, {"wsse": WSSE_NS})
+_USERNAME_TOKEN = f"{SOAP11.tag('Header')}/{{{WSSE_NS}}}Security/{{{WSSE_NS}}}UsernameToken"
 
 
 class _Refused(Exception):
@@ -334,19 +313,25 @@ class WsseDepartment:
 
     async def _wsdl(self, request: Request) -> Response:
         location = str(request.url.replace(query=""))
-        return Response(_WSDL.format(tns=PERSON_NS, location=location), media_type="text/xml")
+        wsdl = document_literal_wsdl(
+            SOAP11, tns=PERSON_NS, name="Person", schema=_SCHEMA, operations=("QueryPerson",), location=location
+        )
+        return Response(wsdl, media_type="text/xml")
 
     async def _call(self, request: Request) -> Response:
-        envelope = etree.fromstring(await request.body(), _PARSER)
+        envelope = await _ENVELOPES.received(request)
+        if isinstance(envelope, Response):
+            return envelope
         try:
-            self._authenticate(envelope.find(f"{{{SOAP11_NS}}}Header/{{{WSSE_NS}}}Security/{{{WSSE_NS}}}UsernameToken"))
+            self._authenticate(envelope.find(_USERNAME_TOKEN))
         except _Refused as exc:
-            return self._fault("wsse:FailedAuthentication", str(exc))
+            reason = f"The security token could not be authenticated: {exc}"
+            return _ENVELOPES.fault("wsse:FailedAuthentication", reason)
         id_number = envelope.findtext(f".//{{{PERSON_NS}}}IdCardNo") or ""
         answer = etree.Element(f"{{{PERSON_NS}}}QueryPersonResponse")
         etree.SubElement(answer, f"{{{PERSON_NS}}}IdCardNo").text = id_number
         etree.SubElement(answer, f"{{{PERSON_NS}}}XM").text = self.names.get(id_number, "")
-        return Response(self._envelope(answer), media_type="text/xml; charset=utf-8")
+        return _ENVELOPES.answer(answer)
 
     def _authenticate(self, token: etree._Element | None) -> None:
         if token is None:
@@ -372,15 +357,3 @@ class WsseDepartment:
             raise _Refused("PasswordText is not accepted; send a PasswordDigest")
         elif (username, presented) != (self.username, self.password):
             raise _Refused(f"user {username!r} with password {presented!r} refused")
-
-    @staticmethod
-    def _envelope(body_child: etree._Element) -> bytes:
-        env = etree.Element(f"{{{SOAP11_NS}}}Envelope", nsmap={"soap": SOAP11_NS, "wsse": WSSE_NS})
-        etree.SubElement(env, f"{{{SOAP11_NS}}}Body").append(body_child)
-        return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
-
-    def _fault(self, code: str, reason: str) -> Response:
-        fault = etree.Element(f"{{{SOAP11_NS}}}Fault")
-        etree.SubElement(fault, "faultcode").text = code
-        etree.SubElement(fault, "faultstring").text = f"The security token could not be authenticated: {reason}"
-        return Response(self._envelope(fault), 500, media_type="text/xml; charset=utf-8")

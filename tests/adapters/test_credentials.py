@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from gateway.config import SourceConfig, parse_config
 from gateway.errors import ConfigError, InvalidCredentials, SourceError, SourceFault, SourceUnavailable
 from tests.adapters.secured_servers import GuardedDepartment, Pki, TokenCounter, WsseDepartment, make_pki, serve
 from tests.conftest import unused_port
-from tests.oauth2_server import OAuth2MockServer, start_oauth2_mock_server
+from tests.oauth2_server import OAuth2MockServer, ServerTls, start_oauth2_mock_server
 
 SOURCE = "social_insurance"
 ZHANG = "11010519491231002X"
@@ -518,6 +519,69 @@ async def test_mutual_tls_for_soap_covers_the_wsdl_and_the_calls(pki: Pki) -> No
         with pytest.raises(SourceUnavailable, match="WSDL"):
             await without.open()
         await without.aclose()
+
+
+@pytest.fixture
+async def mtls_issuer(pki: Pki) -> AsyncIterator[OAuth2MockServer]:
+    """The token issuer on HTTPS under the private CA, refusing clients without a certificate that CA issued."""
+    tls = ServerTls(
+        pki.server_cert, pki.server_key, pki.ca, client_ca=pki.ca, client_cert=(pki.client_cert, pki.client_key)
+    )
+    async with start_oauth2_mock_server(tls=tls) as server:
+        yield server
+
+
+@pytest.fixture
+async def private_ca_department(pki: Pki, mtls_issuer: OAuth2MockServer) -> AsyncIterator[str]:
+    """The department checks tokens against the issuer's JWKS, which it too reads over mutual TLS."""
+    verify = ssl.create_default_context(cafile=str(pki.ca))
+    verify.load_cert_chain(pki.client_cert, pki.client_key)
+    async with serve(GuardedDepartment(issuer=mtls_issuer.issuer, issuer_verify=verify).app()) as url:
+        yield url
+
+
+async def test_oauth2_token_endpoint_is_reached_with_the_sources_tls(
+    pki: Pki, mtls_issuer: OAuth2MockServer, private_ca_department: str
+) -> None:
+    tls = {"ca": str(pki.ca), "cert": str(pki.client_cert), "key": str(pki.client_key)}
+    credentials = _oauth(mtls_issuer.token_url)
+    answer = await fetch_rest(rest_source(private_ca_department, "oauth", credentials=credentials, tls=tls))
+    assert answer[ZHANG][0]["scope"] == "insured.read", "a token from the private-CA issuer, verified"
+
+    public_roots = await refusal(rest_source(private_ca_department, "oauth", credentials=credentials))
+    assert isinstance(public_roots, SourceUnavailable)
+    assert "CERTIFICATE_VERIFY_FAILED" in public_roots.reason
+
+
+async def test_oauth2_credentials_tls_of_their_own_replaces_the_sources(
+    pki: Pki, mtls_issuer: OAuth2MockServer, private_ca_department: str
+) -> None:
+    source_tls = {"ca": str(pki.ca), "cert": str(pki.client_cert), "key": str(pki.client_key)}
+    no_certificate = _oauth(mtls_issuer.token_url, tls={"ca": str(pki.ca)})
+    error = await refusal(rest_source(private_ca_department, "oauth", credentials=no_certificate, tls=source_tls))
+    assert isinstance(error, SourceUnavailable), "the issuer refused the handshake: no client certificate"
+
+    own = _oauth(mtls_issuer.token_url, tls=source_tls)
+    answer = await fetch_rest(rest_source(private_ca_department, "oauth", credentials=own))
+    assert answer[ZHANG][0]["scope"] == "insured.read"
+
+
+def test_unreadable_credentials_tls_files_are_config_errors_naming_the_key(tmp_path: Path) -> None:
+    credentials = _oauth("https://idp.example/token", tls={"ca": str(tmp_path / "absent-ca.pem")})
+    with pytest.raises(ConfigError) as info:
+        load(rest_source_document("https://si.example", credentials=credentials))
+    assert info.value.path == f"sources.{SOURCE}.credentials.tls.ca"
+
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    config = load(
+        rest_source_document(
+            "https://si.example", credentials=_oauth("https://idp.example/token", tls={"ca": str(garbage)})
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        RestAdapter(SOURCE, config)
+    assert info.value.path == f"sources.{SOURCE}.credentials.tls.ca"
 
 
 def test_unreadable_tls_files_are_config_errors_at_load(pki: Pki, tmp_path: Path) -> None:
