@@ -185,7 +185,7 @@ class EntryCodec:
     def decode(self, raw: str | bytes, *, key: str) -> CachedEntry | None:
         """The entry stored as ``raw`` under ``key``, or ``None`` (logged) when it cannot be trusted or read."""
         try:
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            stored = text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             if self._aead is not None:
                 text = self._open(text, key)
             elif text.startswith(ENCRYPTED_PREFIX):
@@ -198,7 +198,7 @@ class EntryCodec:
             found = document["found"]
             if not isinstance(records, list) or not isinstance(found, bool) or fetched_at.tzinfo is None:
                 raise CodecError("malformed cache entry")
-            return CachedEntry(records=tuple(records), fetched_at=fetched_at, found=found)
+            return CachedEntry(records=tuple(records), fetched_at=fetched_at, found=found, text=stored)
         except (CodecError, ValueError, TypeError, KeyError, ArithmeticError) as exc:
             # the key is hashed, so it is safe to log; the value is not logged
             logger.warning("cache entry %s is unreadable, treated as a miss: %s", key, exc)

@@ -265,8 +265,7 @@ class RecordCache:
         return raws
 
     def _decode(self, cache_key: str, raw: str | None) -> CachedEntry | None:
-        entry = None if raw is None else self.codec.decode(raw, key=cache_key)
-        return None if entry is None else dataclasses.replace(entry, text=raw)
+        return None if raw is None else self.codec.decode(raw, key=cache_key)
 
     async def unchanged(self, stamps: Sequence[Stamp]) -> bool:
         """Whether every entry still holds the text it was read with (not invalidated, refreshed or expired).
