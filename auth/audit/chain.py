@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auth.audit.entry import AuditEntry
+from auth.audit.entry import AuditEntry, entry_values
 
 __all__ = [
     "GENESIS",
@@ -35,6 +35,7 @@ __all__ = [
     "checkpoint_hash",
     "record_hash",
     "utc_text",
+    "values_hash",
 ]
 
 GENESIS = "0" * 64
@@ -45,7 +46,8 @@ def utc_text(value: dt.datetime) -> str:
     """The one text form of a timestamp in the chain: UTC, microseconds, ``Z``."""
     if value.tzinfo is None:
         raise ValueError(f"an audit timestamp must carry a time zone, got {value.isoformat()}")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat: a third of strftime's cost, the same text for the years an audit holds ("+00:00" becomes "Z")
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _encode(value: object) -> str:
@@ -61,9 +63,13 @@ def canonical(document: Mapping[str, Any]) -> bytes:
 
 def record_hash(seq: int, entry: AuditEntry, prev_hash: str) -> str:
     """The hash of the record ``seq`` holding ``entry`` and following ``prev_hash``."""
-    document = {field.name: getattr(entry, field.name) for field in dataclasses.fields(entry)}
-    document.update(seq=seq, prev_hash=prev_hash)
-    return hashlib.sha256(canonical(document)).hexdigest()
+    return values_hash(seq, entry_values(entry), prev_hash)
+
+
+def values_hash(seq: int, values: Mapping[str, Any], prev_hash: str) -> str:
+    """:func:`record_hash` of an entry given as :func:`~auth.audit.entry.entry_values` (read once by a caller that
+    also needs them for the row)."""
+    return hashlib.sha256(canonical({**values, "seq": seq, "prev_hash": prev_hash})).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["AuditEntry", "Outcome", "entry_values"]
+__all__ = ["ENTRY_FIELDS", "AuditEntry", "Outcome", "entry_values"]
 
 # released: every asked field went out (some perhaps masked); partial: some were refused; refused: none went out;
 Outcome = Literal["released", "partial", "refused"]
@@ -48,6 +48,10 @@ class AuditEntry:
     outcome: Outcome
 
 
+ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEntry))
+"""The names of :class:`AuditEntry`'s fields, in order."""
+
+
 def entry_values(entry: AuditEntry) -> dict[str, Any]:
     """The entry's fields by name: those of :class:`AuditEntry` only, also for a record that extends it."""
-    return {field.name: getattr(entry, field.name) for field in dataclasses.fields(AuditEntry)}
+    return {name: getattr(entry, name) for name in ENTRY_FIELDS}

@@ -6,11 +6,11 @@ entries are then committed. One background writer drains the queue and commits e
 awaits its own future. A caller whose entries are not committed within ``write_timeout`` gets
 :class:`~gateway.errors.AuditUnavailable`, and the gateway withholds the data (fail closed).
 
-An append is one trip to the database driver, not one per statement: on a SQLite file it runs on a sync engine,
-its commit in a worker thread of the log's own (:class:`SqliteFile`); on other databases in one greenlet
-(``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an append normally checks the
-head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification and pruning go through the
-async engine.
+An append is one trip to the database driver, not one per statement: on a SQLite file it runs on the event loop
+while the disk is quick, in a worker thread of the log's own when it is not (:class:`SqliteFile`); on other
+databases in one greenlet (``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an
+append normally checks the head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification
+and pruning go through the async engine.
 """
 
 from __future__ import annotations
@@ -34,7 +34,16 @@ from auth.audit.entry import AuditEntry
 from auth.audit.query import AuditFilter, AuditRecord
 from auth.audit.retention import PruneReport, prune_store
 from auth.audit.sqlite import SqliteFile
-from auth.audit.store import ChainHead, ChainHeadMissing, Links, append, create_store, link, walk_store
+from auth.audit.store import (
+    ChainHead,
+    ChainHeadMissing,
+    DriverAppend,
+    Links,
+    append,
+    create_store,
+    link,
+    walk_store,
+)
 from gateway.errors import AuditUnavailable, ConfigError
 
 __all__ = ["OPEN_TIMEOUT", "RECONNECT_BACKOFF", "AuditLog"]
@@ -95,6 +104,7 @@ class AuditLog:
         self._transactions = 0
         self._abandoned: set[asyncio.Task[ChainHead]] = set()
         self._connecting: asyncio.Task[None] | None = None  # reconnecting to a store unreachable at start
+        self._driver: DriverAppend | None = None  # the usual append on the driver's cursor (see _append)
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -123,6 +133,7 @@ class AuditLog:
         assert engine is not None
         if options:
             engine = engine.execution_options(**options)
+        self._driver = DriverAppend(engine.dialect, options.get("schema_translate_map"))
         self._closing = False
         try:
             await self._prepare(engine)
@@ -206,7 +217,18 @@ class AuditLog:
         return self._writer is not None and not self._closing and self._last_error is None
 
     def status(self) -> dict[str, Any]:
-        """``status`` (``ok`` / ``unavailable``), ``last_error``, ``pending`` entries, committed ``transactions``."""
+        """``status`` (``ok`` / ``unavailable``), ``last_error``, ``pending`` entries, committed ``transactions``;
+        for a SQLite file also where its commits run (``commits_in``) and the last ``slow_commit``."""
+        sqlite = self._sqlite
+        if sqlite is not None:
+            slow = None
+            if sqlite.slow_commit is not None:
+                took, at = sqlite.slow_commit
+                slow = {"ms": round(took * 1000), "at": utc_text(at)}
+            return self._status() | {"commits_in": sqlite.commits_in, "slow_commit": slow}
+        return self._status()
+
+    def _status(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.healthy else "unavailable",
             "last_error": self._last_error if self._writer or self._connecting else "the audit log is not open",
@@ -226,16 +248,26 @@ class AuditLog:
             utc_text(entry.at)  # a timestamp without a zone is the caller's bug: refuse it here, not in the writer
         if self._writer is None or self._closing:
             raise AuditUnavailable(self._not_open())
-        pending = _Pending(tuple(entries), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        pending = _Pending(tuple(entries), loop.create_future())
         self._pending.append(pending)
         self._wakeup.set()
+        # The caller awaits the future the writer resolves (not a wrapper of it: each wrapper is one more turn of a
+        # busy loop before the response leaves). On timeout the future fails, and when the request is cancelled it
+        # is cancelled: either way the writer then skips the entries, unless they are already in a transaction,
+        # whose outcome nobody can take back.
+        timer = loop.call_later(self.config.write_timeout, self._expire, pending)
         try:
-            # on timeout (or when the request is cancelled) the future is cancelled: the writer then skips the
-            # entries unless they are already in a transaction, whose outcome nobody can take back
-            await asyncio.wait_for(pending.committed, self.config.write_timeout)
-        except TimeoutError:
-            self._last_error = f"no commit within {self.config.write_timeout:g}s"
-            raise AuditUnavailable(f"the audit store did not commit within {self.config.write_timeout:g}s") from None
+            await pending.committed
+        finally:
+            timer.cancel()
+
+    def _expire(self, pending: _Pending) -> None:
+        if pending.committed.done():
+            return
+        self._last_error = f"no commit within {self.config.write_timeout:g}s"
+        message = f"the audit store did not commit within {self.config.write_timeout:g}s"
+        pending.committed.set_exception(AuditUnavailable(message))
 
     async def _write_batches(self) -> None:
         while True:
@@ -272,7 +304,7 @@ class AuditLog:
         async with self._engine.connect() as conn:
             try:
                 async with conn.begin():
-                    return await conn.run_sync(append, entries, linked)
+                    return await conn.run_sync(append, entries, linked, self._driver)
             except ChainHeadMissing:
                 raise
             except BaseException:
@@ -287,19 +319,8 @@ class AuditLog:
         # chained here, in the loop: the transaction then only checks that the head has not moved meanwhile
         linked = link(self._head, entries) if self._head is not None else None
         self._head = None
-        sqlite = self._sqlite
-        attempt = asyncio.create_task(
-            sqlite.append(entries, linked) if sqlite is not None else self._append(entries, linked)
-        )
         try:
-            try:
-                await asyncio.wait({attempt}, timeout=self.config.write_timeout)
-            finally:
-                if not attempt.done():
-                    self._abandon(attempt)
-            if not attempt.done():
-                raise TimeoutError
-            self._head = attempt.result()
+            self._head = await self._attempt(entries, linked)
         except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing) as exc:
             self._fail_batch(batch, exc)
             return
@@ -316,12 +337,27 @@ class AuditLog:
             if not pending.committed.done():
                 pending.committed.set_result(None)
 
+    async def _attempt(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
+        """One append within ``write_timeout`` (:class:`TimeoutError` after it)."""
+        if self._sqlite is not None:
+            # awaited in place: a commit under way in the worker when the time is up goes on there, and whatever
+            # its outcome, the callers are told that their entries are not committed
+            async with asyncio.timeout(self.config.write_timeout):
+                return await self._sqlite.append(entries, linked)
+        attempt = asyncio.create_task(self._append(entries, linked))
+        try:
+            await asyncio.wait({attempt}, timeout=self.config.write_timeout)
+        finally:
+            if not attempt.done():
+                self._abandon(attempt)
+        if not attempt.done():
+            raise TimeoutError
+        return attempt.result()
+
     def _abandon(self, attempt: asyncio.Task[ChainHead]) -> None:
-        # The next batch need not wait: SQLAlchemy gives a dead connection seconds to close gracefully, and a commit
-        # under way in the SQLite worker ends on its own (it is not cancelled: whatever its outcome, the callers are
-        # told that their entries are not committed).
-        if self._sqlite is None:
-            attempt.cancel()
+        # The next batch need not wait for the cancelled attempt: SQLAlchemy gives a dead connection seconds to close
+        # gracefully.
+        attempt.cancel()
         self._abandoned.add(attempt)
         attempt.add_done_callback(self._forget)
 

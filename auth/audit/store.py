@@ -15,22 +15,24 @@ a worker thread of the audit log's own over a sync engine (SQLite), or one green
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Dialect, String, bindparam, func, insert, select, update
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
-from auth.audit.chain import GENESIS, ChainWalk, Checkpoint, VerifyReport, record_hash
-from auth.audit.entry import AuditEntry
+from auth.audit.chain import GENESIS, ChainWalk, Checkpoint, VerifyReport, values_hash
+from auth.audit.entry import AuditEntry, entry_values
 from auth.audit.tables import HEAD_ID, checkpoint_of, checkpoints, entry_of, head, records, row_of
 
 __all__ = [
     "PAGE",
     "ChainHead",
     "ChainHeadMissing",
+    "DriverAppend",
     "Links",
     "append",
     "create_store",
@@ -93,8 +95,9 @@ def link(after: ChainHead, entries: Sequence[AuditEntry]) -> Links:
     rows: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
-        hash_ = record_hash(seq, entry, prev_hash)
-        rows.append(row_of(seq, entry, prev_hash, hash_))
+        values = entry_values(entry)
+        hash_ = values_hash(seq, values, prev_hash)
+        rows.append(row_of(seq, values, prev_hash, hash_))
         prev_hash = hash_
     return Links(after, rows, ChainHead(seq, prev_hash))
 
@@ -129,15 +132,82 @@ async def lock_head(conn: AsyncConnection) -> ChainHead:
     return await conn.run_sync(_locked_head)
 
 
-def append(conn: Connection, entries: Sequence[AuditEntry], linked: Links | None = None) -> ChainHead:
+class _Statement:
+    """A statement compiled once for a dialect, with what its driver call needs: the SQL text and, per call, the
+    parameters in the driver's style (a tuple in bind order, or a dict)."""
+
+    def __init__(self, statement: Any, dialect: Dialect, schema_translate_map: Mapping[str | None, str] | None) -> None:
+        translate = schema_translate_map is not None  # the schema in the text, not a placeholder filled per execution
+        compiled = statement.compile(
+            dialect=dialect, schema_translate_map=schema_translate_map, render_schema_translate=translate
+        )
+        self.sql = str(compiled)
+        self._defaults: dict[str, Any] = dict(compiled.params)
+        self._order: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self._processors: dict[str, Callable[[Any], Any]] = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        bound = {**self._defaults, **values}
+        for name, processor in self._processors.items():
+            bound[name] = processor(bound[name])
+        return bound if self._order is None else tuple(bound[name] for name in self._order)
+
+
+class DriverAppend:
+    """The usual append -- the head is still where this writer left it -- on the driver's own cursor.
+
+    Its two statements (:data:`_ADVANCE_HEAD`, :data:`_INSERT_RECORDS`) are compiled once for the store's dialect,
+    with SQLAlchemy's bind processing of each column, so a commit makes two driver calls and no SQLAlchemy
+    execution (which costs more than the driver's work on an append of a few records)::
+
+        driver = DriverAppend(engine.dialect, schema_translate_map)
+        if not driver.run(cursor, linked):    # another writer moved the head: nothing was written
+            ...
+    """
+
+    def __init__(self, dialect: Dialect, schema_translate_map: Mapping[str | None, str] | None = None) -> None:
+        self._advance = _Statement(_ADVANCE_HEAD, dialect, schema_translate_map)
+        self._insert = _Statement(_INSERT_RECORDS, dialect, schema_translate_map)
+
+    def run(self, cursor: DBAPICursor, linked: Links) -> bool:
+        """Move the head from ``linked.after`` to ``linked.head`` and insert ``linked.rows``; ``False`` when the head
+        is elsewhere (nothing is written, though the transaction may hold the lock: roll it back)."""
+        moves = {"from_seq": linked.after.seq, "from_hash": linked.after.hash}
+        moves |= {"to_seq": linked.head.seq, "to_hash": linked.head.hash}
+        cursor.execute(self._advance.sql, self._advance.parameters(moves))
+        if cursor.rowcount != 1:
+            return False
+        rows: Any = [self._insert.parameters(row) for row in linked.rows]  # all tuples, or all dicts
+        cursor.executemany(self._insert.sql, rows)
+        return True
+
+
+def append(
+    conn: Connection,
+    entries: Sequence[AuditEntry],
+    linked: Links | None = None,
+    driver: DriverAppend | None = None,
+) -> ChainHead:
     """Chain ``entries`` after the head, in order; return the new head.
 
     ``linked``: the same entries already chained after the head this writer last left. While the store's head is
     still that one, a single conditional ``UPDATE`` both moves it and takes its lock (the row lock; on SQLite the
     database's write lock), and the rows go in as they are. Otherwise -- another writer appended meanwhile, or the
-    head is gone -- the head is locked and read as usual and the entries are chained after it.
+    head is gone -- the head is locked and read as usual and the entries are chained after it. ``driver``: run that
+    conditional ``UPDATE`` and the ``INSERT`` on the driver's cursor (:class:`DriverAppend`).
     """
-    if linked is not None:
+    if linked is not None and driver is not None:
+        cursor = conn.connection.cursor()
+        try:
+            if driver.run(cursor, linked):
+                return linked.head
+        finally:
+            cursor.close()
+    elif linked is not None:
         moves = {"from_seq": linked.after.seq, "from_hash": linked.after.hash}
         moves |= {"to_seq": linked.head.seq, "to_hash": linked.head.hash}
         if conn.execute(_ADVANCE_HEAD, moves).rowcount == 1:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Table
 from sqlmodel import Field, SQLModel
 
 from auth.audit.chain import Checkpoint
-from auth.audit.entry import AuditEntry, entry_values
+from auth.audit.entry import AuditEntry
 
 __all__ = [
     "HEAD_ID",
@@ -132,10 +133,14 @@ def _values_of(row: Any, into: type[AuditEntry | Checkpoint]) -> dict[str, Any]:
     return {field.name: _python_value(getattr(row, field.name)) for field in dataclasses.fields(into)}
 
 
-def row_of(seq: int, entry: AuditEntry, prev_hash: str, hash_: str) -> dict[str, Any]:
-    """The values of the records row for ``entry`` (for a Core ``INSERT``)."""
-    values = {name: _column_value(value) for name, value in entry_values(entry).items()}
-    return {"seq": seq, **values, "prev_hash": prev_hash, "hash": hash_}
+def row_of(seq: int, values: Mapping[str, Any], prev_hash: str, hash_: str) -> dict[str, Any]:
+    """The records row for an entry given as :func:`~auth.audit.entry.entry_values` (for a Core ``INSERT``)."""
+    row: dict[str, Any] = {"seq": seq}
+    for name, value in values.items():
+        row[name] = _column_value(value)
+    row["prev_hash"] = prev_hash
+    row["hash"] = hash_
+    return row
 
 
 def entry_of(row: Any) -> AuditEntry:

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import itertools
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from auth.audit import (
     VerifyReport,
     mask_subject,
 )
+from auth.audit import sqlite as audit_sqlite
 from auth.audit.chain import record_hash
 from gateway.config import parse_config
 from gateway.errors import AuditUnavailable, ConfigError
@@ -142,13 +144,14 @@ async def test_concurrent_writes_share_a_few_transactions(store: Store, make_log
     assert report.ok, report
     assert (report.checked, report.first_seq, report.last_seq) == (n, 1, n)
     assert await store.sql("SELECT hash FROM {records} WHERE seq = :n", n=n) == [(report.last_hash,)]
-    assert log.status() | {"last_commit_at": None} == {
+    status = log.status()
+    assert {key: status[key] for key in ("status", "last_error", "pending", "transactions")} == {
         "status": "ok",
         "last_error": None,
         "pending": 0,
         "transactions": transactions,
-        "last_commit_at": None,
     }
+    assert status["last_commit_at"] is not None
 
 
 async def test_batch_max_bounds_a_transaction_but_never_splits_a_request(store: Store, make_log: MakeLog) -> None:
@@ -493,6 +496,67 @@ async def test_sqlite_appends_wait_while_another_process_holds_the_write_lock(tm
         report = await log.verify()
     assert report.ok, report
     assert report.checked == 6
+
+
+async def test_sqlite_commits_leave_the_event_loop_for_a_while_after_a_slow_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    committed_in: list[int] = []
+    commit = audit_sqlite.SqliteFile._commit
+
+    def spy(self: audit_sqlite.SqliteFile, connection: Any) -> None:
+        committed_in.append(threading.get_ident())
+        commit(self, connection)
+
+    monkeypatch.setattr(audit_sqlite.SqliteFile, "_commit", spy)
+    async with AuditLog(AuditConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")) as log:
+        await log.write([_entry(0)])  # the first append reads the head, in the worker, through SQLAlchemy
+        await log.write([_entry(1)])
+        assert committed_in == [loop_thread]
+        assert (log.status()["commits_in"], log.status()["slow_commit"]) == ("event loop", None)
+        monkeypatch.setattr(audit_sqlite, "SLOW_COMMIT", 0.0)  # every commit is now too slow for the loop
+        await log.write([_entry(2)])
+        status = log.status()
+        assert status["commits_in"] == "worker thread"
+        assert status["slow_commit"]["ms"] >= 0
+        monkeypatch.setattr(audit_sqlite, "SLOW_COMMIT", 10.0)
+        committed_in.clear()
+        await asyncio.gather(*(log.write([_entry(i)]) for i in range(3, 8)))
+        assert committed_in
+        assert loop_thread not in committed_in  # still in the worker, for WORKER_SPELL
+        assert log.status()["status"] == "ok"
+        report = await log.verify()
+    assert report.ok, report
+    assert report.checked == 8
+
+
+async def test_a_sqlite_lock_held_past_the_write_timeout_fails_closed_then_the_chain_goes_on(tmp_path: Path) -> None:
+    database = tmp_path / "audit.db"
+    timeout = 0.5
+    async with AuditLog(AuditConfig(url=f"sqlite+aiosqlite:///{database}", write_timeout=timeout)) as log:
+        await log.write([_entry(0)])
+        other = sqlite3.connect(database, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # held longer than a request may wait
+            started = time.monotonic()
+            with pytest.raises(AuditUnavailable):
+                await log.write([_entry(1)])
+            elapsed = time.monotonic() - started
+            assert timeout <= elapsed < timeout + 0.5, f"failed closed after {elapsed:.2f}s"
+            assert not log.healthy
+            assert "within" in (log.status()["last_error"] or "")
+            other.execute("COMMIT")
+        finally:
+            other.close()
+        await log.write([_entry(2)])  # the given-up append may still have committed in the worker: no matter
+        assert log.healthy
+        report = await log.verify()
+    assert report.ok, report
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        stored = conn.execute("SELECT request_id FROM onewindow_audit_records ORDER BY seq").fetchall()
+    assert stored[0] == ("r-0",)
+    assert stored[-1] == ("r-2",)
 
 
 # --- an unreachable store ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -230,3 +231,17 @@ async def test_dead_department_opens_its_circuit_and_shows_in_readiness_and_metr
     assert HRSS in ready["degraded"]
     assert f'onewindow_source_breaker_state{{source="{HRSS}"}} 2.0' in metrics
     assert f'onewindow_source_calls_total{{outcome="CIRCUIT_OPEN",source="{HRSS}"}}' in metrics
+
+
+async def test_the_served_gateway_freezes_what_it_built_at_start_and_thaws_on_shutdown(
+    departments: DemoDepartments, tmp_path: Path
+) -> None:
+    config = demo_config(departments.variables, tmp_path)
+    assert gc.get_freeze_count() == 0
+    async with serve_asgi(create_app(config, freeze_startup_objects=True)) as url:
+        frozen = gc.get_freeze_count()
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.post(f"{url}/graphql", json={"query": "{ viewer { subject } }"})
+        assert answer.status_code == 200
+    assert frozen > 10_000  # the schema, the adapters, the libraries' modules: not a handful of objects
+    assert gc.get_freeze_count() == 0
