@@ -7,10 +7,11 @@ awaits its own future. A caller whose entries are not committed within ``write_t
 :class:`~gateway.errors.AuditUnavailable`, and the gateway withholds the data (fail closed).
 
 An append is one trip to the database driver, not one per statement: on a SQLite file it runs on the event loop
-while the disk is quick, in a worker thread of the log's own when it is not (:class:`SqliteFile`); on other
-databases in one greenlet (``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an
-append normally checks the head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification
-and pruning go through the async engine.
+while the disk is quick, in a worker thread of the log's own when it is not (:class:`SqliteFile`); on PostgreSQL
+(asyncpg) it is one statement outside a transaction block (:class:`PostgresAppend`); on other databases it runs in
+one greenlet (``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an append normally
+checks the head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification and pruning go
+through the async engine.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from auth.audit.chain import VerifyReport, utc_text
 from auth.audit.config import AuditConfig
 from auth.audit.entry import AuditEntry
+from auth.audit.postgres import PostgresAppend
 from auth.audit.query import AuditFilter, AuditRecord
 from auth.audit.retention import PruneReport, prune_store
 from auth.audit.sqlite import SqliteFile
@@ -105,6 +107,7 @@ class AuditLog:
         self._abandoned: set[asyncio.Task[ChainHead]] = set()
         self._connecting: asyncio.Task[None] | None = None  # reconnecting to a store unreachable at start
         self._driver: DriverAppend | None = None  # the usual append on the driver's cursor (see _append)
+        self._postgres: PostgresAppend | None = None  # the usual append in one statement (asyncpg)
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -134,6 +137,8 @@ class AuditLog:
         if options:
             engine = engine.execution_options(**options)
         self._driver = DriverAppend(engine.dialect, options.get("schema_translate_map"))
+        if PostgresAppend.serves(engine):
+            self._postgres = PostgresAppend(engine, options.get("schema_translate_map"))
         self._closing = False
         try:
             await self._prepare(engine)
@@ -204,6 +209,9 @@ class AuditLog:
         await self._dispose()
 
     async def _dispose(self) -> None:
+        postgres, self._postgres = self._postgres, None
+        if postgres is not None:
+            await postgres.aclose()
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.dispose()
@@ -301,6 +309,10 @@ class AuditLog:
 
     async def _append(self, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
         assert self._engine is not None
+        if linked is not None and self._postgres is not None:
+            if await self._postgres.run(linked):
+                return linked.head
+            linked = None  # another writer moved the head: chain the entries after where it is now
         async with self._engine.connect() as conn:
             try:
                 async with conn.begin():

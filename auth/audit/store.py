@@ -10,7 +10,8 @@ a transaction the caller opened.
 
 :func:`append` is synchronous, so that the whole transaction makes one trip to wherever the database driver runs:
 a worker thread of the audit log's own over a sync engine (SQLite), or one greenlet through
-``AsyncConnection.run_sync`` (asyncpg, whose every statement would otherwise be a separate await).
+``AsyncConnection.run_sync`` (asyncpg, whose every statement would otherwise be a separate await). On PostgreSQL the
+usual append is one statement instead (:class:`~auth.audit.postgres.PostgresAppend`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from auth.audit.entry import AuditEntry, entry_values
 from auth.audit.tables import HEAD_ID, checkpoint_of, checkpoints, entry_of, head, records, row_of
 
 __all__ = [
+    "ADVANCE_HEAD",
     "PAGE",
     "ChainHead",
     "ChainHeadMissing",
     "DriverAppend",
     "Links",
+    "Statement",
     "append",
     "create_store",
     "link",
@@ -88,6 +91,15 @@ class Links:
     rows: list[dict[str, Any]]
     head: ChainHead
 
+    def moves(self) -> dict[str, Any]:
+        """The parameters of :data:`ADVANCE_HEAD`: from ``after`` to ``head``."""
+        return {
+            "from_seq": self.after.seq,
+            "from_hash": self.after.hash,
+            "to_seq": self.head.seq,
+            "to_hash": self.head.hash,
+        }
+
 
 def link(after: ChainHead, entries: Sequence[AuditEntry]) -> Links:
     """Chain ``entries`` after ``after``, in order: each record's ``prev_hash`` is the hash before it."""
@@ -111,9 +123,10 @@ _MOVE_HEAD = (
     .where(head.c.id == HEAD_ID)
     .values(seq=bindparam("to_seq", type_=BigInteger), hash=bindparam("to_hash", type_=String))
 )
-_ADVANCE_HEAD = _MOVE_HEAD.where(
+ADVANCE_HEAD = _MOVE_HEAD.where(
     head.c.seq == bindparam("from_seq", type_=BigInteger), head.c.hash == bindparam("from_hash", type_=String)
 )
+"""Move the head from ``from_seq``/``from_hash`` to ``to_seq``/``to_hash``: one row updated, none if it is elsewhere."""
 
 
 def _locked_head(conn: Connection) -> ChainHead:
@@ -132,7 +145,7 @@ async def lock_head(conn: AsyncConnection) -> ChainHead:
     return await conn.run_sync(_locked_head)
 
 
-class _Statement:
+class Statement:
     """A statement compiled once for a dialect, with what its driver call needs: the SQL text and, per call, the
     parameters in the driver's style (a tuple in bind order, or a dict)."""
 
@@ -160,7 +173,7 @@ class _Statement:
 class DriverAppend:
     """The usual append -- the head is still where this writer left it -- on the driver's own cursor.
 
-    Its two statements (:data:`_ADVANCE_HEAD`, :data:`_INSERT_RECORDS`) are compiled once for the store's dialect,
+    Its two statements (:data:`ADVANCE_HEAD`, :data:`_INSERT_RECORDS`) are compiled once for the store's dialect,
     with SQLAlchemy's bind processing of each column, so a commit makes two driver calls and no SQLAlchemy
     execution (which costs more than the driver's work on an append of a few records)::
 
@@ -170,15 +183,13 @@ class DriverAppend:
     """
 
     def __init__(self, dialect: Dialect, schema_translate_map: Mapping[str | None, str] | None = None) -> None:
-        self._advance = _Statement(_ADVANCE_HEAD, dialect, schema_translate_map)
-        self._insert = _Statement(_INSERT_RECORDS, dialect, schema_translate_map)
+        self._advance = Statement(ADVANCE_HEAD, dialect, schema_translate_map)
+        self._insert = Statement(_INSERT_RECORDS, dialect, schema_translate_map)
 
     def run(self, cursor: DBAPICursor, linked: Links) -> bool:
         """Move the head from ``linked.after`` to ``linked.head`` and insert ``linked.rows``; ``False`` when the head
         is elsewhere (nothing is written, though the transaction may hold the lock: roll it back)."""
-        moves = {"from_seq": linked.after.seq, "from_hash": linked.after.hash}
-        moves |= {"to_seq": linked.head.seq, "to_hash": linked.head.hash}
-        cursor.execute(self._advance.sql, self._advance.parameters(moves))
+        cursor.execute(self._advance.sql, self._advance.parameters(linked.moves()))
         if cursor.rowcount != 1:
             return False
         rows: Any = [self._insert.parameters(row) for row in linked.rows]  # all tuples, or all dicts
@@ -207,12 +218,9 @@ def append(
                 return linked.head
         finally:
             cursor.close()
-    elif linked is not None:
-        moves = {"from_seq": linked.after.seq, "from_hash": linked.after.hash}
-        moves |= {"to_seq": linked.head.seq, "to_hash": linked.head.hash}
-        if conn.execute(_ADVANCE_HEAD, moves).rowcount == 1:
-            conn.execute(_INSERT_RECORDS, linked.rows)
-            return linked.head
+    elif linked is not None and conn.execute(ADVANCE_HEAD, linked.moves()).rowcount == 1:
+        conn.execute(_INSERT_RECORDS, linked.rows)
+        return linked.head
     links = link(_locked_head(conn), entries)
     conn.execute(_INSERT_RECORDS, links.rows)
     conn.execute(_MOVE_HEAD, {"to_seq": links.head.seq, "to_hash": links.head.hash})

@@ -35,6 +35,8 @@ from auth.audit import (
 )
 from auth.audit import sqlite as audit_sqlite
 from auth.audit.chain import record_hash
+from auth.audit.postgres import PostgresAppend
+from auth.audit.store import ChainHead, link
 from gateway.config import parse_config
 from gateway.errors import AuditUnavailable, ConfigError
 from tests.auth.databases import fresh_postgres_schema
@@ -114,14 +116,23 @@ def make_log(store: Store, exit_stack: contextlib.AsyncExitStack) -> MakeLog:
     return make
 
 
-def _count_commits(engine: AsyncEngine) -> list[int]:
+def _count_transactions(store: Store) -> Callable[[], Awaitable[int]]:
+    """The transactions that wrote records from now on: on PostgreSQL the server's own count (the distinct ``xmin``
+    of the rows; an append in one statement makes no commit event), elsewhere the engine's commit events."""
     commits = [0]
 
     def count(*_: Any) -> None:
         commits[0] += 1
 
-    event.listen(engine.sync_engine, "commit", count)
-    return commits
+    event.listen(store.engine.sync_engine, "commit", count)
+
+    async def transactions() -> int:
+        if store.backend == "postgresql":
+            rows = await store.sql("SELECT count(DISTINCT xmin::text) FROM {records}")
+            return int(rows[0][0])
+        return commits[0]
+
+    return transactions
 
 
 # --- group commit ---------------------------------------------------------------------------------------------
@@ -129,11 +140,11 @@ def _count_commits(engine: AsyncEngine) -> list[int]:
 
 async def test_concurrent_writes_share_a_few_transactions(store: Store, make_log: MakeLog) -> None:
     log = await make_log(engine=store.engine)
-    commits = _count_commits(store.engine)
+    count_transactions = _count_transactions(store)
     n = 200
 
     await asyncio.gather(*(log.write([_entry(i)]) for i in range(n)))
-    transactions = commits[0]
+    transactions = await count_transactions()
 
     assert 1 <= transactions <= 10, f"{transactions} transactions for {n} writes"
     assert await store.count() == n
@@ -156,14 +167,14 @@ async def test_concurrent_writes_share_a_few_transactions(store: Store, make_log
 
 async def test_batch_max_bounds_a_transaction_but_never_splits_a_request(store: Store, make_log: MakeLog) -> None:
     log = await make_log(engine=store.engine, batch_max=50)
-    commits = _count_commits(store.engine)
+    count_transactions = _count_transactions(store)
 
     await asyncio.gather(*(log.write([_entry(i)]) for i in range(200)))
-    assert 200 // 50 <= commits[0] <= 20
+    before = await count_transactions()
+    assert 200 // 50 <= before <= 20
 
-    before = commits[0]
     await log.write([_entry(1000 + i) for i in range(120)])  # one request's entries: one transaction
-    assert commits[0] == before + 1
+    assert await count_transactions() == before + 1
     assert await store.count() == 320
     assert (await log.verify()).ok
 
@@ -475,6 +486,42 @@ async def test_two_gateways_writing_one_store_keep_one_chain(store: Store, make_
         return
     writers = [rid.split("-")[0] for (rid,) in await store.sql("SELECT request_id FROM {records} ORDER BY seq")]
     assert sum(a != b for a, b in itertools.pairwise(writers)) > 2
+
+
+@pytest.mark.postgres
+async def test_postgres_appends_in_one_statement_only_while_the_head_is_where_it_was_left(
+    postgres_store: Store,
+) -> None:
+    store = postgres_store
+    async with AuditLog(store.config(), engine=store.engine) as log:
+        await log.write([_entry(0), _entry(1)])
+        ((seq, hash_),) = await store.sql("SELECT seq, hash FROM {head}")
+        appender = PostgresAppend(store.engine, {None: store.schema} if store.schema else None)
+        try:
+            stale = link(ChainHead(seq - 1, hash_), [_entry(2)])
+            assert not await appender.run(stale)  # another writer moved the head meanwhile: nothing written
+            assert await store.count() == 2
+
+            linked = link(ChainHead(seq, hash_), [_entry(2), _entry(3, purpose=None, window=None), _entry(4)])
+            assert await appender.run(linked)
+        finally:
+            await appender.aclose()
+
+        assert await store.sql("SELECT seq, hash FROM {head}") == [(linked.head.seq, linked.head.hash)]
+        after = await store.sql("SELECT count(DISTINCT xmin::text) FROM {records} WHERE seq > :seq", seq=seq)
+        assert after == [(1,)]  # the three records and the head in one transaction
+        report = await log.verify()  # every value read back hashes as written (timestamps, lists, nulls, 民政局)
+        assert report.ok, report
+        assert (report.checked, report.last_seq) == (5, 5)
+        found = await log.query(AuditFilter())
+        assert [record.request_id for record in found] == ["r-4", "r-3", "r-2", "r-1", "r-0"]
+        assert (found[1].purpose, found[1].window) == (None, None)
+        assert (found[0].at, found[0].released) == (_entry(4).at, _entry(4).released)
+
+        await log.write([_entry(5)])  # the log's next append finds the head moved by another writer, and chains on
+        report = await log.verify()
+        assert report.ok, report
+        assert report.last_seq == 6
 
 
 async def test_sqlite_appends_wait_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
