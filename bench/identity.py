@@ -84,7 +84,7 @@ class IdentitySettings:
     connections: int
     threads: int
     postgres_url: str | None
-    rounds: int = 3
+    rounds: int = 5
 
 
 @dataclass(frozen=True)
