@@ -1,7 +1,10 @@
 """The hash chain: how a record and a checkpoint are hashed, and how a stored chain is checked.
 
 Each record's ``hash`` is the SHA-256 of a canonical encoding of its ``seq``, every :class:`AuditEntry` field and
-``prev_hash`` (the hash of the record before it; :data:`GENESIS` for the first). The encoding is JSON with sorted
+``prev_hash`` (the hash of the record before it; :data:`GENESIS` for the first) -- or, in a *sealed* chain, its
+HMAC-SHA256 under the seal key (``auth.audit.seal_key``), which the database does not hold: whoever can write the
+database but not read the gateway's environment can then no longer rewrite a record and recompute the hashes after
+it. The encoding is JSON with sorted
 keys, no whitespace, UTF-8 text, tuples as lists and timestamps in UTC as ``2026-11-21T09:30:00.000000Z``::
 
     >>> at = dt.datetime(2026, 11, 21, 17, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,15 +65,21 @@ def canonical(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_encode).encode()
 
 
-def record_hash(seq: int, entry: AuditEntry, prev_hash: str) -> str:
-    """The hash of the record ``seq`` holding ``entry`` and following ``prev_hash``."""
-    return values_hash(seq, entry_values(entry), prev_hash)
+def _digest(data: bytes, key: bytes | None) -> str:
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def values_hash(seq: int, values: Mapping[str, Any], prev_hash: str) -> str:
+def record_hash(seq: int, entry: AuditEntry, prev_hash: str, key: bytes | None = None) -> str:
+    """The hash of the record ``seq`` holding ``entry`` and following ``prev_hash`` (sealed with ``key``, if any)."""
+    return values_hash(seq, entry_values(entry), prev_hash, key)
+
+
+def values_hash(seq: int, values: Mapping[str, Any], prev_hash: str, key: bytes | None = None) -> str:
     """:func:`record_hash` of an entry given as :func:`~auth.audit.entry.entry_values` (read once by a caller that
     also needs them for the row)."""
-    return hashlib.sha256(canonical({**values, "seq": seq, "prev_hash": prev_hash})).hexdigest()
+    return _digest(canonical({**values, "seq": seq, "prev_hash": prev_hash}), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +102,15 @@ class Checkpoint:
     prev_hash: str
     hash: str = ""
 
-    def sealed(self) -> Checkpoint:
-        """This checkpoint with its hash computed."""
-        return dataclasses.replace(self, hash=checkpoint_hash(self))
+    def sealed(self, key: bytes | None = None) -> Checkpoint:
+        """This checkpoint with its hash computed (under the chain's seal ``key``, if any)."""
+        return dataclasses.replace(self, hash=checkpoint_hash(self, key))
 
 
-def checkpoint_hash(checkpoint: Checkpoint) -> str:
+def checkpoint_hash(checkpoint: Checkpoint, key: bytes | None = None) -> str:
     """The hash of a checkpoint: every field but ``hash``, ``prev_hash`` included."""
     document = {f.name: getattr(checkpoint, f.name) for f in dataclasses.fields(checkpoint) if f.name != "hash"}
-    return hashlib.sha256(canonical(document)).hexdigest()
+    return _digest(canonical(document), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +152,8 @@ class ChainWalk:
     """Checks a stored chain piece by piece, remembering the first break.
 
     Feed it every checkpoint (oldest first), then the records in seq order from the last checkpoint on, then the
-    head; each call returns ``False`` once the chain is broken, so a caller can stop reading.
+    head; each call returns ``False`` once the chain is broken, so a caller can stop reading. ``key``: the seal key
+    of a sealed chain.
 
     >>> walk = ChainWalk()
     >>> walk.end(head_seq=0, head_hash=GENESIS)
@@ -151,7 +162,8 @@ class ChainWalk:
     True
     """
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key
         self.next_seq = 1
         self.prev_hash = GENESIS
         self._checkpoint_hash = GENESIS
@@ -173,7 +185,7 @@ class ChainWalk:
             return self._break(
                 checkpoint.through_seq, "checkpoint does not link", f"{at} does not link to the one before"
             )
-        if checkpoint_hash(checkpoint) != checkpoint.hash:
+        if checkpoint_hash(checkpoint, self._key) != checkpoint.hash:
             return self._break(checkpoint.through_seq, "checkpoint hash mismatch", f"{at}: hash mismatch")
         self._checkpoint_hash = checkpoint.hash
         self._checkpoints += 1
@@ -193,8 +205,11 @@ class ChainWalk:
         if prev_hash != self.prev_hash:
             after = "the checkpoint's anchor" if self._checked == 0 and self._checkpoints else f"record {seq - 1}"
             return self._break(seq, "prev_hash does not link", f"prev_hash does not link to {after}")
-        if record_hash(seq, entry, prev_hash) != hash_:
-            return self._break(seq, "hash mismatch", "hash mismatch: the record was changed after it was written")
+        if record_hash(seq, entry, prev_hash, self._key) != hash_:
+            detail = "hash mismatch: the record was changed after it was written"
+            if self._checked == 0:  # the first one checked: perhaps no record hashes under this key
+                detail += " (or the chain is sealed with another auth.audit.seal_key, or none)"
+            return self._break(seq, "hash mismatch", detail)
         if self._first_seq is None:
             self._first_seq = seq
         self._checked += 1

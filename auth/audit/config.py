@@ -7,13 +7,14 @@ auth:
     retention: 183d               # at least 180 days (allow_short_retention: true for tests only)
     write_timeout: 2s             # a request waits this long for its commit, then fails closed
     batch_max: 500                # entries committed together in one transaction, at most
+    seal_key: ${ONEWINDOW_AUDIT_SEAL_KEY}   # optional: HMAC-SHA256 chain, at least 32 bytes, kept out of the database
 """
 
 from __future__ import annotations
 
 from typing import Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gateway.durations import DatabaseUrl, Duration, Strict
 
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "DEFAULT_WRITE_TIMEOUT",
     "MIN_RETENTION",
+    "MIN_SEAL_KEY_BYTES",
     "AuditConfig",
 ]
 
@@ -30,6 +32,7 @@ MIN_RETENTION = 180 * 86400.0
 """The shortest retention the rules on electronic supervision allow for disclosure logs."""
 DEFAULT_WRITE_TIMEOUT = 2.0
 DEFAULT_BATCH_MAX = 500
+MIN_SEAL_KEY_BYTES = 32
 
 
 class AuditConfig(Strict):
@@ -37,6 +40,9 @@ class AuditConfig(Strict):
 
     ``retention`` must be at least 180 days unless ``allow_short_retention`` is set (tests and development);
     ``mask_principals_for_citizens`` masks staff subjects (``zh***ei``) in a citizen's own access log.
+    ``seal_key`` seals the hash chain: every hash is an HMAC under it, so that rewriting records and recomputing the
+    hashes after them needs the key as well as the database. Every gateway writing the store, and ``onewindow audit
+    verify``/``prune``, must be given the same key; a store is sealed, or not, from its first record.
 
     >>> AuditConfig(url="postgresql+asyncpg://onewindow@db/onewindow", write_timeout="500ms").write_timeout
     0.5
@@ -52,6 +58,19 @@ class AuditConfig(Strict):
     write_timeout: Duration = DEFAULT_WRITE_TIMEOUT
     batch_max: int = Field(default=DEFAULT_BATCH_MAX, ge=1)
     mask_principals_for_citizens: bool = True
+    seal_key: SecretStr | None = None
+
+    @field_validator("seal_key")
+    @classmethod
+    def _seal_key_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value().encode()) < MIN_SEAL_KEY_BYTES:
+            raise ValueError(f"a seal key needs at least {MIN_SEAL_KEY_BYTES} bytes")
+        return key
+
+    @property
+    def seal(self) -> bytes | None:
+        """The seal key as bytes, or ``None`` for an unsealed chain."""
+        return None if self.seal_key is None else self.seal_key.get_secret_value().encode()
 
     @model_validator(mode="after")
     def _retention_is_long_enough(self) -> Self:

@@ -39,6 +39,7 @@ from auth.audit.sqlite import SqliteFile
 from auth.audit.store import (
     ChainHead,
     ChainHeadMissing,
+    ChainSealMismatch,
     DriverAppend,
     Links,
     append,
@@ -131,7 +132,9 @@ class AuditLog:
             # no pre-ping: a commit that fails invalidates its connection instead (see _append)
             self._owned = create_async_engine(self.config.url)
             if SqliteFile.serves(self._owned.url):
-                self._sqlite = SqliteFile(self._owned.url, options, busy_timeout=self.config.write_timeout)
+                self._sqlite = SqliteFile(
+                    self._owned.url, options, busy_timeout=self.config.write_timeout, key=self.config.seal
+                )
         engine = self._given or self._owned
         assert engine is not None
         if options:
@@ -316,8 +319,8 @@ class AuditLog:
         async with self._engine.connect() as conn:
             try:
                 async with conn.begin():
-                    return await conn.run_sync(append, entries, linked, self._driver)
-            except ChainHeadMissing:
+                    return await conn.run_sync(append, entries, linked, self._driver, self.config.seal)
+            except (ChainHeadMissing, ChainSealMismatch):
                 raise
             except BaseException:
                 # the connection may be dead (the server restarted, the network dropped, the attempt was given up
@@ -329,11 +332,11 @@ class AuditLog:
     async def _commit(self, batch: list[_Pending]) -> None:
         entries = [entry for pending in batch for entry in pending.entries]
         # chained here, in the loop: the transaction then only checks that the head has not moved meanwhile
-        linked = link(self._head, entries) if self._head is not None else None
+        linked = link(self._head, entries, self.config.seal) if self._head is not None else None
         self._head = None
         try:
             self._head = await self._attempt(entries, linked)
-        except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing) as exc:
+        except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing, ChainSealMismatch) as exc:
             self._fail_batch(batch, exc)
             return
         except Exception as exc:  # a bug must not stop the writer: every waiting caller fails closed instead
@@ -428,7 +431,7 @@ class AuditLog:
                     # one snapshot: a prune or append committed meanwhile must not look like a gap
                     await conn.execution_options(isolation_level="REPEATABLE READ")
                 async with conn.begin():
-                    return await walk_store(conn)
+                    return await walk_store(conn, self.config.seal)
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"the audit store cannot be read: {_reason(exc)}") from exc
 
@@ -440,7 +443,7 @@ class AuditLog:
         cutoff = now - dt.timedelta(seconds=self.config.retention)
         try:
             async with self._connected().begin() as conn:
-                return await prune_store(conn, cutoff=cutoff, now=now)
+                return await prune_store(conn, cutoff=cutoff, now=now, key=self.config.seal)
         except ChainHeadMissing as exc:
             return PruneReport(cutoff=cutoff, at=now, pruned=0, refused=str(exc))
         except (SQLAlchemyError, OSError) as exc:

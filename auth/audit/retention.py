@@ -70,12 +70,15 @@ def _refused(cutoff: dt.datetime, now: dt.datetime, walk: ChainWalk) -> PruneRep
     return PruneReport(cutoff=cutoff, at=now, pruned=0, refused=f"record {verdict.first_broken}: {verdict.detail}")
 
 
-async def prune_store(conn: AsyncConnection, *, cutoff: dt.datetime, now: dt.datetime) -> PruneReport:
-    """Delete the records before ``cutoff`` and write their checkpoint, in the caller's transaction."""
+async def prune_store(
+    conn: AsyncConnection, *, cutoff: dt.datetime, now: dt.datetime, key: bytes | None = None
+) -> PruneReport:
+    """Delete the records before ``cutoff`` and write their checkpoint, in the caller's transaction (the chain sealed
+    with ``key``, if any: the records are checked, and the checkpoint sealed, with it)."""
     await _lock_prunes(conn)
     first_kept = await conn.scalar(select(func.min(records.c.seq)).where(records.c.at >= cutoff))
     through = (first_kept - 1) if first_kept is not None else await conn.scalar(select(func.max(records.c.seq)))
-    walk = ChainWalk()
+    walk = ChainWalk(key)
     anchors = await read_checkpoints(conn)
     for checkpoint in anchors:
         if not walk.checkpoint(checkpoint):
@@ -96,7 +99,7 @@ async def prune_store(conn: AsyncConnection, *, cutoff: dt.datetime, now: dt.dat
         cutoff=cutoff,
         at=now,
         prev_hash=anchors[-1].hash if anchors else GENESIS,
-    ).sealed()
+    ).sealed(key)
     await conn.execute(
         insert(checkpoints).values(
             number=checkpoint.number,

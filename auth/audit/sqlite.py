@@ -34,9 +34,9 @@ _T = TypeVar("_T")
 _log = logging.getLogger("onewindow.audit")
 
 
-def _append_committed(engine: Engine, entries: list[AuditEntry], linked: Links | None) -> ChainHead:
+def _append_committed(engine: Engine, entries: list[AuditEntry], linked: Links | None, key: bytes | None) -> ChainHead:
     with engine.begin() as conn:
-        return append(conn, entries, linked)
+        return append(conn, entries, linked, key=key)
 
 
 def _busy_code(exc: BaseException | None) -> bool:
@@ -67,7 +67,8 @@ class SqliteFile:
     file left in rollback journal mode (another process held it busy when this one opened it).
     """
 
-    def __init__(self, url: URL, options: dict[str, Any], busy_timeout: float) -> None:
+    def __init__(self, url: URL, options: dict[str, Any], busy_timeout: float, key: bytes | None = None) -> None:
+        self._key = key  # the chain's seal key
         url = url.set(drivername="sqlite+pysqlite")
         waits = {} if "timeout" in url.query else {"timeout": busy_timeout}
         self._engine = create_engine(url, connect_args=waits).execution_options(**options)
@@ -109,7 +110,7 @@ class SqliteFile:
         the caller) and the next append waits for it in the worker's queue."""
         if self._staging and linked is not None and not self._committing and await self._staged(linked):
             return linked.head
-        return await self._in_thread(_append_committed, self._engine, entries, linked)
+        return await self._in_thread(_append_committed, self._engine, entries, linked, self._key)
 
     async def _staged(self, linked: Links) -> bool:
         """The statements here, the driver's commit in the worker; ``False`` (nothing written) when another process

@@ -25,7 +25,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
-from auth.audit.chain import GENESIS, ChainWalk, Checkpoint, VerifyReport, values_hash
+from auth.audit.chain import GENESIS, ChainWalk, Checkpoint, VerifyReport, record_hash, values_hash
 from auth.audit.entry import AuditEntry, entry_values
 from auth.audit.tables import HEAD_ID, checkpoint_of, checkpoints, entry_of, head, records, row_of
 
@@ -34,6 +34,7 @@ __all__ = [
     "PAGE",
     "ChainHead",
     "ChainHeadMissing",
+    "ChainSealMismatch",
     "DriverAppend",
     "Links",
     "Statement",
@@ -57,6 +58,17 @@ class ChainHeadMissing(RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("the audit chain head is missing; run `onewindow audit verify`")
+
+
+class ChainSealMismatch(RuntimeError):
+    """The record the chain head names does not hash under this writer's seal key: the store is sealed with another
+    key (or none, or this writer has none), or its last record was tampered with. Appending would fork the chain."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(
+            f"the audit chain's last record ({seq}) does not hash under this gateway's auth.audit.seal_key (another "
+            "key, or none); run `onewindow audit verify` with the store's key"
+        )
 
 
 async def create_store(conn: AsyncConnection) -> None:
@@ -101,14 +113,15 @@ class Links:
         }
 
 
-def link(after: ChainHead, entries: Sequence[AuditEntry]) -> Links:
-    """Chain ``entries`` after ``after``, in order: each record's ``prev_hash`` is the hash before it."""
+def link(after: ChainHead, entries: Sequence[AuditEntry], key: bytes | None = None) -> Links:
+    """Chain ``entries`` after ``after``, in order: each record's ``prev_hash`` is the hash before it (hashes sealed
+    with ``key``, if any)."""
     seq, prev_hash = after.seq, after.hash
     rows: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
         values = entry_values(entry)
-        hash_ = values_hash(seq, values, prev_hash)
+        hash_ = values_hash(seq, values, prev_hash, key)
         rows.append(row_of(seq, values, prev_hash, hash_))
         prev_hash = hash_
     return Links(after, rows, ChainHead(seq, prev_hash))
@@ -127,6 +140,16 @@ ADVANCE_HEAD = _MOVE_HEAD.where(
     head.c.seq == bindparam("from_seq", type_=BigInteger), head.c.hash == bindparam("from_hash", type_=String)
 )
 """Move the head from ``from_seq``/``from_hash`` to ``to_seq``/``to_hash``: one row updated, none if it is elsewhere."""
+
+
+def _check_seal(conn: Connection, at: ChainHead, key: bytes | None) -> None:
+    """Refuse to chain after a last record that does not hash under ``key`` (nothing to check when the chain is
+    empty or its records were all pruned)."""
+    if at.seq == 0:
+        return
+    row = conn.execute(select(records).where(records.c.seq == at.seq)).one_or_none()
+    if row is not None and record_hash(row.seq, entry_of(row), row.prev_hash, key) != row.hash:
+        raise ChainSealMismatch(at.seq)
 
 
 def _locked_head(conn: Connection) -> ChainHead:
@@ -202,6 +225,7 @@ def append(
     entries: Sequence[AuditEntry],
     linked: Links | None = None,
     driver: DriverAppend | None = None,
+    key: bytes | None = None,
 ) -> ChainHead:
     """Chain ``entries`` after the head, in order; return the new head.
 
@@ -209,7 +233,8 @@ def append(
     still that one, a single conditional ``UPDATE`` both moves it and takes its lock (the row lock; on SQLite the
     database's write lock), and the rows go in as they are. Otherwise -- another writer appended meanwhile, or the
     head is gone -- the head is locked and read as usual and the entries are chained after it. ``driver``: run that
-    conditional ``UPDATE`` and the ``INSERT`` on the driver's cursor (:class:`DriverAppend`).
+    conditional ``UPDATE`` and the ``INSERT`` on the driver's cursor (:class:`DriverAppend`). ``key``: the chain's
+    seal key; the record the locked head names must hash under it (:class:`ChainSealMismatch` otherwise).
     """
     if linked is not None and driver is not None:
         cursor = conn.connection.cursor()
@@ -221,7 +246,9 @@ def append(
     elif linked is not None and conn.execute(ADVANCE_HEAD, linked.moves()).rowcount == 1:
         conn.execute(_INSERT_RECORDS, linked.rows)
         return linked.head
-    links = link(_locked_head(conn), entries)
+    after = _locked_head(conn)
+    _check_seal(conn, after, key)
+    links = link(after, entries, key)
     conn.execute(_INSERT_RECORDS, links.rows)
     conn.execute(_MOVE_HEAD, {"to_seq": links.head.seq, "to_hash": links.head.hash})
     return links.head
@@ -250,10 +277,10 @@ async def stored_records(conn: AsyncConnection, *, through: int | None = None) -
         last = rows[-1].seq
 
 
-async def walk_store(conn: AsyncConnection) -> VerifyReport:
-    """Check the checkpoints, every record up to the head, and the head."""
+async def walk_store(conn: AsyncConnection, key: bytes | None = None) -> VerifyReport:
+    """Check the checkpoints, every record up to the head, and the head (hashes sealed with ``key``, if any)."""
     head_row = (await conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID))).one_or_none()
-    walk = ChainWalk()
+    walk = ChainWalk(key)
     for checkpoint in await read_checkpoints(conn):
         if not walk.checkpoint(checkpoint):
             return walk.report()

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import itertools
 import sqlite3
 import threading
@@ -46,6 +47,7 @@ from tests.gateway.faults import Fault, FaultProxy
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 CST = dt.timezone(dt.timedelta(hours=8))
+SEAL_KEY = "sealed-by-the-audit-office-of-the-province-2026"
 
 
 def _entry(n: int, **changes: Any) -> AuditEntry:
@@ -236,8 +238,8 @@ async def test_closing_commits_what_is_waiting(store: Store) -> None:
 # --- tamper evidence ------------------------------------------------------------------------------------------
 
 
-async def _verified(make_log: MakeLog, n: int = 20) -> AuditLog:
-    log = await make_log()
+async def _verified(make_log: MakeLog, n: int = 20, **changes: Any) -> AuditLog:
+    log = await make_log(**changes)
     for i in range(n):  # one by one: every record its own transaction, the chain crossing commits
         await log.write([_entry(i, applicant=f"A{i}")])
     assert (await log.verify()).ok
@@ -336,6 +338,90 @@ def test_the_hash_is_over_the_canonical_encoding_whatever_the_zone() -> None:
     assert record_hash(1, dataclasses.replace(entry, at=entry.at.astimezone(dt.UTC)), "0" * 64) == expected
     assert record_hash(2, entry, "0" * 64) != expected
     assert record_hash(1, entry, "1" * 64) != expected
+    sealed = hmac.new(SEAL_KEY.encode(), encoded.encode("utf-8"), hashlib.sha256).hexdigest()
+    assert record_hash(1, entry, "0" * 64, SEAL_KEY.encode()) == sealed
+
+
+# --- a sealed chain ---------------------------------------------------------------------------------------------
+
+
+async def _rewrite(store: Store, seq: int, n: int, key: bytes | None = None) -> None:
+    """What someone who can write the database does: change record ``seq`` of a :func:`_verified` chain of ``n``,
+    then recompute every hash after it, and the head's, so that each record links to the one before."""
+    [(prev_hash,)] = await store.sql("SELECT prev_hash FROM {records} WHERE seq = :seq", seq=seq)
+    for at in range(seq, n + 1):
+        applicant = "A-forged" if at == seq else f"A{at - 1}"
+        hash_ = record_hash(at, _entry(at - 1, applicant=applicant), prev_hash, key)
+        await store.sql(
+            "UPDATE {records} SET applicant = :a, prev_hash = :p, hash = :h WHERE seq = :seq",
+            a=applicant,
+            p=prev_hash,
+            h=hash_,
+            seq=at,
+        )
+        prev_hash = hash_
+    await store.sql("UPDATE {head} SET hash = :h", h=prev_hash)
+
+
+async def test_a_rewritten_chain_passes_unsealed_and_is_named_when_sealed(store: Store, make_log: MakeLog) -> None:
+    unsealed = await _verified(make_log, n=10)
+    await _rewrite(store, 4, 10)
+    assert (await unsealed.verify()).ok  # why a production store is sealed: the plain chain cannot see this
+    await store.sql("DELETE FROM {records}")
+    await store.sql("UPDATE {head} SET seq = 0, hash = :genesis", genesis="0" * 64)
+
+    sealed = await _verified(make_log, n=10, seal_key=SEAL_KEY)
+    await _rewrite(store, 4, 10)  # without the key
+
+    report = await _broken(sealed)
+    assert (report.first_broken, report.reason) == (4, "hash mismatch")
+    assert report.checked == 3
+
+
+async def test_a_writer_with_another_seal_key_or_none_fails_closed_and_forks_nothing(
+    store: Store, make_log: MakeLog
+) -> None:
+    sealed = await _verified(make_log, n=3, seal_key=SEAL_KEY)
+    for other in (await make_log(seal_key="another-key-of-at-least-32-bytes!!"), await make_log()):
+        with pytest.raises(AuditUnavailable, match="seal_key"):
+            await other.write([_entry(9)])
+        assert not other.healthy
+        assert "ChainSealMismatch" in (other.status()["last_error"] or "")
+        report = await _broken(other)
+        assert (report.first_broken, report.reason) == (1, "hash mismatch")
+        assert "sealed with another auth.audit.seal_key" in (report.detail or "")
+    assert await store.count() == 3
+    await sealed.write([_entry(3, applicant="A3")])  # the store's own writers go on
+    report = await sealed.verify()
+    assert report.ok, report
+    assert report.last_seq == 4
+
+
+async def test_pruning_a_sealed_chain_seals_its_checkpoint(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [400, 300, 10, 1], seal_key=SEAL_KEY)
+
+    assert (await log.prune(now=NOW)).pruned == 2
+
+    report = await log.verify()
+    assert report.ok, report
+    assert report.checkpoints == 1
+    unsealed = await make_log()
+    report = await _broken(unsealed)
+    assert report.reason == "checkpoint hash mismatch"
+
+
+def test_a_short_seal_key_is_a_configuration_error_that_does_not_echo_it() -> None:
+    source: dict[str, Any] = {"kind": "rest", "department": "HRSS", "base_url": "http://127.0.0.1:9"}
+    source |= {"queries": {"q": {"path": "/x/{key}"}}, "provides": {"Person.name": {"value": "n"}}}
+    config = {"sources": {"hrss": source}, "auth": {"audit": {"seal_key": "${AUDIT_SEAL}"}}}
+    with pytest.raises(ConfigError, match="at least 32 bytes") as error:
+        parse_config(config, {"AUDIT_SEAL": "too-short-secret"})
+    assert error.value.path.startswith("auth.audit")
+    assert "too-short-secret" not in str(error.value)
+    parsed = parse_config(config, {"AUDIT_SEAL": SEAL_KEY})
+    assert parsed.auth.audit is not None
+    assert parsed.auth.audit.seal == SEAL_KEY.encode()
+    assert SEAL_KEY not in repr(parsed.auth.audit)
 
 
 # --- retention --------------------------------------------------------------------------------------------------

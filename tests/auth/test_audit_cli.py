@@ -163,3 +163,25 @@ async def test_an_unreachable_store_exits_2(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "cannot open the audit store" in result.output
+
+
+async def test_verify_a_sealed_store_needs_its_key_from_the_environment(tmp_path: Path) -> None:
+    key = "the-audit-office-keeps-this-key-2026"
+    config, database = _config(tmp_path, seal_key="${ONEWINDOW_AUDIT_SEAL_KEY}")
+    async with AuditLog(AuditConfig(url=f"sqlite+aiosqlite:///{database}", seal_key=key)) as log:
+        for i in range(5):
+            await log.write([_entry(i)])
+
+    result = await _invoke("verify", "--config", str(config), env={"ONEWINDOW_AUDIT_SEAL_KEY": key})
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("audit chain ok: 5 records checked")
+
+    result = await _invoke("verify", "--config", str(config), env={"ONEWINDOW_AUDIT_SEAL_KEY": key[::-1]})
+    assert result.exit_code == 1, result.output
+    assert "BROKEN at record 1" in result.output
+    assert "sealed with another auth.audit.seal_key" in result.output
+    assert key[::-1] not in result.output
+
+    result = await _invoke("verify", "--config", str(config), env={"ONEWINDOW_AUDIT_SEAL_KEY": None})
+    assert result.exit_code == 2, result.output
+    assert "ONEWINDOW_AUDIT_SEAL_KEY" in result.output
