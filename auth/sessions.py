@@ -21,17 +21,16 @@ import time
 from typing import Any
 
 import jwt
-from pydantic import SecretStr, field_validator
 
 from auth.principal import ClaimMapping, Principal, principal_from_claims
-from gateway.durations import Duration, Strict
+from gateway.durations import MIN_KEY_BYTES, Duration, KeySecret, Strict
 from gateway.errors import InvalidCredentials
 
 __all__ = ["DEFAULT_SESSION_TTL", "MIN_SECRET_BYTES", "SessionConfig", "SessionTokens"]
 
 DEFAULT_SESSION_TTL = 900.0
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
-MIN_SECRET_BYTES = 32
+MIN_SECRET_BYTES = MIN_KEY_BYTES
 
 _ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub"]
@@ -60,17 +59,10 @@ class SessionConfig(Strict):
         1800.0
     """
 
-    secret: SecretStr | None = None
+    secret: KeySecret | None = None
     ttl: Duration = DEFAULT_SESSION_TTL
     issuer: str = "onewindow-session"
     audience: str = "onewindow"
-
-    @field_validator("secret")
-    @classmethod
-    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"a session secret needs at least {MIN_SECRET_BYTES} bytes")
-        return secret
 
 
 class SessionTokens:

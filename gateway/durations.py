@@ -1,4 +1,4 @@
-"""Durations and the strict base model shared by every configuration section (the gateway's and auth's).
+"""Durations, keys and the strict base model shared by every configuration section (the gateway's and auth's).
 
 >>> parse_duration("500ms"), parse_duration("183d")
 (0.5, 15811200.0)
@@ -9,9 +9,21 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, SecretStr
 
-__all__ = ["DatabaseUrl", "Duration", "DurationOrZero", "Strict", "parse_duration", "parse_duration_or_zero"]
+__all__ = [
+    "MIN_KEY_BYTES",
+    "DatabaseUrl",
+    "Duration",
+    "DurationOrZero",
+    "KeySecret",
+    "Strict",
+    "parse_duration",
+    "parse_duration_or_zero",
+]
+
+MIN_KEY_BYTES = 32
+"""The shortest secret that may key an HMAC (session tokens, the audit seal): 256 bits."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -79,3 +91,14 @@ def _database_url(value: str) -> str:
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 """A SQLAlchemy URL with an async driver (``sqlite+aiosqlite:///audit.db``, ``postgresql+asyncpg://user@host/db``),
 checked when read: the driver must be known, async and installed, so a wrong one fails at start-up."""
+
+
+def _long_enough(secret: SecretStr) -> SecretStr:
+    if len(secret.get_secret_value().encode()) < MIN_KEY_BYTES:
+        raise ValueError(f"a key needs at least {MIN_KEY_BYTES} bytes")
+    return secret
+
+
+KeySecret = Annotated[SecretStr, AfterValidator(_long_enough)]
+"""A secret that keys an HMAC: at least :data:`MIN_KEY_BYTES` bytes, never shown (an error names its length
+rule, not its value)."""

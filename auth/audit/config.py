@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from gateway.durations import DatabaseUrl, Duration, Strict
+from gateway.durations import DatabaseUrl, Duration, KeySecret, Strict
 
 __all__ = [
     "DEFAULT_BATCH_MAX",
     "DEFAULT_RETENTION",
     "DEFAULT_WRITE_TIMEOUT",
     "MIN_RETENTION",
-    "MIN_SEAL_KEY_BYTES",
     "AuditConfig",
 ]
 
@@ -32,7 +31,6 @@ MIN_RETENTION = 180 * 86400.0
 """The shortest retention the rules on electronic supervision allow for disclosure logs."""
 DEFAULT_WRITE_TIMEOUT = 2.0
 DEFAULT_BATCH_MAX = 500
-MIN_SEAL_KEY_BYTES = 32
 
 
 class AuditConfig(Strict):
@@ -58,14 +56,7 @@ class AuditConfig(Strict):
     write_timeout: Duration = DEFAULT_WRITE_TIMEOUT
     batch_max: int = Field(default=DEFAULT_BATCH_MAX, ge=1)
     mask_principals_for_citizens: bool = True
-    seal_key: SecretStr | None = None
-
-    @field_validator("seal_key")
-    @classmethod
-    def _seal_key_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
-        if key is not None and len(key.get_secret_value().encode()) < MIN_SEAL_KEY_BYTES:
-            raise ValueError(f"a seal key needs at least {MIN_SEAL_KEY_BYTES} bytes")
-        return key
+    seal_key: KeySecret | None = None
 
     @property
     def seal(self) -> bytes | None:
