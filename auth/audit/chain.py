@@ -37,6 +37,7 @@ __all__ = [
     "VerifyReport",
     "canonical",
     "checkpoint_hash",
+    "encode_value",
     "record_hash",
     "utc_text",
     "values_hash",
@@ -54,7 +55,8 @@ def utc_text(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _encode(value: object) -> str:
+def encode_value(value: object) -> str:
+    """The JSON form of a value JSON has none for: a timestamp, as :func:`utc_text` (``json.dumps(default=...)``)."""
     if isinstance(value, dt.datetime):
         return utc_text(value)
     raise TypeError(f"{type(value).__name__} has no canonical encoding")
@@ -62,7 +64,9 @@ def _encode(value: object) -> str:
 
 def canonical(document: Mapping[str, Any]) -> bytes:
     """The bytes that are hashed: sorted-key compact JSON in UTF-8, timestamps as :func:`utc_text`."""
-    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_encode).encode()
+    return json.dumps(
+        document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=encode_value
+    ).encode()
 
 
 def _digest(data: bytes, key: bytes | None) -> str:

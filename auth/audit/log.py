@@ -107,6 +107,7 @@ class AuditLog:
         self._transactions = 0
         self._abandoned: set[asyncio.Task[ChainHead]] = set()
         self._connecting: asyncio.Task[None] | None = None  # reconnecting to a store unreachable at start
+        self._seal = config.seal  # the chain's seal key, or None
         self._driver: DriverAppend | None = None  # the usual append on the driver's cursor (see _append)
         self._postgres: PostgresAppend | None = None  # the usual append in one statement (asyncpg)
 
@@ -133,15 +134,16 @@ class AuditLog:
             self._owned = create_async_engine(self.config.url)
             if SqliteFile.serves(self._owned.url):
                 self._sqlite = SqliteFile(
-                    self._owned.url, options, busy_timeout=self.config.write_timeout, key=self.config.seal
+                    self._owned.url, options, busy_timeout=self.config.write_timeout, key=self._seal
                 )
         engine = self._given or self._owned
         assert engine is not None
         if options:
             engine = engine.execution_options(**options)
-        self._driver = DriverAppend(engine.dialect, options.get("schema_translate_map"))
         if PostgresAppend.serves(engine):
             self._postgres = PostgresAppend(engine, options.get("schema_translate_map"))
+        elif self._sqlite is None:  # SqliteFile and PostgresAppend have their own usual append
+            self._driver = DriverAppend(engine.dialect, options.get("schema_translate_map"))
         self._closing = False
         try:
             await self._prepare(engine)
@@ -230,23 +232,21 @@ class AuditLog:
     def status(self) -> dict[str, Any]:
         """``status`` (``ok`` / ``unavailable``), ``last_error``, ``pending`` entries, committed ``transactions``;
         for a SQLite file also where its commits run (``commits_in``) and the last ``slow_commit``."""
-        sqlite = self._sqlite
-        if sqlite is not None:
-            slow = None
-            if sqlite.slow_commit is not None:
-                took, at = sqlite.slow_commit
-                slow = {"ms": round(took * 1000), "at": utc_text(at)}
-            return self._status() | {"commits_in": sqlite.commits_in, "slow_commit": slow}
-        return self._status()
-
-    def _status(self) -> dict[str, Any]:
-        return {
+        status: dict[str, Any] = {
             "status": "ok" if self.healthy else "unavailable",
             "last_error": self._last_error if self._writer or self._connecting else "the audit log is not open",
             "pending": sum(len(p.entries) for p in self._pending if not p.committed.done()),
             "transactions": self._transactions,
             "last_commit_at": None if self._last_commit is None else utc_text(self._last_commit),
         }
+        sqlite = self._sqlite
+        if sqlite is not None:
+            slow = None
+            if sqlite.slow_commit is not None:
+                took, at = sqlite.slow_commit
+                slow = {"ms": round(took * 1000), "at": utc_text(at)}
+            status |= {"commits_in": sqlite.commits_in, "slow_commit": slow}
+        return status
 
     async def write(self, entries: Sequence[AuditEntry]) -> None:
         """Return once ``entries`` are committed; raise :class:`AuditUnavailable` if that takes over ``write_timeout``.
@@ -319,7 +319,7 @@ class AuditLog:
         async with self._engine.connect() as conn:
             try:
                 async with conn.begin():
-                    return await conn.run_sync(append, entries, linked, self._driver, self.config.seal)
+                    return await conn.run_sync(append, entries, linked, self._driver, self._seal)
             except (ChainHeadMissing, ChainSealMismatch):
                 raise
             except BaseException:
@@ -332,7 +332,7 @@ class AuditLog:
     async def _commit(self, batch: list[_Pending]) -> None:
         entries = [entry for pending in batch for entry in pending.entries]
         # chained here, in the loop: the transaction then only checks that the head has not moved meanwhile
-        linked = link(self._head, entries, self.config.seal) if self._head is not None else None
+        linked = link(self._head, entries, self._seal) if self._head is not None else None
         self._head = None
         try:
             self._head = await self._attempt(entries, linked)
@@ -431,7 +431,7 @@ class AuditLog:
                     # one snapshot: a prune or append committed meanwhile must not look like a gap
                     await conn.execution_options(isolation_level="REPEATABLE READ")
                 async with conn.begin():
-                    return await walk_store(conn, self.config.seal)
+                    return await walk_store(conn, self._seal)
         except (SQLAlchemyError, OSError) as exc:
             raise AuditUnavailable(f"the audit store cannot be read: {_reason(exc)}") from exc
 
@@ -443,7 +443,7 @@ class AuditLog:
         cutoff = now - dt.timedelta(seconds=self.config.retention)
         try:
             async with self._connected().begin() as conn:
-                return await prune_store(conn, cutoff=cutoff, now=now, key=self.config.seal)
+                return await prune_store(conn, cutoff=cutoff, now=now, key=self._seal)
         except ChainHeadMissing as exc:
             return PruneReport(cutoff=cutoff, at=now, pruned=0, refused=str(exc))
         except (SQLAlchemyError, OSError) as exc:

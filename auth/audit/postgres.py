@@ -8,7 +8,6 @@ in a transaction) when it is not.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
+from auth.audit.chain import encode_value
 from auth.audit.store import ADVANCE_HEAD, Links, Statement
 from auth.audit.tables import head, records
 
@@ -38,12 +38,6 @@ def _one_statement_append() -> Any:
     )
     chosen = select(*rows.c).where(exists(select(moved.c.seq)))
     return insert(records).from_select([c.name for c in records.c], chosen).add_cte(moved)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()  # with its offset: the server reads it as the same instant whatever its zone
-    raise TypeError(f"{type(value).__name__} is not a value of an audit record")
 
 
 class PostgresAppend:
@@ -85,7 +79,7 @@ class PostgresAppend:
             connection = await self._engine.raw_connection()
         driver = connection.driver_connection
         assert driver is not None
-        values = linked.moves() | {"rows": json.dumps(linked.rows, default=_json_value, ensure_ascii=False)}
+        values = linked.moves() | {"rows": json.dumps(linked.rows, default=encode_value, ensure_ascii=False)}
         try:
             status = await driver.execute(self._statement.sql, *self._statement.parameters(values))
         except BaseException as exc:

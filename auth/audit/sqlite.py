@@ -113,8 +113,9 @@ class SqliteFile:
         return await self._in_thread(_append_committed, self._engine, entries, linked, self._key)
 
     async def _staged(self, linked: Links) -> bool:
-        """The statements here, the driver's commit in the worker; ``False`` (nothing written) when another process
-        holds the lock or moved the head since this log's last commit."""
+        """The statements on the event loop, and the driver's commit there too unless a slow one sent commits to the
+        worker; ``False`` (nothing written) when another process holds the lock or moved the head since this log's
+        last commit."""
         if self._connection is None:
             self._connection = self._loop_engine.raw_connection()
         connection = self._connection

@@ -345,13 +345,14 @@ def test_the_hash_is_over_the_canonical_encoding_whatever_the_zone() -> None:
 # --- a sealed chain ---------------------------------------------------------------------------------------------
 
 
-async def _rewrite(store: Store, seq: int, n: int, key: bytes | None = None) -> None:
-    """What someone who can write the database does: change record ``seq`` of a :func:`_verified` chain of ``n``,
-    then recompute every hash after it, and the head's, so that each record links to the one before."""
+async def _rewrite(store: Store, seq: int, n: int) -> None:
+    """What someone who can write the database, but has no seal key, does: change record ``seq`` of a
+    :func:`_verified` chain of ``n``, then recompute every hash after it, and the head's, so that each record links
+    to the one before."""
     [(prev_hash,)] = await store.sql("SELECT prev_hash FROM {records} WHERE seq = :seq", seq=seq)
     for at in range(seq, n + 1):
         applicant = "A-forged" if at == seq else f"A{at - 1}"
-        hash_ = record_hash(at, _entry(at - 1, applicant=applicant), prev_hash, key)
+        hash_ = record_hash(at, _entry(at - 1, applicant=applicant), prev_hash)
         await store.sql(
             "UPDATE {records} SET applicant = :a, prev_hash = :p, hash = :h WHERE seq = :seq",
             a=applicant,
@@ -371,7 +372,7 @@ async def test_a_rewritten_chain_passes_unsealed_and_is_named_when_sealed(store:
     await store.sql("UPDATE {head} SET seq = 0, hash = :genesis", genesis="0" * 64)
 
     sealed = await _verified(make_log, n=10, seal_key=SEAL_KEY)
-    await _rewrite(store, 4, 10)  # without the key
+    await _rewrite(store, 4, 10)
 
     report = await _broken(sealed)
     assert (report.first_broken, report.reason) == (4, "hash mismatch")
