@@ -45,9 +45,43 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from gateway.config import SourceConfig, error_path
 from gateway.errors import ConfigError
 
-__all__ = ["Adapter", "AdapterOptions", "AdapterQuery", "Capabilities", "Record", "mentions"]
+__all__ = [
+    "SHAPE_SCALARS",
+    "Adapter",
+    "AdapterOptions",
+    "AdapterQuery",
+    "Capabilities",
+    "FieldShape",
+    "Record",
+    "RecordShape",
+    "mentions",
+]
 
 Record = Mapping[str, Any]
+
+# The scalar types a department's own description (WSDL, OpenAPI, table columns) is read into.
+SHAPE_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "Date", "DateTime", "Decimal"})
+
+
+@dataclass(frozen=True)
+class FieldShape:
+    """One field of a department's record, as the system itself describes it.
+
+    ``type`` is one of :data:`SHAPE_SCALARS`, or ``"Object"`` with ``fields``; ``many`` for a list (of scalars
+    or objects). Names are the department's own (``GJJZH``, ``balance``, ``Persons``).
+
+        >>> FieldShape("Object", fields={"YE": FieldShape("Decimal")}).fields["YE"].type
+        'Decimal'
+    """
+
+    type: str
+    many: bool = False
+    fields: Mapping[str, FieldShape] | None = None
+    description: str = ""
+
+
+# What one record of a query looks like (after the query's ``result`` path): its fields by the department's names.
+RecordShape = Mapping[str, FieldShape]
 
 
 class AdapterOptions(BaseModel):
@@ -141,6 +175,12 @@ class Adapter(ABC):
     async def search(self, query: str, filters: Mapping[str, Any], *, limit: int, offset: int) -> list[Record]:
         """Records whose fields at the given paths equal the given values, in a stable order."""
         raise NotImplementedError(f"{type(self).__name__} cannot search")
+
+    async def describe(self, query: str) -> RecordShape | None:
+        """The shape of one record of ``query`` as the department system describes it (the WSDL's types, the
+        OpenAPI document's schema, the table's reflected columns), read after :meth:`open`; ``None`` when the
+        system describes nothing. The gateway generates a source's raw GraphQL namespace from it."""
+        return None
 
     async def probe(self) -> str:
         """Reach the department once, cheaply; return a short description or raise a ``SourceError``."""

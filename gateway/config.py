@@ -52,7 +52,9 @@ __all__ = [
     "HttpConfig",
     "LimitsConfig",
     "MaintenanceConfig",
+    "ProbeConfig",
     "QueryConfig",
+    "RawConfig",
     "ResponseCacheConfig",
     "RetryPolicy",
     "SearchConfig",
@@ -110,6 +112,28 @@ class QueryConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     many: bool = False
+
+
+class ProbeConfig(Strict):
+    """What ``onewindow check --probe`` and ``/readyz`` ask a source to prove it answers with its credentials: one
+    real call of ``query`` (the source's first query by default) for ``key``, a key the department holds. The
+    record's paths that the source's ``provides`` read are checked to be there."""
+
+    key: str = Field(min_length=1)
+    query: str | None = None
+
+
+class RawConfig(Strict):
+    """A source's records exposed as they are, under ``<entity>.raw.<source>``, typed from the department's own
+    description (WSDL, OpenAPI, table columns): the integrator's day-one view of a new department system.
+
+    ``queries``: which queries (all by default, each taking a key of ``entity``). Raw records are personal data:
+    ``sharing`` is ``conditional`` unless stated, under the source's owner and agreements, and every read is audited.
+    """
+
+    entity: str
+    queries: list[str] | None = None
+    sharing: SharingClass = SharingClass.CONDITIONAL
 
 
 class SearchConfig(Strict):
@@ -177,7 +201,10 @@ class SourceConfig(BaseModel):
     timeout: Duration = DEFAULT_TIMEOUT
     max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1, le=1000)
     queries: dict[str, QueryConfig] = Field(min_length=1)
-    provides: dict[str, FieldMap] = Field(min_length=1)
+    # The unified fields this source provides; may be empty for a source exposed only as raw records (``raw``).
+    provides: dict[str, FieldMap] = Field(default_factory=dict)
+    raw: RawConfig | None = None
+    probe: ProbeConfig | None = None
     search: dict[str, SearchConfig] = Field(default_factory=dict)
     cache: CachePolicy = Field(default_factory=CachePolicy)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)

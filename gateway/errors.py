@@ -9,6 +9,7 @@
     │   ├── SourceUnavailable         SOURCE_UNAVAILABLE  connection refused, DNS, TLS, circuit open
     │   ├── SourceMaintenance         SOURCE_MAINTENANCE  inside a configured maintenance window; not called
     │   ├── SourceFault               SOURCE_FAULT        the department answered with an error (fault, 5xx)
+    │   │   └── SourceCredentialsRefused  SOURCE_CREDENTIALS_REFUSED  the department refused the gateway's credentials
     │   └── BadSourceData             BAD_SOURCE_DATA     the answer could not be read or mapped
     ├── BadUserInput                  BAD_USER_INPUT      a key or argument is malformed; no department is called
     ├── AuthError                     UNAUTHENTICATED     no credentials (HTTP 401)
@@ -38,6 +39,7 @@ __all__ = [
     "Forbidden",
     "GatewayError",
     "InvalidCredentials",
+    "SourceCredentialsRefused",
     "SourceError",
     "SourceFault",
     "SourceMaintenance",
@@ -72,18 +74,30 @@ class ConfigError(GatewayError):
 
 
 class SourceError(GatewayError):
-    """One department system failed. Only the fields it provides are affected."""
+    """One department system failed. Only the fields it provides are affected.
+
+    ``department_code`` is the department's own error code when it gave one (a SOAP fault code, ``"4001"`` in a
+    ``{"code": ..., "msg": ...}`` body); it goes to ``extensions.departmentCode``. The message names paths, keys
+    and types, never a value from a department's record.
+
+        >>> SourceFault("housing_fund", "refused: 参数错误", department_code="4001").extensions["departmentCode"]
+        '4001'
+    """
 
     code = "SOURCE_ERROR"
 
-    def __init__(self, source: str, message: str) -> None:
+    def __init__(self, source: str, message: str, *, department_code: str | None = None) -> None:
         super().__init__(f"{source}: {message}")
         self.source = source
         self.reason = message
+        self.department_code = department_code
 
     @property
     def extensions(self) -> dict[str, Any]:
-        return {"code": self.code, "source": self.source}
+        extensions: dict[str, Any] = {"code": self.code, "source": self.source}
+        if self.department_code is not None:
+            extensions["departmentCode"] = self.department_code
+        return extensions
 
 
 class SourceTimeout(SourceError):
@@ -100,6 +114,13 @@ class SourceMaintenance(SourceError):
 
 class SourceFault(SourceError):
     code = "SOURCE_FAULT"
+
+
+class SourceCredentialsRefused(SourceFault):
+    """The department refused the gateway's own credentials (HTTP 401/403, an OAuth2 token endpoint's refusal,
+    a status code in the body that means so): a configuration problem at ``sources.<name>.credentials``."""
+
+    code = "SOURCE_CREDENTIALS_REFUSED"
 
 
 class BadSourceData(SourceError):

@@ -39,6 +39,8 @@ def _check_source(name: str, source: SourceConfig) -> None:
         raise ConfigError(f"{prefix}.kind", str(exc).strip("'\"")) from None
     adapter_cls.parse_options(name, source)
     adapter_cls.parse_queries(name, source)
+    if not source.provides and source.raw is None:
+        raise ConfigError(f"{prefix}.provides", "required: the unified fields this source provides, or 'raw'")
 
     entity_of_query: dict[str, str] = {}
     for target, fmap in source.provides.items():
