@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -64,8 +64,10 @@ __all__ = [
     "error_path",
     "interpolate",
     "load_config",
+    "merge_documents",
     "parse_config",
     "parse_duration",
+    "read_document",
 ]
 
 DEFAULT_TIMEOUT = 5.0
@@ -369,14 +371,41 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
     return config
 
 
-def load_config(path: str | Path, variables: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Read, interpolate and validate a YAML configuration file."""
+def read_document(path: str | Path) -> Any:
+    """One YAML configuration file as read, before interpolation and validation."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("", f"cannot read configuration file {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+
+
+def merge_documents(base: Any, overlay: Any, path: str = "") -> Any:
+    """``overlay`` laid over ``base``: mappings merge key by key, a source is replaced whole by one of the same
+    name, anything else in ``overlay`` wins. Lets one file add departments (and the model they need) to another.
+
+        >>> merge_documents({"sources": {"a": {"kind": "rest"}}, "cache": {"ttl": "60s"}},
+        ...                 {"sources": {"b": {"kind": "sql"}}, "cache": {"enabled": False}})
+        {'sources': {'a': {'kind': 'rest'}, 'b': {'kind': 'sql'}}, 'cache': {'ttl': '60s', 'enabled': False}}
+    """
+    if not isinstance(base, dict) or not isinstance(overlay, dict) or path.startswith("sources."):
+        return overlay
+    merged = dict(base)
+    for key, value in overlay.items():
+        inner = f"{path}.{key}" if path else str(key)
+        merged[key] = merge_documents(base[key], value, inner) if key in base else value
+    return merged
+
+
+def load_config(
+    path: str | Path, variables: Mapping[str, str] | None = None, *, overlays: Sequence[str | Path] = ()
+) -> GatewayConfig:
+    """Read, interpolate and validate a YAML configuration file, with ``overlays`` laid over it in order
+    (:func:`merge_documents`)."""
+    data = read_document(path)
+    for overlay in overlays:
+        data = merge_documents(data, read_document(overlay))
     return parse_config(data, variables)
