@@ -25,14 +25,12 @@ from auth.config import Mask, PolicyConfig
 from auth.principal import Principal, PrincipalKind
 from gateway.config import GatewayConfig, SharingClass
 from gateway.errors import ConfigError
-from schema.catalog import CATALOG
+from gateway.raw import raw_field_name
 
 __all__ = ["APPLICANT_ENTITIES", "Policy", "Reason", "Verdict"]
 
 # Entities that are applicants: reading them is what purpose binding is about.
 APPLICANT_ENTITIES = frozenset({"Person", "LegalEntity"})
-# The pseudo-fields that are an entity's key; they can be masked but come from no source.
-_KEY_FIELDS = {"Person": "idNumber", "LegalEntity": "creditCode", "Case": "caseNumber", "ServiceItem": "code"}
 
 
 class Reason(StrEnum):
@@ -74,34 +72,63 @@ class Policy:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config: PolicyConfig = config.auth.policy
+        catalog = config.catalog
+        # Entities the model declares personal and the policy does not list are read by whoever may read a person.
+        self._entities = dict(self.config.entities)
+        # Personal entities a configuration adds are purpose-bound like a person (the built-in ones follow
+        # purpose_entities), and a citizen reads them only as their own.
+        self._personal = catalog.personal
+        self._purpose_entities = frozenset(self.config.purpose_entities) | (catalog.personal - APPLICANT_ENTITIES)
+        for entity in catalog.personal - set(self._entities):
+            self._entities[entity] = list(self._entities.get("Person", []))
         self._rules: dict[tuple[str, str], list[_Rule]] = {}
         for name, src in config.sources.items():
             for target, fmap in src.provides.items():
                 entity, _, field_name = target.partition(".")
-                rule = _Rule(name, fmap.sharing, src.owner, frozenset(src.agreements))
-                self._rules.setdefault((entity, field_name), []).append(rule)
-                if fmap.sharing is SharingClass.NOT_SHARED and src.owner is None:
-                    raise ConfigError(
-                        f"sources.{name}.provides.{target}.sharing",
-                        "not_shared needs the source's owner department (sources.<name>.owner)",
+                spec = catalog.field(entity, field_name)
+                sharing = fmap.sharing or (spec.sharing if spec is not None else None) or SharingClass.UNCONDITIONAL
+                self._add(name, src.owner, src.agreements, entity, field_name, sharing, f"provides.{target}.sharing")
+            if src.raw is not None:
+                for query in src.raw.queries or list(src.queries):
+                    field_name = raw_field_name(name, query)
+                    self._add(
+                        name, src.owner, src.agreements, src.raw.entity, field_name, src.raw.sharing, "raw.sharing"
                     )
+        # Fields that can be masked: the catalog's, each entity's key, and raw records (masked whole).
+        maskable = {f"{e}.{f}" for e, spec in catalog.items() for f in (*spec.fields, spec.key)}
+        maskable |= {f"{entity}.{field_name}" for entity, field_name in self._rules}
         for target in self.config.masking:
-            entity, _, field_name = target.partition(".")
-            spec = CATALOG.get(entity)
-            if spec is None or (field_name not in spec.fields and _KEY_FIELDS.get(entity) != field_name):
+            if target not in maskable:
                 raise ConfigError(f"auth.policy.masking.{target}", "no such field in the catalog")
         for entity in self.config.entities:
-            if entity not in CATALOG:
+            if entity not in catalog:
                 raise ConfigError(f"auth.policy.entities.{entity}", "no such entity in the catalog")
         for i, entity in enumerate(self.config.purpose_entities):
             if entity not in APPLICANT_ENTITIES:
                 raise ConfigError(f"auth.policy.purpose_entities[{i}]", f"{entity!r} is not an applicant entity")
 
+    def _add(
+        self,
+        source: str,
+        owner: str | None,
+        agreements: list[str],
+        entity: str,
+        field_name: str,
+        sharing: SharingClass,
+        key: str,
+    ) -> None:
+        if sharing is SharingClass.NOT_SHARED and owner is None:
+            raise ConfigError(
+                f"sources.{source}.{key}", "not_shared needs the source's owner department (sources.<name>.owner)"
+            )
+        rule = _Rule(source, sharing, owner, frozenset(agreements))
+        self._rules.setdefault((entity, field_name), []).append(rule)
+
     # -- entity level ---------------------------------------------------------------------------------------------
 
     def entity(self, principal: Principal, entity: str) -> Verdict:
         """May this principal ask for ``entity`` at all (kind, and an API key's scopes)?"""
-        kinds = self.config.entities.get(entity, [])
+        kinds = self._entities.get(entity, [])
         if principal.kind not in kinds:
             return Verdict(False, Reason.ENTITY_NOT_ALLOWED, f"a {principal.kind} may not read {entity}")
         if principal.via == "api_key" and not {f"read:{entity}", "read:*"} & principal.scopes:
@@ -120,7 +147,7 @@ class Policy:
         if principal.kind is PrincipalKind.CITIZEN:
             if own:
                 return Verdict(True, sources=tuple(r.source for r in rules), mask=mask, detail="the caller's own data")
-            if entity in {"Person", "Case"}:
+            if entity == "Case" or entity in self._personal:
                 return Verdict(False, Reason.NOT_OWN_DATA, "a citizen may read only their own records")
         allowed: list[_Rule] = []
         refusal: Verdict | None = None
@@ -134,9 +161,7 @@ class Policy:
             assert refusal is not None
             return refusal
         conditional = any(r.sharing is SharingClass.CONDITIONAL for r in allowed)
-        purpose = conditional or (
-            entity in self.config.purpose_entities and principal.kind in self.config.purpose_required
-        )
+        purpose = conditional or (entity in self._purpose_entities and principal.kind in self.config.purpose_required)
         if purpose and principal.kind is PrincipalKind.CITIZEN:
             # A citizen has no case to handle: conditional data of others is not theirs to read.
             return Verdict(False, Reason.NO_SHARING_AGREEMENT, f"{entity}.{field_name} is shared only under agreement")
@@ -179,7 +204,7 @@ class Policy:
             f"roles {', '.join(sorted(principal.roles)) or '-'})",
         ]
         entity_verdict = self.entity(principal, entity)
-        kinds = ", ".join(self.config.entities.get(entity, []))
+        kinds = ", ".join(self._entities.get(entity, []))
         lines.append(f"entity {entity}: allowed to {kinds or 'no one'} -> {'yes' if entity_verdict.allowed else 'no'}")
         for rule in self._rules.get((entity, field_name), []):
             why = self._refusal(principal, rule)

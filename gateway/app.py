@@ -17,7 +17,7 @@ import gc
 import hmac
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,6 +25,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
@@ -206,14 +207,15 @@ def create_app(
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
     security = config.security
-    schema = build_schema(
-        [
-            functools.partial(ErrorCodes, debug=debug),
-            *hardening_extensions(security),
-            AuditDisclosures,
-            ResponseCacheability,
-        ]
-    )
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        functools.partial(ErrorCodes, debug=debug),
+        *hardening_extensions(security),
+        AuditDisclosures,
+        ResponseCacheability,
+    ]
+    # The model (built-in and the configuration's additions) is built now, so that a wrong declaration fails when
+    # the app is built; raw namespaces join it once their departments have described their records.
+    schema = build_schema(extensions, config.catalog)
     ide = "graphiql" if graphiql and not security.production else None
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
     policy = Policy(config)
@@ -250,6 +252,9 @@ def create_app(
             if audit is not None:
                 await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
             await sources.open()
+            raw = await sources.describe_raw()
+            if raw:
+                graphql_app.schema = build_schema(extensions, config.catalog, raw)
             app.state.sources = sources
             if freeze_startup_objects:
                 gc.collect()

@@ -29,17 +29,17 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
 from gateway.durations import Duration, DurationOrZero, Strict, parse_duration
 from gateway.errors import ConfigError
+from gateway.model import Catalog, ModelDeclaration, SharingClass
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -78,14 +78,6 @@ DEFAULT_RETRY_ATTEMPTS = 2
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class SharingClass(StrEnum):
-    """Who may receive a field: anyone allowed the entity, only with an agreement and purpose, or nobody else."""
-
-    UNCONDITIONAL = "unconditional"
-    CONDITIONAL = "conditional"
-    NOT_SHARED = "not_shared"
-
-
 class FieldMap(Strict):
     """How one unified field is read from a query's record.
 
@@ -96,11 +88,15 @@ class FieldMap(Strict):
 
     query: str | None = None
     value: str | None = None
+    # A code table: inline, or the name of one in ``model.code_tables`` (replaced by its table when loaded).
     codes: dict[str, str] | None = None
     date_format: str | None = None
     fields: dict[str, FieldMap] | None = None
     kind: FieldMap | None = None
-    sharing: SharingClass = SharingClass.UNCONDITIONAL
+    # Unset: the field's default sharing class in the model (built-in fields: unconditional; added: conditional).
+    sharing: SharingClass | None = None
+    # The value when the department holds no record for the key (``false`` for "receives the allowance").
+    absent: Any = None
     cache_ttl: Duration | None = None
     never_cache: bool = False
 
@@ -307,7 +303,19 @@ class GatewayConfig(Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    model: ModelDeclaration = Field(default_factory=ModelDeclaration)
     sources: dict[str, SourceConfig] = Field(min_length=1)
+
+    _catalog: Catalog | None = PrivateAttr(default=None)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The unified model this configuration reads into: the built-in model with ``model:`` laid over it."""
+        if self._catalog is None:
+            from schema.catalog import catalog_for  # the built-in model lives with the schema
+
+            self._catalog = catalog_for(self.model)
+        return self._catalog
 
 
 def interpolate(value: Any, variables: Mapping[str, str], path: str = "") -> Any:
@@ -353,6 +361,7 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
     if not isinstance(data, dict):
         raise ConfigError("", "a configuration file is a mapping with a 'sources' key")
     data = interpolate(data, os.environ if variables is None else variables)
+    _name_code_tables(data)
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
@@ -398,6 +407,34 @@ def merge_documents(base: Any, overlay: Any, path: str = "") -> Any:
         inner = f"{path}.{key}" if path else str(key)
         merged[key] = merge_documents(base[key], value, inner) if key in base else value
     return merged
+
+
+def _name_code_tables(data: dict[str, Any]) -> None:
+    """Replace ``codes: <name>`` in every source's ``provides`` by the table ``model.code_tables.<name>``."""
+    model = data.get("model")
+    tables = model.get("code_tables") if isinstance(model, dict) else None
+    tables = tables if isinstance(tables, dict) else {}
+
+    def resolve(fmap: Any, path: str) -> None:
+        if not isinstance(fmap, dict):
+            return
+        codes = fmap.get("codes")
+        if isinstance(codes, str):
+            if codes not in tables:
+                known = ", ".join(tables) or "none declared"
+                raise ConfigError(f"{path}.codes", f"no code table {codes!r} in model.code_tables ({known})")
+            fmap["codes"] = tables[codes]
+        for sub in ("fields",):
+            if isinstance(fmap.get(sub), dict):
+                for name, inner in fmap[sub].items():
+                    resolve(inner, f"{path}.{sub}.{name}")
+        resolve(fmap.get("kind"), f"{path}.kind")
+
+    sources = data.get("sources")
+    for name, source in (sources if isinstance(sources, dict) else {}).items():
+        provides = source.get("provides") if isinstance(source, dict) else None
+        for target, fmap in (provides if isinstance(provides, dict) else {}).items():
+            resolve(fmap, f"sources.{name}.provides.{target}")
 
 
 def load_config(

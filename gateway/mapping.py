@@ -11,7 +11,9 @@ Departments name things their own way (``XM`` for a name, ``20`` for married, ``
     'MARRIED'
 
 A value that cannot be read (an unknown code, a malformed date) is a :class:`~gateway.errors.BadSourceData`
-naming the source, the field and the offending value; it never becomes a silent ``None``.
+naming the source, the field, the path and the type it found -- never the value, which is a department's data and
+may be personal; it never becomes a silent ``None``. ``absent`` in a field's map is its value when the department
+holds no record for the key.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from gateway.config import FieldMap
 from gateway.errors import BadSourceData
-from schema.catalog import APPLICANT, APPLICANT_KINDS, FieldSpec, ValueType
+from gateway.model import FieldSpec, ValueType
 
 __all__ = ["CHINA_STANDARD_TIME", "EntityKey", "read_field", "read_path"]
 
@@ -81,7 +83,8 @@ def _folded(mapping: Mapping[str, Any], name: str) -> Any:
 def read_field(
     source: str, field: str, spec: FieldSpec, fmap: FieldMap, records: Sequence[Any], *, many_query: bool = False
 ) -> Any:
-    """The unified value of ``field`` from the records one key returned. ``None`` (or ``[]``) when there are none."""
+    """The unified value of ``field`` from the records one key returned. ``None`` (or ``[]``) when there are none,
+    or the field's ``absent`` value."""
     reader = _Reader(source, field)
     if spec.many:
         items: Sequence[Any]
@@ -90,15 +93,27 @@ def read_field(
         elif not records:
             items = []
         else:
-            nested = read_path(records[0], fmap.value)
-            items = [] if nested is None else (nested if isinstance(nested, list) else [nested])
+            items = _listed(read_path(records[0], fmap.value))
         if spec.ref is not None:
             keys = [reader.ref(spec, fmap, item) for item in items]
             return [k for k in keys if k is not None]
-        return [reader.object(spec, fmap, item, use_value=many_query) for item in items]
+        return [reader.item(spec, fmap, item, use_value=many_query) for item in items]
     if not records:
-        return None
+        if fmap.absent is None:
+            return None
+        return reader.scalar(spec, fmap.model_copy(update={"codes": None}), fmap.absent)
     return reader.value(spec, fmap, records[0])
+
+
+def _listed(value: Any) -> list[Any]:
+    return [] if value is None else (value if isinstance(value, list) else [value])
+
+
+def _kind_of(raw: Any) -> str:
+    """What was found, without the value: its type, and its length for text."""
+    if isinstance(raw, str):
+        return f"a text of {len(raw)} character" + ("" if len(raw) == 1 else "s")
+    return f"a {type(raw).__name__}"
 
 
 class _Reader:
@@ -108,14 +123,22 @@ class _Reader:
 
     def _bad(self, path: str | None, raw: Any, why: str) -> BadSourceData:
         where = f"{self.field} (from {path})" if path else self.field
-        return BadSourceData(self.source, f"cannot read {where}: {why}, got {raw!r}")
+        return BadSourceData(self.source, f"cannot read {where}: {why}, got {_kind_of(raw)}")
 
     def value(self, spec: FieldSpec, fmap: FieldMap, record: Any) -> Any:
         if spec.ref is not None:
             return self.ref(spec, fmap, record)
+        if spec.many:  # a list inside an object: each element read as a list field's items are
+            return [self.item(spec, fmap, item, use_value=True) for item in _listed(read_path(record, fmap.value))]
         if spec.is_object:
             return self.object(spec, fmap, record, use_value=False)
         return self.scalar(spec, fmap, read_path(record, fmap.value))
+
+    def item(self, spec: FieldSpec, fmap: FieldMap, item: Any, *, use_value: bool) -> Any:
+        """One element of a list: an object, or a scalar read from the element itself."""
+        if spec.is_object:
+            return self.object(spec, fmap, item, use_value=use_value)
+        return self.scalar(spec, fmap, item if fmap.value is None or not use_value else read_path(item, fmap.value))
 
     def object(self, spec: FieldSpec, fmap: FieldMap, record: Any, *, use_value: bool) -> dict[str, Any] | None:
         base = record if (use_value or spec.many) else read_path(record, fmap.value)
@@ -130,15 +153,15 @@ class _Reader:
         if raw is None or str(raw).strip() == "":
             return None
         key = str(raw).strip()
-        if spec.ref != APPLICANT:
-            assert spec.ref is not None
+        assert spec.ref is not None
+        if spec.members is None:
             return EntityKey(spec.ref, key)
         assert fmap.kind is not None
         kind_raw = read_path(record, fmap.kind.value)
         kind = (fmap.kind.codes or {}).get(str(kind_raw), str(kind_raw))
-        entity = APPLICANT_KINDS.get(kind)
+        entity = spec.members.get(kind)
         if entity is None:
-            raise self._bad(fmap.kind.value, kind_raw, "applicant kind is not in the code table")
+            raise self._bad(fmap.kind.value, kind_raw, f"{spec.ref} kind is not in the code table")
         return EntityKey(entity, key)
 
     def scalar(self, spec: FieldSpec, fmap: FieldMap, raw: Any) -> Any:
@@ -156,17 +179,21 @@ class _Reader:
             return spec.enum[name]
         try:
             return self._convert(spec.value_type, fmap.date_format, raw)
-        except (ValueError, TypeError, InvalidOperation) as exc:
-            raise self._bad(fmap.value, raw, f"not a {spec.value_type}") from exc
+        except (ValueError, TypeError, InvalidOperation):
+            raise self._bad(fmap.value, raw, f"not a {spec.value_type or 'String'}") from None
 
     @staticmethod
     def _convert(kind: ValueType | None, date_format: str | None, raw: Any) -> Any:
-        if kind is ValueType.STRING or kind is None:
+        if kind is None or kind in (ValueType.STRING, ValueType.ID_NUMBER, ValueType.CREDIT_CODE):
             return str(raw).strip() if isinstance(raw, str) else str(raw)
         if kind is ValueType.INT:
             if isinstance(raw, bool):
                 raise TypeError("a boolean is not a number")
             return int(raw)
+        if kind is ValueType.FLOAT:
+            if isinstance(raw, bool):
+                raise TypeError("a boolean is not a number")
+            return float(raw)
         if kind is ValueType.BOOL:
             if isinstance(raw, bool):
                 return raw

@@ -29,12 +29,21 @@ from strawberry.dataloader import DataLoader
 from adapters.base import Adapter, Record
 from cache import Fetched, RecordCache, Stamp
 from gateway.config import CachePolicy, FieldMap, GatewayConfig, SourceConfig
-from gateway.errors import BadSourceData, BadUserInput, GatewayError, SourceError, SourceFault, SourceTimeout
+from gateway.errors import (
+    BadSourceData,
+    BadUserInput,
+    ConfigError,
+    GatewayError,
+    SourceError,
+    SourceFault,
+    SourceTimeout,
+)
 from gateway.mapping import read_field
 from gateway.metrics import CacheResult, GatewayMetrics
+from gateway.model import FieldSpec
+from gateway.raw import RawField, raw_field
 from gateway.resilience import SourceGuard
 from gateway.validation import query_of
-from schema.catalog import CATALOG, FieldSpec
 
 __all__ = ["Fetched", "Page", "Provenance", "Provider", "RequestSources", "SourceSet", "once"]
 
@@ -107,6 +116,9 @@ class SourceSet:
         self._opened: set[str] = set()
         self._open_lock = asyncio.Lock()
         self.open_errors: dict[str, SourceError] = {}
+        self.catalog = config.catalog
+        # Raw namespaces, once their departments have described their records (describe_raw).
+        self.raw: list[RawField] = []
         self._providers: dict[tuple[str, str], list[Provider]] = {}
         for name, src in config.sources.items():
             for target, fmap in src.provides.items():
@@ -117,7 +129,7 @@ class SourceSet:
                     department=src.department,
                     query=query,
                     many_query=src.queries[query].many,
-                    spec=CATALOG[entity].fields[field_name],
+                    spec=self.catalog[entity].fields[field_name],
                     fmap=fmap,
                 )
                 self._providers.setdefault((entity, field_name), []).append(provider)
@@ -135,6 +147,31 @@ class SourceSet:
                 self.open_errors[name] = result
             elif isinstance(result, BaseException):
                 raise result
+
+    async def describe_raw(self) -> list[RawField]:
+        """Ask each source with ``raw`` to describe its queries' records (after :meth:`open`) and provide them as
+        ``raw.<source>.<query>`` fields. A source that could not be opened is left out (its namespace appears once
+        the gateway starts with the department up); one that describes nothing is a configuration error."""
+        found: list[RawField] = []
+        for name, src in self.config.sources.items():
+            if src.raw is None or name not in self._opened:
+                if src.raw is not None:
+                    logger.warning("source %s: raw namespace left out, the department was not reachable", name)
+                continue
+            for query in src.raw.queries or list(src.queries):
+                shape = await self.adapters[name].describe(query)
+                if not shape:
+                    raise ConfigError(
+                        f"sources.{name}.raw",
+                        f"the department system describes no record shape for query {query!r} "
+                        "(a REST source needs its openapi document)",
+                    )
+                field = raw_field(src.raw.entity, name, query, shape, many=src.queries[query].many)
+                provider = Provider(name, src.department, query, field.spec.many, field.spec, field.fmap)
+                self._providers.setdefault((field.entity, field.name), []).append(provider)
+                found.append(field)
+        self.raw = found
+        return found
 
     async def _open(self, name: str) -> None:
         await self.adapters[name].open()
@@ -331,8 +368,8 @@ class RequestSources:
             raise first_error
         if empty is not None:
             return empty
-        spec = CATALOG[entity].fields[field_name]
-        return Resolved([] if spec.many else None, None)
+        spec = self.sources.catalog.field(entity, field_name)
+        return Resolved([] if spec is not None and spec.many else None, None)
 
     async def provenance(self, entity: str, key: str, fields: Sequence[str]) -> list[Provenance]:
         """Provenance of the given fields, in order; fields that failed or that no department holds are left out."""

@@ -11,7 +11,7 @@ from enum import Enum
 from adapters.registry import get_adapter_class
 from gateway.config import FieldMap, GatewayConfig, SourceConfig
 from gateway.errors import ConfigError
-from schema.catalog import APPLICANT, APPLICANT_KINDS, CATALOG, FieldSpec, ValueType
+from gateway.model import Catalog, FieldSpec, ValueType
 
 __all__ = ["SEARCH_FILTERS", "check_config", "query_of"]
 
@@ -27,11 +27,12 @@ def query_of(source: SourceConfig, fmap: FieldMap) -> str:
 
 
 def check_config(config: GatewayConfig) -> None:
+    catalog = config.catalog  # the model itself is checked as it is built
     for name, source in config.sources.items():
-        _check_source(name, source)
+        _check_source(name, source, catalog)
 
 
-def _check_source(name: str, source: SourceConfig) -> None:
+def _check_source(name: str, source: SourceConfig, catalog: Catalog) -> None:
     prefix = f"sources.{name}"
     try:
         adapter_cls = get_adapter_class(source.kind)
@@ -46,12 +47,15 @@ def _check_source(name: str, source: SourceConfig) -> None:
     for target, fmap in source.provides.items():
         path = f"{prefix}.provides.{target}"
         entity_name, _, field_name = target.partition(".")
-        entity = CATALOG.get(entity_name)
+        entity = catalog.get(entity_name)
         if entity is None:
-            raise ConfigError(path, f"unknown entity {entity_name!r}; known: {', '.join(CATALOG)}")
+            raise ConfigError(path, f"unknown entity {entity_name!r}; known: {', '.join(catalog)}")
         spec = entity.fields.get(field_name)
         if spec is None:
-            raise ConfigError(path, f"{entity_name} has no field {field_name!r}; known: {', '.join(entity.fields)}")
+            known = ", ".join(f for f, s in entity.fields.items() if s.computed is None)
+            raise ConfigError(path, f"{entity_name} has no field {field_name!r}; known: {known}")
+        if spec.computed is not None:
+            raise ConfigError(path, f"{entity_name}.{field_name} is computed by the gateway; no source provides it")
         if fmap.query is None and len(source.queries) > 1:
             raise ConfigError(f"{path}.query", f"required: the source has queries {', '.join(source.queries)}")
         query = query_of(source, fmap)
@@ -64,7 +68,11 @@ def _check_source(name: str, source: SourceConfig) -> None:
             raise ConfigError(f"{path}.value", "a list field read from a 'many' query maps each record; drop 'value'")
         if not spec.many and source.queries[query].many:
             raise ConfigError(f"{path}.query", f"query {query!r} returns many records but {target} is one value")
-        _check_map(path, spec, fmap, top=True)
+        _check_map(path, spec, fmap, catalog, top=True)
+        _check_absent(path, spec, fmap)
+
+    if source.raw is not None:
+        _check_raw(prefix, source, catalog, entity_of_query)
 
     for entity_name, search in source.search.items():
         path = f"{prefix}.search.{entity_name}"
@@ -90,9 +98,37 @@ def _check_codes(path: str, enum: type[Enum], codes: dict[str, str]) -> None:
             )
 
 
-def _check_map(path: str, spec: FieldSpec, fmap: FieldMap, *, top: bool = False) -> None:
+def _check_raw(prefix: str, source: SourceConfig, catalog: Catalog, entity_of_query: dict[str, str]) -> None:
+    raw = source.raw
+    assert raw is not None
+    if raw.entity not in catalog:
+        raise ConfigError(f"{prefix}.raw.entity", f"unknown entity {raw.entity!r}; known: {', '.join(catalog)}")
+    for i, query in enumerate(raw.queries or ()):
+        if query not in source.queries:
+            raise ConfigError(f"{prefix}.raw.queries[{i}]", f"no query {query!r} in {prefix}.queries")
+    for query in raw.queries or list(source.queries):
+        if entity_of_query.get(query, raw.entity) != raw.entity:
+            raise ConfigError(
+                f"{prefix}.raw.entity", f"query {query!r} answers for {entity_of_query[query]}, not {raw.entity}"
+            )
+
+
+def _check_absent(path: str, spec: FieldSpec, fmap: FieldMap) -> None:
+    if fmap.absent is None:
+        return
+    if spec.many or spec.is_object or spec.ref is not None:
+        raise ConfigError(f"{path}.absent", "only a single scalar or enum field takes a value for an absent record")
+    if spec.enum is not None and fmap.absent not in spec.enum.__members__:
+        raise ConfigError(f"{path}.absent", f"{fmap.absent!r} is not a {spec.enum.__name__}")
+    if spec.value_type is ValueType.BOOL and not isinstance(fmap.absent, bool):
+        raise ConfigError(f"{path}.absent", "a boolean field's absent value is true or false")
+
+
+def _check_map(path: str, spec: FieldSpec, fmap: FieldMap, catalog: Catalog, *, top: bool = False) -> None:
     if not top and fmap.query is not None:
         raise ConfigError(f"{path}.query", "only a top-level field names a query")
+    if not top and fmap.absent is not None:
+        raise ConfigError(f"{path}.absent", "only a top-level field takes a value for an absent record")
     if spec.is_object:
         assert spec.fields is not None
         if not fmap.fields:
@@ -101,7 +137,7 @@ def _check_map(path: str, spec: FieldSpec, fmap: FieldMap, *, top: bool = False)
             sub_spec = spec.fields.get(sub)
             if sub_spec is None:
                 raise ConfigError(f"{path}.fields.{sub}", f"unknown sub-field; known: {', '.join(spec.fields)}")
-            _check_map(f"{path}.fields.{sub}", sub_spec, sub_map)
+            _check_map(f"{path}.fields.{sub}", sub_spec, sub_map, catalog)
         if fmap.codes is not None or fmap.date_format is not None:
             raise ConfigError(path, "an object field takes 'fields', not 'codes' or 'date_format'")
         return
@@ -110,10 +146,10 @@ def _check_map(path: str, spec: FieldSpec, fmap: FieldMap, *, top: bool = False)
     if spec.ref is not None:
         if fmap.value is None:
             raise ConfigError(f"{path}.value", f"required: the path of the referenced {spec.ref}'s key")
-        if spec.ref == APPLICANT:
+        if spec.ref in catalog.unions:
             if fmap.kind is None:
-                raise ConfigError(f"{path}.kind", "required: how to tell a person from a legal entity")
-            kinds = set(APPLICANT_KINDS)
+                raise ConfigError(f"{path}.kind", f"required: how to tell which of {spec.ref} a record refers to")
+            kinds = set(catalog.union_kinds(spec.ref))
             for raw, unified in (fmap.kind.codes or {}).items():
                 if unified not in kinds:
                     raise ConfigError(f"{path}.kind.codes", f"{unified!r} (for {raw!r}) is not one of {sorted(kinds)}")

@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
 import strawberry
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
@@ -18,23 +19,23 @@ from auth.policy import Reason
 from auth.principal import PrincipalKind
 from gateway.errors import BadUserInput, Forbidden
 from gateway.keys import is_credit_code, is_id_number
+from gateway.model import Catalog
+from gateway.raw import RawField
 from gateway.sources import encode_cursor
 from schema.audit import AccessLogEntry, AuditLogRecord, audit_log, my_access_log
+from schema.catalog import CATALOG
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
 from schema.scalars import SCALARS, CreditCode, IdNumber
-from schema.types import Case, LegalEntity, Person, requested_fields, selected_fields_of
+from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
 
 __all__ = [
     "CACHEABLE_ROOTS",
     "MAX_KEYS_PER_QUERY",
     "MAX_PAGE_SIZE",
-    "CaseConnection",
-    "CaseEdge",
     "Mutation",
     "PageInfo",
     "PurposeInput",
-    "Query",
     "Viewer",
     "build_schema",
 ]
@@ -54,18 +55,6 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
-
-
-@strawberry.type
-class CaseEdge:
-    cursor: str
-    node: Case
-
-
-@strawberry.type(description="A page of cases, Relay style: pass pageInfo.endCursor as `after` for the next.")
-class CaseConnection:
-    edges: list[CaseEdge]
-    page_info: PageInfo
 
 
 @strawberry.input(description="Why the caller reads an applicant: the case being handled (办件编号).")
@@ -94,53 +83,44 @@ class Viewer:
     roles: list[str]
 
 
-@strawberry.type(description="One endpoint over every department system: ask by the applicant's key.")
-class Query:
-    @strawberry.field(description="Who the gateway takes the caller to be.")
-    def viewer(self, info: GatewayInfo) -> Viewer:
-        p = info.context.principal
-        return Viewer(
-            subject=p.subject, kind=p.kind, via=p.via, department=p.department, window=p.window, roles=sorted(p.roles)
-        )
+def _viewer(info: GatewayInfo) -> Viewer:
+    p = info.context.principal
+    return Viewer(
+        subject=p.subject, kind=p.kind, via=p.via, department=p.department, window=p.window, roles=sorted(p.roles)
+    )
 
-    @strawberry.field(description="The signed-in citizen's own person record (citizens only).")
-    def me(self, info: GatewayInfo) -> Person:
+
+def _query_type(types: SchemaTypes) -> type[Any]:
+    """The root query over the generated types: lookups by key, the case listing, the viewer and the audit."""
+    Person, LegalEntity, Case = types.entities["Person"], types.entities["LegalEntity"], types.entities["Case"]
+    CaseEdge = _make_type("CaseEdge", {"cursor": (str, None), "node": (Case, None)}, description=None)
+    CaseConnection = _make_type(
+        "CaseConnection",
+        {"edges": (_list_of(CaseEdge), None), "page_info": (PageInfo, None)},
+        description="A page of cases, Relay style: pass pageInfo.endCursor as `after` for the next.",
+    )
+
+    def me(info: GatewayInfo) -> Any:
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
         return Person(key=principal.id_number, requested=selected_fields_of(info))
 
-    my_access_log: list[AccessLogEntry] = strawberry.field(
-        resolver=my_access_log,
-        description="Who read the signed-in citizen's data, newest first; page on with before = the last seq seen.",
-    )
-    audit_log: list[AuditLogRecord] = strawberry.field(
-        resolver=audit_log, description="Disclosure records for supervisors (officers with the supervisor role)."
-    )
-
-    @strawberry.field(description="A natural person by citizen ID number, read for a purpose.")
-    def person(self, info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Person | None:
+    def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
         key = str(id_number)
         return Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key))
 
-    @strawberry.field(description=f"Several persons at once (at most {MAX_KEYS_PER_QUERY}), in the order asked.")
-    def persons(
-        self, info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None
-    ) -> list[Person]:
+    def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
         requested = selected_fields_of(info)
         return [Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k))) for k in id_numbers]
 
-    @strawberry.field(description="A legal entity by unified social credit code, read for a purpose.")
-    def legal_entity(
-        self, info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None
-    ) -> LegalEntity | None:
+    def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
         key = str(credit_code)
         return LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key))
 
-    @strawberry.field(description="A case by its case number; null when the approval platform does not know it.")
-    async def case(self, info: GatewayInfo, case_number: str) -> Case | None:
+    async def case(info: GatewayInfo, case_number: str) -> Any:
         key = case_number.strip()
         if not key:
             raise BadUserInput("a case number is required")
@@ -156,15 +136,13 @@ class Query:
             raise Forbidden(Reason.NOT_OWN_DATA, "a citizen may read only their own cases")
         return Case(key=key, requested=selected_fields_of(info))
 
-    @strawberry.field(description="Cases, newest listing order of the approval platform, filtered and paged.")
     async def cases(
-        self,
         info: GatewayInfo,
         applicant: str | None = None,
         status: CaseStatus | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> CaseConnection:
+    ) -> Any:
         first = 20 if first is None else first
         if not 0 < first <= MAX_PAGE_SIZE:
             raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}")
@@ -206,6 +184,59 @@ class Query:
             ),
         )
 
+    def root(resolver: Any, description: str) -> Any:
+        return strawberry.field(resolver=resolver, description=description)
+
+    return _make_type(
+        "Query",
+        {
+            "my_access_log": (
+                list[AccessLogEntry],
+                root(
+                    my_access_log,
+                    "Who read the signed-in citizen's data, newest first; page on with before = the last seq seen.",
+                ),
+            ),
+            "audit_log": (
+                list[AuditLogRecord],
+                root(audit_log, "Disclosure records for supervisors (officers with the supervisor role)."),
+            ),
+            "viewer": (Viewer, root(_viewer, "Who the gateway takes the caller to be.")),
+            "me": (Person, root(me, "The signed-in citizen's own person record (citizens only).")),
+            "person": (Optional[Person], root(person, "A natural person by citizen ID number, read for a purpose.")),  # noqa: UP045
+            "persons": (
+                _list_of(Person),
+                root(persons, f"Several persons at once (at most {MAX_KEYS_PER_QUERY}), in the order asked."),
+            ),
+            "legal_entity": (
+                Optional[LegalEntity],  # noqa: UP045
+                root(legal_entity, "A legal entity by unified social credit code, read for a purpose."),
+            ),
+            "case": (
+                Optional[Case],  # noqa: UP045
+                root(case, "A case by its case number; null when the approval platform does not know it."),
+            ),
+            "cases": (
+                CaseConnection,
+                root(cases, "Cases, newest listing order of the approval platform, filtered and paged."),
+            ),
+        },
+        description="One endpoint over every department system: ask by the applicant's key.",
+    )
+
+
+def _list_of(item: Any) -> Any:
+    """``list[item]`` for a type made at run time."""
+    return list[item]
+
+
+def _make_type(name: str, fields: dict[str, tuple[Any, Any]], *, description: str | None) -> type[Any]:
+    """A strawberry type made at run time from ``{attribute: (annotation, strawberry.field or None)}``."""
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
+    namespace["__annotations__"] = {attr: annotation for attr, (annotation, _) in fields.items()}
+    namespace.update({attr: value for attr, (_, value) in fields.items() if value is not None})
+    return strawberry.type(type(name, (), namespace), name=name, description=description)
+
 
 @strawberry.type(description="Changes an officer or integrator may make.")
 class Mutation:
@@ -225,9 +256,16 @@ class Mutation:
 
 def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+    catalog: Catalog | None = None,
+    raw: Sequence[RawField] = (),
 ) -> strawberry.Schema:
-    """The unified schema, with the gateway's extensions (classes or factories: one instance per request)."""
+    """The unified schema for ``catalog`` (the built-in model by default) and the raw namespaces ``raw``, with the
+    gateway's extensions (classes or factories: one instance per request)."""
+    types = build_types(catalog if catalog is not None else CATALOG, raw)
     caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
     return strawberry.Schema(
-        query=Query, mutation=Mutation, extensions=[*extensions, *caches], config=StrawberryConfig(scalar_map=SCALARS)
+        query=_query_type(types),
+        mutation=Mutation,
+        extensions=[*extensions, *caches],
+        config=StrawberryConfig(scalar_map=SCALARS),
     )

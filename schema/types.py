@@ -1,19 +1,23 @@
-"""Object types of the unified schema: persons, legal entities, cases, licences, and where each value came from.
+"""Object types of the unified schema, generated from the model: persons, legal entities, cases, licences, the
+entities and objects a configuration adds, raw namespaces, and where each value came from.
 
-Every provided field is resolved through the source layer (``info.context.sources``), never by calling a
-department directly. An entity type carries only its key; its fields are looked up when asked for, so a query
-selecting ``name`` and ``maritalStatus`` calls just the household and marriage registries.
+Nothing here lists a field: :func:`build_types` walks the :class:`~gateway.model.Catalog` (the built-in model of
+``schema/builtin.yaml`` with the configuration's ``model:`` laid over it) and makes one strawberry type per entity,
+object, enum and union. Every provided field is resolved through the request's access to the sources
+(``info.context.access``), never by calling a department directly. An entity type carries only its key; its fields
+are looked up when asked for, so a query selecting ``name`` and ``maritalStatus`` calls just the household and
+marriage registries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from enum import Enum
+from typing import Annotated, Any, Optional, Union
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
@@ -21,35 +25,31 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from auth.access import Purpose
 from gateway.errors import Forbidden, SourceError
 from gateway.mapping import EntityKey
+from gateway.model import Catalog, EntitySpec, FieldSpec, ValueType
+from gateway.raw import RawField, camel, pascal
 from schema.context import GatewayInfo
-from schema.enums import CaseStatus, EntityStatus, EventType, Gender, LicenceStatus, MaritalStatus, WarningState
+from schema.enums import CaseStatus, WarningState
 from schema.scalars import CreditCode, IdNumber
 
-__all__ = [
-    "Case",
-    "CaseEvent",
-    "Degree",
-    "FieldProvenance",
-    "LegalEntity",
-    "Licence",
-    "Person",
-    "ServiceItem",
-    "SocialInsurance",
-    "entity_for",
-    "requested_fields",
-    "selected_fields_of",
-]
-
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+__all__ = ["FieldProvenance", "SchemaTypes", "build_types", "requested_fields", "selected_fields_of"]
 
 # A case whose remaining time is at most this share of its whole handling window (and at least a day) is WARNING.
 WARNING_SHARE = 0.2
 WARNING_MINIMUM = dt.timedelta(days=1)
 _CLOSED = {CaseStatus.APPROVED, CaseStatus.REJECTED, CaseStatus.COMPLETED}
 
-
-def _snake(name: str) -> str:
-    return _CAMEL.sub("_", name).lower()
+_SCALAR_TYPES: Mapping[ValueType, Any] = {
+    ValueType.STRING: str,
+    ValueType.INT: int,
+    ValueType.FLOAT: float,
+    ValueType.BOOL: bool,
+    ValueType.DATE: dt.date,
+    ValueType.DATETIME: dt.datetime,
+    ValueType.DECIMAL: Decimal,
+    ValueType.ID_NUMBER: IdNumber,
+    ValueType.CREDIT_CODE: CreditCode,
+}
+_KEY_TYPES: Mapping[str, Any] = {"String": str, "IdNumber": IdNumber, "CreditCode": CreditCode}
 
 
 def requested_fields(selections: list[Selection]) -> frozenset[str]:
@@ -69,58 +69,15 @@ def selected_fields_of(info: GatewayInfo) -> frozenset[str]:
     return requested_fields(fields[0].selections) if fields else frozenset()
 
 
-def _build(cls: type[Any], values: dict[str, Any] | None) -> Any:
-    if values is None:
-        return None
-    known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{_snake(k): v for k, v in values.items() if _snake(k) in known})
-
-
-def entity_for(ref: EntityKey, requested: frozenset[str] = frozenset(), purpose: Purpose | None = None) -> Any:
-    """The schema object for an entity reference, read under ``purpose``."""
-    cls = _ENTITY_TYPES[ref.entity]
-    return cls(key=ref.key, requested=requested, purpose=purpose)
-
-
-Convert = Callable[[Any, Any, GatewayInfo], Any]
-
-
-def provided(name: str, *, convert: Convert | None = None, description: str = "") -> Any:
-    """A field answered by whichever configured source provides ``<Entity>.<name>``, as the caller's policy allows:
-    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited."""
-
-    async def resolver(root: Any, info: GatewayInfo) -> Any:
-        released = await info.context.access.read(
-            root.ENTITY, root.key, name, purpose=root.purpose, path=info.path.as_list()
-        )
-        return convert(released.value, root, info) if convert is not None else released.value
-
-    return strawberry.field(resolver=resolver, description=description or None)
-
-
-def _objects(cls: type[Any]) -> Convert:
-    def convert(value: Any, root: Any, info: GatewayInfo) -> Any:
-        if isinstance(value, list):
-            return [_build(cls, v) for v in value]
-        return _build(cls, value)
-
-    return convert
-
-
-def _nested_purpose(ref: EntityKey, root: Any) -> Purpose | None:
-    """The purpose a referenced entity is read under: a case is its own purpose for its applicant; anything else
-    reached from an applicant is read under the applicant's purpose."""
-    if root.ENTITY == "Case":
-        return Purpose(root.key, ref.key)
-    purpose: Purpose | None = root.purpose
-    return purpose
-
-
-def _refs(value: Any, root: Any, info: GatewayInfo) -> Any:
-    requested = selected_fields_of(info)
-    if isinstance(value, list):
-        return [entity_for(v, requested, _nested_purpose(v, root)) for v in value]
-    return None if value is None else entity_for(value, requested, _nested_purpose(value, root))
+@strawberry.type(description="Where one field's value came from.")
+class FieldProvenance:
+    field: str = strawberry.field(description="The unified field name, e.g. maritalStatus.")
+    source: str = strawberry.field(description="The configured source that answered.")
+    department: str = strawberry.field(description="The department system behind the source.")
+    fetched_at: dt.datetime = strawberry.field(description="When the department answered.")
+    stale: bool = strawberry.field(description="True when a cached value stood in for a failed or slow department.")
+    age: float = strawberry.field(description="Seconds since the department answered, when served from cache.")
+    masked: bool = strawberry.field(description="True when the value was masked for this caller.")
 
 
 async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
@@ -151,134 +108,7 @@ async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
     return found
 
 
-@strawberry.type(description="Where one field's value came from.")
-class FieldProvenance:
-    field: str = strawberry.field(description="The unified field name, e.g. maritalStatus.")
-    source: str = strawberry.field(description="The configured source that answered.")
-    department: str = strawberry.field(description="The department system behind the source.")
-    fetched_at: dt.datetime = strawberry.field(description="When the department answered.")
-    stale: bool = strawberry.field(description="True when a cached value stood in for a failed or slow department.")
-    age: float = strawberry.field(description="Seconds since the department answered, when served from cache.")
-    masked: bool = strawberry.field(description="True when the value was masked for this caller.")
-
-
-@strawberry.type(description="Social insurance as recorded by Human Resources and Social Security.")
-class SocialInsurance:
-    insured: bool | None = None
-    contribution_months: int | None = None
-    city: str | None = None
-    since: dt.date | None = None
-
-
-@strawberry.type(description="A degree or diploma from the education registry.")
-class Degree:
-    degree: str | None = None
-    school: str | None = None
-    major: str | None = None
-    graduated_on: dt.date | None = None
-    certificate_number: str | None = None
-
-
-@strawberry.type(description="An electronic licence (电子证照).")
-class Licence:
-    type: str | None = None
-    number: str | None = None
-    holder: str | None = None
-    holder_id: str | None = None
-    issuer: str | None = None
-    issued_on: dt.date | None = None
-    valid_until: dt.date | None = None
-    status: LicenceStatus | None = None
-
-
-@strawberry.type(description="One step in a case's timeline.")
-class CaseEvent:
-    type: EventType | None = None
-    at: dt.datetime | None = None
-    handler: str | None = None
-    note: str | None = None
-
-
-@strawberry.type(description="A natural person, keyed by citizen ID number.")
-class Person:
-    ENTITY: ClassVar[str] = "Person"
-    key: strawberry.Private[str]
-    requested: strawberry.Private[frozenset[str]] = frozenset()
-    purpose: strawberry.Private[Purpose | None] = None
-
-    @strawberry.field(description="The citizen ID number (GB 11643); masked for callers the policy says.")
-    async def id_number(self, info: GatewayInfo) -> IdNumber:
-        access = info.context.access
-        return IdNumber(
-            await access.key("Person", self.key, "idNumber", purpose=self.purpose, path=info.path.as_list())
-        )
-
-    name: str | None = provided("name")
-    gender: Gender | None = provided("gender")
-    birth_date: dt.date | None = provided("birthDate")
-    ethnicity: str | None = provided("ethnicity")
-    registered_address: str | None = provided("registeredAddress")
-    phone: str | None = provided("phone")
-    marital_status: MaritalStatus | None = provided("maritalStatus")
-    social_insurance: SocialInsurance | None = provided("socialInsurance", convert=_objects(SocialInsurance))
-    degrees: list[Degree] | None = provided("degrees", convert=_objects(Degree))
-    licences: list[Licence] | None = provided("licences", convert=_objects(Licence))
-    cases: list[Case] | None = provided("cases", convert=_refs, description="Cases this person applied for.")
-    provenance: list[FieldProvenance] = strawberry.field(
-        resolver=_provenance, description="Where each selected field came from."
-    )
-
-
-@strawberry.type(description="A legal entity, keyed by unified social credit code.")
-class LegalEntity:
-    ENTITY: ClassVar[str] = "LegalEntity"
-    key: strawberry.Private[str]
-    requested: strawberry.Private[frozenset[str]] = frozenset()
-    purpose: strawberry.Private[Purpose | None] = None
-
-    @strawberry.field(description="The unified social credit code (GB 32100).")
-    def credit_code(self) -> CreditCode:
-        return CreditCode(self.key)
-
-    name: str | None = provided("name")
-    entity_type: str | None = provided("entityType")
-    legal_representative: Person | None = provided("legalRepresentative", convert=_refs)
-    registered_capital: Decimal | None = provided(
-        "registeredCapital", description="Registered capital in yuan, exact (a decimal string, never a float)."
-    )
-    status: EntityStatus | None = provided("status")
-    established_on: dt.date | None = provided("establishedOn")
-    address: str | None = provided("address")
-    business_scope: str | None = provided("businessScope")
-    licences: list[Licence] | None = provided("licences", convert=_objects(Licence))
-    cases: list[Case] | None = provided("cases", convert=_refs, description="Cases this entity applied for.")
-    provenance: list[FieldProvenance] = strawberry.field(
-        resolver=_provenance, description="Where each selected field came from."
-    )
-
-
-@strawberry.type(description="A service item (事项): what can be applied for, and in how many days it is promised.")
-class ServiceItem:
-    ENTITY: ClassVar[str] = "ServiceItem"
-    key: strawberry.Private[str]
-    requested: strawberry.Private[frozenset[str]] = frozenset()
-    purpose: strawberry.Private[Purpose | None] = None
-
-    @strawberry.field(description="The item's code in the service catalogue.")
-    def code(self) -> str:
-        return self.key
-
-    name: str | None = provided("name")
-    department: str | None = provided("department")
-    promised_days: int | None = provided("promisedDays")
-
-
-Applicant = Annotated[
-    Person | LegalEntity, strawberry.union("Applicant", description="Who applied: a person or an entity.")
-]
-
-
-async def _warning_state(root: Case, info: GatewayInfo) -> WarningState | None:
+async def _warning_state(root: Any, info: GatewayInfo) -> WarningState | None:
     # Derived from the case's own fields: released only to whoever may read its status.
     await info.context.access.decide("Case", root.key, "status", root.purpose)
     sources = info.context.sources
@@ -299,39 +129,259 @@ async def _warning_state(root: Case, info: GatewayInfo) -> WarningState | None:
     return WarningState.ON_TIME
 
 
-@strawberry.type(description="A case (办件): one application for one service item, and its handling.")
-class Case:
-    ENTITY: ClassVar[str] = "Case"
-    key: strawberry.Private[str]
-    requested: strawberry.Private[frozenset[str]] = frozenset()
-    purpose: strawberry.Private[Purpose | None] = None
+# Fields the model declares as computed, by the name it gives (``computed: warning_state``).
+COMPUTED: Mapping[str, Callable[..., Any]] = {"warning_state": _warning_state}
 
-    @strawberry.field(description="The case number on the approval platform.")
-    def case_number(self) -> str:
-        return self.key
-
-    service_item: ServiceItem | None = provided("serviceItem", convert=_refs)
-    applicant: Applicant | None = provided("applicant", convert=_refs)
-    status: CaseStatus | None = provided("status")
-    submitted_at: dt.datetime | None = provided("submittedAt")
-    deadline: dt.datetime | None = provided("deadline")
-    closed_at: dt.datetime | None = provided("closedAt")
-    events: list[CaseEvent] | None = provided("events", convert=_objects(CaseEvent))
-    warning_state: WarningState | None = strawberry.field(
-        resolver=_warning_state,
-        description=(
-            "CLOSED once decided or completed; OVERDUE past the deadline; WARNING when at most a fifth of the "
-            "handling window (and at least a day) remains; ON_TIME otherwise."
-        ),
-    )
-    provenance: list[FieldProvenance] = strawberry.field(
-        resolver=_provenance, description="Where each selected field came from."
-    )
+Convert = Callable[[Any, Any, GatewayInfo], Any]
 
 
-_ENTITY_TYPES: dict[str, type[Any]] = {
-    "Person": Person,
-    "LegalEntity": LegalEntity,
-    "ServiceItem": ServiceItem,
-    "Case": Case,
+def _nested_purpose(ref: EntityKey, root: Any) -> Purpose | None:
+    """The purpose a referenced entity is read under: a case is its own purpose for its applicant; anything else
+    reached from an entity is read under that entity's purpose."""
+    if root.ENTITY == "Case":
+        return Purpose(root.key, ref.key)
+    purpose: Purpose | None = root.purpose
+    return purpose
+
+
+def _provided(name: str, *, graphql_name: str, convert: Convert | None, description: str) -> Any:
+    """A field answered by whichever configured source provides ``<Entity>.<name>``, as the caller's policy allows:
+    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited."""
+
+    async def resolver(root: Any, info: GatewayInfo) -> Any:
+        released = await info.context.access.read(
+            root.ENTITY, root.key, name, purpose=root.purpose, path=info.path.as_list()
+        )
+        return convert(released.value, root, info) if convert is not None else released.value
+
+    return strawberry.field(resolver=resolver, name=graphql_name, description=description or None)
+
+
+@dataclass
+class SchemaTypes:
+    """The strawberry types made for one catalog: by GraphQL name."""
+
+    catalog: Catalog
+    entities: dict[str, type[Any]] = field(default_factory=dict)
+    objects: dict[str, type[Any]] = field(default_factory=dict)
+    unions: dict[str, Any] = field(default_factory=dict)
+
+    def entity(self, ref: EntityKey, requested: frozenset[str] = frozenset(), purpose: Purpose | None = None) -> Any:
+        """The schema object for an entity reference, read under ``purpose``."""
+        return self.entities[ref.entity](key=ref.key, requested=requested, purpose=purpose)
+
+
+def build_types(catalog: Catalog, raw: Sequence[RawField] = ()) -> SchemaTypes:
+    """Strawberry types for every entity, object, enum and union of ``catalog``, and the raw namespaces."""
+    return _TypeBuilder(catalog, raw).build()
+
+
+class _TypeBuilder:
+    def __init__(self, catalog: Catalog, raw: Sequence[RawField]) -> None:
+        self.catalog = catalog
+        self.types = SchemaTypes(catalog)
+        self.raw: dict[str, dict[str, list[RawField]]] = {}
+        for raw_field in raw:
+            self.raw.setdefault(raw_field.entity, {}).setdefault(raw_field.source, []).append(raw_field)
+        self.enums: dict[str, type[Enum]] = {}
+
+    def build(self) -> SchemaTypes:
+        catalog = self.catalog
+        for name, enum in catalog.enums.items():
+            if name in catalog.declared_enums and not hasattr(enum, "__strawberry_definition__"):
+                strawberry.enum(enum, description=catalog.enum_descriptions.get(name) or None)
+            self.enums[name] = enum
+        # Entities refer to each other (a person's cases, a case's applicant): shells first, fields after.
+        for name in catalog.entities:
+            self.types.entities[name] = type(name, (), {"__module__": __name__, "__qualname__": name})
+        for name, union in catalog.unions.items():
+            members = tuple(self.types.entities[m] for m in union.members.values())
+            self.types.unions[name] = Annotated[
+                Union[members],  # noqa: UP007 - a tuple of classes made at run time
+                strawberry.union(name, description=union.description or None),
+            ]
+        for name in catalog.objects:
+            self._object_type(name, catalog.objects[name].fields, catalog.objects[name].description)
+        for spec in catalog.entities.values():
+            self._entity_type(spec)
+        return self.types
+
+    # -- annotations ---------------------------------------------------------------------------------------------
+
+    def _annotation(self, spec: FieldSpec) -> Any:
+        inner: Any
+        if spec.value_type is not None:
+            inner = _SCALAR_TYPES[spec.value_type]
+        elif spec.enum is not None:
+            inner = spec.enum
+        elif spec.fields is not None:
+            inner = self._object_type(spec.type_name, spec.fields, spec.description)
+        else:
+            assert spec.ref is not None
+            inner = self.types.unions.get(spec.ref) or self.types.entities[spec.ref]
+        return Optional[list[inner]] if spec.many else Optional[inner]  # noqa: UP045 - built at run time
+
+    def _object_type(self, name: str, fields: Mapping[str, FieldSpec], description: str) -> type[Any]:
+        existing = self.types.objects.get(name)
+        if existing is not None:
+            return existing
+        declared = self.catalog.objects.get(name)
+        if declared is not None:
+            description = declared.description
+        annotations: dict[str, Any] = {}
+        namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
+        converters: dict[str, Callable[[Any], Any]] = {}
+        for index, (field_name, spec) in enumerate(fields.items()):
+            attr = f"f{index}_{field_name}"
+            annotations[attr] = self._annotation(spec)
+            namespace[attr] = strawberry.field(name=field_name, default=None, description=spec.description or None)
+            if spec.fields is not None:
+                converters[field_name] = self._converter(spec)
+        namespace["__annotations__"] = annotations
+        attrs = {field_name: f"f{index}_{field_name}" for index, field_name in enumerate(fields)}
+        cls = strawberry.type(type(name, (), namespace), name=name, description=description or None)
+
+        def build(values: Any) -> Any:
+            if values is None:
+                return None
+            return cls(
+                **{
+                    attrs[k]: (converters[k](v) if k in converters else v)
+                    for k, v in values.items()
+                    if k in attrs and v is not None
+                }
+            )
+
+        cls.from_values = staticmethod(build)  # type: ignore[attr-defined]
+        self.types.objects[name] = cls
+        return cls
+
+    def _converter(self, spec: FieldSpec) -> Callable[[Any], Any]:
+        def convert(value: Any) -> Any:
+            cls = self.types.objects[spec.type_name]
+            if isinstance(value, list):
+                return [cls.from_values(v) for v in value]
+            return cls.from_values(value)
+
+        return convert
+
+    # -- entities ------------------------------------------------------------------------------------------------
+
+    def _field_convert(self, spec: FieldSpec) -> Convert | None:
+        if spec.fields is not None:
+            objects = self._converter(spec)
+            return lambda value, root, info: objects(value)
+        if spec.ref is not None:
+            types = self.types
+
+            def refs(value: Any, root: Any, info: GatewayInfo) -> Any:
+                requested = selected_fields_of(info)
+                if isinstance(value, list):
+                    return [types.entity(v, requested, _nested_purpose(v, root)) for v in value]
+                return None if value is None else types.entity(value, requested, _nested_purpose(value, root))
+
+            return refs
+        return None
+
+    def _entity_type(self, entity: EntitySpec) -> None:
+        cls = self.types.entities[entity.name]
+        annotations: dict[str, Any] = {
+            "key": strawberry.Private[str],
+            "requested": strawberry.Private[frozenset[str]],
+            "purpose": strawberry.Private[Optional[Purpose]],  # type: ignore[misc]  # noqa: UP045
+        }
+        cls.ENTITY = entity.name
+        cls.requested = frozenset()
+        cls.purpose = None
+        for index, (name, spec) in enumerate(entity.fields.items()):
+            attr = f"f{index}_{name}"
+            annotations[attr] = self._annotation(spec)
+            if spec.computed is not None:
+                value = strawberry.field(
+                    resolver=COMPUTED[spec.computed], name=name, description=spec.description or None
+                )
+            else:
+                value = _provided(
+                    name, graphql_name=name, convert=self._field_convert(spec), description=spec.description
+                )
+            setattr(cls, attr, value)
+        if entity.name in self.raw:
+            annotations["raw_namespace"] = Optional[self._raw_namespace(entity.name)]  # noqa: UP045
+            cls.raw_namespace = strawberry.field(
+                resolver=_namespace(self.types.objects[f"Raw{entity.name}"]),
+                name="raw",
+                description=f"{entity.name}'s records as each department system holds them (sources with raw).",
+            )
+        annotations["provenance"] = list[FieldProvenance]
+        cls.provenance = strawberry.field(resolver=_provenance, description="Where each selected field came from.")
+        annotations["key_field"] = _KEY_TYPES[entity.key_type]
+        cls.key_field = strawberry.field(
+            resolver=_key_resolver(entity), name=entity.key, description=entity.key_description or None
+        )
+        cls.__annotations__ = annotations
+        strawberry.type(cls, name=entity.name, description=entity.description or None)
+
+    def _raw_namespace(self, entity: str) -> type[Any]:
+        """``Raw<Entity>``: one field per source, each with one field per query."""
+        sources: list[tuple[str, type[Any]]] = []
+        for source, fields in self.raw[entity].items():
+            type_name = f"Raw{entity}{pascal(source)}"
+            annotations: dict[str, Any] = dict(_NAMESPACE_PRIVATE)
+            namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": type_name, "ENTITY": entity}
+            namespace.update(requested=frozenset(), purpose=None)
+            for index, raw_field in enumerate(fields):
+                attr = f"f{index}_{raw_field.query}"
+                annotations[attr] = self._annotation(raw_field.spec)
+                namespace[attr] = _provided(
+                    raw_field.name,
+                    graphql_name=camel(raw_field.query),
+                    convert=self._field_convert(raw_field.spec),
+                    description=f"Records of query {raw_field.query}, as {source} holds them.",
+                )
+            namespace["__annotations__"] = annotations
+            sources.append((source, strawberry.type(type(type_name, (), namespace), name=type_name)))
+        name = f"Raw{entity}"
+        annotations = dict(_NAMESPACE_PRIVATE)
+        namespace = {"__module__": __name__, "__qualname__": name, "ENTITY": entity}
+        namespace.update(requested=frozenset(), purpose=None)
+        for index, (source, source_type) in enumerate(sources):
+            attr = f"f{index}_{source}"
+            annotations[attr] = source_type
+            namespace[attr] = strawberry.field(resolver=_namespace(source_type), name=camel(source))
+        namespace["__annotations__"] = annotations
+        cls = strawberry.type(type(name, (), namespace), name=name, description=f"Raw records about a {entity}.")
+        self.types.objects[name] = cls
+        return cls
+
+
+_NAMESPACE_PRIVATE: Mapping[str, Any] = {
+    "key": strawberry.Private[str],
+    "requested": strawberry.Private[frozenset[str]],
+    "purpose": strawberry.Private[Optional[Purpose]],  # type: ignore[misc]  # noqa: UP045
 }
+
+
+def _namespace(cls: type[Any]) -> Callable[..., Any]:
+    def resolver(root: Any) -> Any:
+        return cls(key=root.key, purpose=root.purpose)
+
+    return resolver
+
+
+def _key_resolver(entity: EntitySpec) -> Callable[..., Any]:
+    """An entity's key as a field. A personal entity's key is masked and audited like any of its fields."""
+    key_type = _KEY_TYPES[entity.key_type]
+    if not entity.personal:
+
+        def plain(root: Any) -> Any:
+            return key_type(root.key)
+
+        return plain
+
+    async def personal(root: Any, info: GatewayInfo) -> Any:
+        access = info.context.access
+        return key_type(
+            await access.key(entity.name, root.key, entity.key, purpose=root.purpose, path=info.path.as_list())
+        )
+
+    return personal

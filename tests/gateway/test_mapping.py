@@ -29,13 +29,33 @@ def test_legacy_codes_become_enums() -> None:
     assert read_field("ps", "gender", PERSON["gender"], fmap, []) is None
 
 
-def test_unknown_code_is_bad_source_data_naming_source_field_and_value() -> None:
+def test_unknown_code_is_bad_source_data_naming_source_field_and_path_never_the_value() -> None:
     fmap = FieldMap(value="MarriageStatus", codes={"10": "SINGLE"})
     with pytest.raises(BadSourceData) as info:
-        read_field("civil_affairs", "maritalStatus", PERSON["maritalStatus"], fmap, [{"MarriageStatus": "99"}])
+        read_field("civil_affairs", "maritalStatus", PERSON["maritalStatus"], fmap, [{"MarriageStatus": "97"}])
     assert info.value.source == "civil_affairs"
     assert "maritalStatus" in str(info.value)
-    assert "'99'" in str(info.value)
+    assert "MarriageStatus" in str(info.value)
+    assert "97" not in str(info.value)
+    assert info.value.__cause__ is None
+
+
+def test_a_malformed_value_is_named_by_path_and_type_never_quoted() -> None:
+    record = {"CSRQ": "1101051949123"}
+    with pytest.raises(BadSourceData) as info:
+        read_field("ps", "birthDate", PERSON["birthDate"], FieldMap(value="CSRQ", date_format="%Y%m%d"), [record])
+    assert "CSRQ" in str(info.value)
+    assert "a text of 13 characters" in str(info.value)
+    assert "1101051949123" not in str(info.value)
+
+
+def test_absent_records_read_as_the_declared_value() -> None:
+    fmap = FieldMap(value="insured", absent=False)
+    spec = PERSON["socialInsurance"].fields["insured"]  # type: ignore[index]
+    assert read_field("x", "insured", spec, fmap, []) is False
+    assert read_field("x", "insured", spec, fmap, [{"insured": "1"}]) is True
+    gender = FieldMap(value="XB", codes={"1": "MALE"}, absent="FEMALE")
+    assert read_field("x", "gender", PERSON["gender"], gender, []) is Gender.FEMALE
 
 
 def test_enum_names_are_accepted_without_codes() -> None:
@@ -54,7 +74,7 @@ def test_dates_with_formats_iso_and_native() -> None:
     assert read_field("x", "birthDate", spec, FieldMap(value="d"), [{"d": dt.date(1949, 12, 31)}]) == (
         dt.date(1949, 12, 31)
     )
-    with pytest.raises(BadSourceData, match="not a date"):
+    with pytest.raises(BadSourceData, match="not a Date"):
         read_field("x", "birthDate", spec, FieldMap(value="d", date_format="%Y%m%d"), [{"d": "1949-13-45"}])
 
 
@@ -99,7 +119,7 @@ def test_references_and_applicant_kinds() -> None:
     assert read_field("ap", "applicant", CASE["applicant"], applicant, [{"SQR": "91110000600037341L", "LX": "2"}]) == (
         EntityKey("LegalEntity", "91110000600037341L")
     )
-    with pytest.raises(BadSourceData, match="applicant kind"):
+    with pytest.raises(BadSourceData, match="Applicant kind"):
         read_field("ap", "applicant", CASE["applicant"], applicant, [{"SQR": "x", "LX": "9"}])
 
 
