@@ -189,7 +189,7 @@ def openapi_document() -> dict[str, Any]:
             "list": {"type": "array", "items": {"$ref": "#/components/schemas/Certificate"}},
         },
     }
-    bearer = [{"oauth2": []}]
+    bearer: list[dict[str, list[str]]] = [{"oauth2": []}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "不动产登记信息查询接口", "version": "2.1"},

@@ -100,7 +100,7 @@ async def test_a_token_expires_after_two_seconds_and_a_fresh_one_is_needed(
 ) -> None:
     server, client = registry
     assert isinstance(server.clock, ManualClock)
-    params = {"zjhm": SAMPLE, "page": 1, "size": 2}
+    params: dict[str, str | int] = {"zjhm": SAMPLE, "page": 1, "size": 2}
     missing = await client.get("/api/certificates", params=params)
     assert (missing.status_code, missing.json()) == (200, {"code": "4010", "msg": "令牌无效"})
     token = await _token(server, client)
