@@ -1,0 +1,216 @@
+"""Fixtures for the onboarding tests: the three test departments seeded with the demo's sample person, and the
+demo gateway with one of their YAML files laid over ``demo/onewindow.yaml``.
+
+    async def test_something(onboard: Onboard, housing_fund_variables: dict[str, str]) -> None:
+        gateway = await onboard("housing_fund.yaml", housing_fund_variables)
+        body = await gateway.person("housingFund { balance }")
+
+A request without credentials acts as the demo's development principal, a 民政局 ``case_handler`` clerk whose
+purpose is :attr:`Onboarded.purpose` (the sample person's case at that bureau); ``clerk_department`` makes the
+principal a clerk of another bureau, with a case of the sample person handled there as purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from auth.audit import AuditFilter, AuditLog
+from auth.audit.query import AuditRecord
+from demo.departments import DemoDepartments
+from gateway.app import create_app
+from gateway.config import GatewayConfig, load_config
+from gateway.serving import serve_asgi
+from tests.demo_config import DEMO_CONFIG
+from tests.onboarding.allowance_table import AllowanceTable, allowance_table
+from tests.onboarding.holdings import Holdings
+from tests.onboarding.housing_fund_service import (
+    SPYNE_SKIP_REASON,
+    HousingFundService,
+    housing_fund_service,
+    spyne_available,
+)
+from tests.onboarding.real_estate_service import RealEstateRegistry
+
+HERE = Path(__file__).parent
+
+PERSON = """
+query($id: IdNumber!, $case: String!) {
+  person(idNumber: $id, purpose: {caseNumber: $case}) { %s }
+}"""
+PERSON_NO_PURPOSE = "query($id: IdNumber!) { person(idNumber: $id) { %s } }"
+
+
+@dataclass
+class Onboarded:
+    """The gateway over the demo departments and one onboarded department, served on loopback."""
+
+    url: str
+    config: GatewayConfig
+    demo: DemoDepartments
+    purpose: str
+
+    @property
+    def applicant(self) -> str:
+        return self.demo.dataset.sample_person.id_number
+
+    async def query(self, query: str, **variables: Any) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(f"{self.url}/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def person(self, selection: str, *, id_number: str | None = None, purpose: bool = True) -> dict[str, Any]:
+        """``person`` for the sample person (or ``id_number``) with the purpose case, or without one."""
+        key = id_number or self.applicant
+        if purpose:
+            return await self.query(PERSON % selection, id=key, case=self.purpose)
+        return await self.query(PERSON_NO_PURPOSE % selection, id=key)
+
+    async def audit(self) -> list[AuditRecord]:
+        """The disclosures recorded for the sample person, oldest first."""
+        assert self.config.auth.audit is not None
+        log = AuditLog(self.config.auth.audit)
+        await log.open()
+        try:
+            return list(await log.query(AuditFilter(applicant=self.applicant), limit=1000))
+        finally:
+            await log.aclose()
+
+
+Onboard = Callable[..., Awaitable[Onboarded]]
+
+
+def codes(body: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """Each error's (code, reason) by the path it is at, joined with dots (``person.housingFund``)."""
+    return {
+        ".".join(str(p) for p in e.get("path") or ()): (e["extensions"]["code"], e["extensions"].get("reason"))
+        for e in body.get("errors", [])
+    }
+
+
+def assert_no_id_number_in_errors(body: dict[str, Any], *id_numbers: str) -> None:
+    for error in body.get("errors", []):
+        for id_number in id_numbers:
+            assert id_number not in error["message"], error
+            assert id_number not in str(error.get("extensions", {})), error
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[DemoDepartments]:
+    async with DemoDepartments(tmp_path / "demo") as departments:
+        yield departments
+
+
+@pytest.fixture
+def holdings(demo: DemoDepartments) -> Holdings:
+    sample = demo.dataset.sample_person
+    return Holdings.seeded(sample.id_number, sample.name)
+
+
+@pytest.fixture
+def housing_fund(holdings: Holdings) -> Iterator[HousingFundService]:
+    if not spyne_available():
+        pytest.skip(SPYNE_SKIP_REASON)
+    with housing_fund_service(holdings.accounts.values()) as service:
+        yield service
+
+
+@pytest.fixture
+def housing_fund_variables(
+    housing_fund: HousingFundService, holdings: Holdings, demo: DemoDepartments
+) -> dict[str, str]:
+    return {
+        "GJJ_WSDL": housing_fund.wsdl,
+        "GJJ_USER": housing_fund.username,
+        "GJJ_PASSWORD": housing_fund.password,
+        "GJJ_PROBE_KEY": demo.dataset.sample_person.id_number,
+    }
+
+
+@pytest.fixture
+async def real_estate(holdings: Holdings) -> AsyncIterator[tuple[RealEstateRegistry, str]]:
+    registry = RealEstateRegistry(holdings)
+    async with serve_asgi(registry.app()) as url:
+        yield registry, url
+
+
+@pytest.fixture
+def real_estate_variables(real_estate: tuple[RealEstateRegistry, str], demo: DemoDepartments) -> dict[str, str]:
+    registry, url = real_estate
+    return {
+        "BDC_URL": url,
+        "BDC_TOKEN_URL": f"{url}/oauth/token",
+        "BDC_CLIENT_ID": registry.client_id,
+        "BDC_CLIENT_SECRET": registry.client_secret,
+        "BDC_PROBE_KEY": demo.dataset.sample_person.id_number,
+    }
+
+
+@pytest.fixture
+async def allowance(postgres_url: str, holdings: Holdings) -> AsyncIterator[AllowanceTable]:
+    async with allowance_table(postgres_url, holdings.allowances) as table:
+        yield table
+
+
+@pytest.fixture
+def allowance_variables(allowance: AllowanceTable) -> dict[str, str]:
+    return {"DB_URL": allowance.url, "DB_SCHEMA": allowance.schema}
+
+
+def _purpose_at(demo: DemoDepartments, department: str) -> str:
+    dataset = demo.dataset
+    return next(
+        c.case_number
+        for c in dataset.cases_by_applicant[dataset.sample_person.id_number]
+        if dataset.service_items_by_code[c.service_item].department == department
+    )
+
+
+def bureau_without_agreement(demo: DemoDepartments, config_agreements: set[str]) -> str:
+    """A bureau (neither owner nor party to an agreement) that handles one of the sample person's cases."""
+    dataset = demo.dataset
+    return next(
+        department
+        for c in dataset.cases_by_applicant[dataset.sample_person.id_number]
+        if (department := dataset.service_items_by_code[c.service_item].department) not in config_agreements
+    )
+
+
+@pytest.fixture
+async def onboard(demo: DemoDepartments, tmp_path: Path) -> AsyncIterator[Onboard]:
+    """Start a gateway: the demo configuration with ``tests/onboarding/<yaml_name>`` laid over it."""
+    numbers = itertools.count(1)
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(yaml_name: str, variables: dict[str, str], *, clerk_department: str = "民政局") -> Onboarded:
+            n = next(numbers)
+            config = load_config(
+                DEMO_CONFIG,
+                demo.variables
+                | {
+                    # Each gateway its own audit chain; no cache, so every read reaches the department.
+                    "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp_path / f'audit-{n}.db'}",
+                    "DEMO_CACHE": "false",
+                    "DEMO_CLERK_DEPARTMENT": clerk_department,
+                }
+                | variables,
+                overlays=[HERE / yaml_name],
+            )
+            url = await stack.enter_async_context(serve_asgi(create_app(config)))
+            purpose = (
+                demo.dataset.sample_purpose.case_number
+                if clerk_department == "民政局"
+                else _purpose_at(demo, clerk_department)
+            )
+            return Onboarded(url, config, demo, purpose)
+
+        yield start
