@@ -47,7 +47,8 @@ Failures, as the gateway sees them: connection refused, DNS, TLS or a dropped co
 ``SourceUnavailable``; any other status that is not 2xx or a ``not_found`` status raises ``SourceFault``;
 a body that is not JSON or lacks the ``result`` path raises ``BadSourceData``. Messages name the path
 template, never the key, which is personal data, nor a secret (see :mod:`adapters.credentials`): a department
-refusing the gateway's credentials (401, 403) is a ``SourceFault``, a TLS handshake it refuses ``SourceUnavailable``.
+refusing the gateway's credentials (401, 403) is ``SourceCredentialsRefused`` (a ``SourceFault`` whose message
+says to check ``sources.<name>.credentials``), a TLS handshake it refuses ``SourceUnavailable``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,14 @@ from adapters.credentials import (
     ssl_context,
 )
 from gateway.config import SourceConfig
-from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
+from gateway.errors import (
+    BadSourceData,
+    ConfigError,
+    SourceCredentialsRefused,
+    SourceFault,
+    SourceTimeout,
+    SourceUnavailable,
+)
 
 __all__ = ["RestAdapter", "RestBatch", "RestOptions", "RestQuery"]
 
@@ -304,6 +312,8 @@ class RestAdapter(Adapter):
             raise SourceUnavailable(self.name, message)
         if status == 504:
             raise SourceTimeout(self.name, message)
+        if status in (401, 403):  # the gateway's own credentials, not the caller's: a configuration problem
+            raise SourceCredentialsRefused(self.name, f"{message}; check sources.{self.name}.credentials")
         raise SourceFault(self.name, message)
 
     def _result(self, response: httpx.Response, path: str | None, what: str, keys: Sequence[str]) -> Any:
