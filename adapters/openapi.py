@@ -15,24 +15,35 @@ against schemas that contain themselves) and the query's ``result`` path::
 JSON types become the scalars of :data:`~adapters.base.SHAPE_SCALARS`: ``string`` is ``String`` (``Date``,
 ``DateTime`` or ``Decimal`` for ``format: date``, ``date-time``, ``decimal``), ``integer`` is ``Int``, ``number`` is
 ``Decimal`` (amounts of money stay exact), ``boolean`` is ``Boolean``; an ``object`` is ``Object`` with its fields,
-an ``array`` is its items' shape with ``many``.
+an ``array`` is its items' shape with ``many``. A schema met again inside itself (an account listing its
+sub-accounts) is an ``Object`` without fields there.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.base import FieldShape, RecordShape
+from gateway.errors import ConfigError
 
-__all__ = ["OPENAPI_METHODS", "ShapeMismatch", "find_operation", "operations", "path_matches", "record_shape"]
+__all__ = [
+    "OPENAPI_METHODS",
+    "ShapeMismatch",
+    "check_operations",
+    "find_operation",
+    "operations",
+    "path_matches",
+    "record_shape",
+]
 
 OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PATH_PARAM = re.compile(r"\{[^{}/]*\}")
 _STRING_FORMATS = {"date": "Date", "date-time": "DateTime", "decimal": "Decimal"}
 _SCALARS = {"integer": "Int", "number": "Decimal", "boolean": "Boolean", "string": "String"}
 _LISTED_FIELDS = 20
+_LISTED_OPERATIONS = 30
 
 
 class ShapeMismatch(ValueError):
@@ -66,6 +77,28 @@ def find_operation(document: Mapping[str, Any], method: str, path: str, *, prefi
             operation = document["paths"][op_path][op_method.lower()]
             return operation if isinstance(operation, Mapping) else None
     return None
+
+
+def check_operations(
+    document: Mapping[str, Any],
+    declared: Mapping[str, Sequence[tuple[str, str, str]]],
+    *,
+    where: str,
+    prefix: str,
+) -> None:
+    """Refuse, with a :class:`ConfigError` at ``where.<query>.<key>`` listing what the document has, any declared
+    ``(key, METHOD, path)`` of a query that the document lacks."""
+    listing = operations(document)
+    for qname, requests in declared.items():
+        for key_name, method, path in requests:
+            if find_operation(document, method, path, prefix=prefix) is not None:
+                continue
+            listed = ", ".join(f"{m} {p}" for m, p in listing[:_LISTED_OPERATIONS]) or "no operations"
+            if len(listing) > _LISTED_OPERATIONS:
+                listed += ", ..."
+            raise ConfigError(
+                f"{where}.{qname}.{key_name}", f"{method} {path} is not in the OpenAPI document; it has: {listed}"
+            )
 
 
 def record_shape(
@@ -176,8 +209,9 @@ class _Reader:
     def shape(self, schema: Mapping[str, Any], seen: frozenset[str]) -> FieldShape:
         ref = schema.get("$ref")
         resolved = self.resolve(schema, seen)
-        if resolved is None:  # a schema containing itself: its fields were given one level up
-            return FieldShape("Object", fields={})
+        if resolved is None:  # a schema containing itself (its fields are given further up), or a dead reference
+            name = str(ref).rsplit("/", 1)[-1] if isinstance(ref, str) else "schema"
+            return FieldShape("Object", fields={}, description=f"{name}, not expanded again")
         if isinstance(ref, str):
             seen = seen | {ref}
         description = str(resolved.get("description") or resolved.get("title") or "")

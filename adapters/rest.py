@@ -42,13 +42,77 @@ In a batch's ``params``, a value that is exactly ``"{keys}"`` repeats the parame
 
 JSON numbers with decimals are read as :class:`~decimal.Decimal`, so amounts of money stay exact.
 
+**A status in the body.** Many department systems answer HTTP 200 whatever happened and say how it went in the
+body, ``{"code": "0000", "msg": "成功", "data": {...}}``. ``status`` (on the source, for every query, or on a query,
+replacing the source's; ``status: null`` turns it off for that query) says where the code is and what it means::
+
+    sources:
+      housing_fund:
+        kind: rest
+        base_url: ${HOUSING_FUND_URL}
+        status:
+          path: code                            # dotted path of the department's code (compared as text)
+          message: msg                          # dotted path of its message (optional)
+          ok: ["0000"]                          # read the record at the query's result
+          not_found: ["1004"]                   # the key is absent (no error)
+          refused: ["4010", "4011"]             # the gateway's credentials: SourceCredentialsRefused
+        queries:
+          account: {path: /accounts/{key}, result: data}
+
+Any other code is a ``SourceFault`` carrying the code as ``departmentCode`` and the department's message, cut
+short, with the key and anything that looks like an ID number, credit code or card number masked (``***``).
+An answer without the code at ``path`` is ``BadSourceData``.
+
+**Pages.** A ``many: true`` query whose records come page by page sets ``paging``; the adapter reads every page
+and returns all the key's records. Page numbers::
+
+          deposits:
+            path: /accounts/{key}/deposits
+            result: data.list
+            many: true
+            paging:
+              page: pageNo                      # the parameter carrying the page number
+              start: 1                          # the first page's number (0 for zero-based)
+              size: pageSize                    # the parameter carrying the page size (optional)
+              size_value: 50
+              total: data.total                 # dotted path of the count of all records (optional)
+              max_records: 1000                 # the most records read for one key
+
+or cursors: ``paging: {cursor: paging.next, cursor_param: after, size: limit, size_value: 100}``, where
+``cursor`` is the dotted path of the next page's cursor (absent, null or empty on the last page) and
+``cursor_param`` the parameter sending it back. The page fields go in the query string, or in the JSON body of a
+POST whose ``body`` is an object. Without ``total`` the last page is an empty one, a cursor-less one or (page
+numbers) one shorter than ``size_value`` (than the first page when no ``size`` is sent). Never a silent cut: a
+``total`` above ``max_records``, more records read than ``max_records``, pages holding fewer or more records
+than ``total``, or a cursor sent twice raise ``BadSourceData`` naming the query and the counts. A paged query
+cannot also ``batch``; ``not_found`` and ``status`` apply to every page.
+
+**Record shapes.** With ``openapi`` set, :meth:`RestAdapter.describe` reads a query's record shape from the schema
+of its operation's 200 JSON answer, following ``$ref`` s and the query's ``result`` path (through the ``status``
+envelope) and, for ``many``, the list's items (see :mod:`adapters.openapi`); a ``result`` path the schema lacks is
+a ``ConfigError`` naming ``queries.<name>.result``.
+
+**OAuth2 client authentication.** ``credentials: {type: oauth2_client_credentials, ...}`` authenticates the
+gateway to the token endpoint by ``auth_method`` (details in :mod:`adapters.credentials`)::
+
+        credentials:
+          type: oauth2_client_credentials
+          token_url: https://idp.example.gov.cn/oauth2/token
+          client_id: onewindow
+          auth_method: private_key_jwt          # client_secret_basic (default) | client_secret_post | private_key_jwt
+          private_key: ${SI_CLIENT_KEY}         # PEM text; or private_key_file: /etc/onewindow/si-client.key
+          alg: RS256                            # RS256 (RSA key) | ES256 (P-256 key)
+          key_id: onewindow-2026                # optional: the assertion's kid
+          assertion_lifetime: 60s
+          # client_secret: ${SI_CLIENT_SECRET}  # instead of a key, for client_secret_basic / client_secret_post
+
 Failures, as the gateway sees them: connection refused, DNS, TLS or a dropped connection raise
 ``SourceUnavailable``; no answer within ``timeout`` (or 504) raises ``SourceTimeout``; 502 and 503 raise
-``SourceUnavailable``; any other status that is not 2xx or a ``not_found`` status raises ``SourceFault``;
-a body that is not JSON or lacks the ``result`` path raises ``BadSourceData``. Messages name the path
-template, never the key, which is personal data, nor a secret (see :mod:`adapters.credentials`): a department
-refusing the gateway's credentials (401, 403) is ``SourceCredentialsRefused`` (a ``SourceFault`` whose message
-says to check ``sources.<name>.credentials``), a TLS handshake it refuses ``SourceUnavailable``.
+``SourceUnavailable``; 401 and 403, like a token endpoint refusing the client, raise ``SourceCredentialsRefused``
+(a ``SourceFault`` whose message says to check ``sources.<name>.credentials``); any other status that is not 2xx
+or a ``not_found`` status raises ``SourceFault``; a body that is not JSON or lacks the ``result`` path raises
+``BadSourceData``. Messages name the path template, never the key, which is personal data, nor a secret (see
+:mod:`adapters.credentials`); a TLS handshake the department refuses is ``SourceUnavailable``.
 """
 
 from __future__ import annotations
@@ -75,7 +139,7 @@ from adapters.credentials import (
     secret_values,
     ssl_context,
 )
-from adapters.openapi import ShapeMismatch, find_operation, operations, record_shape
+from adapters.openapi import ShapeMismatch, check_operations, find_operation, record_shape
 from adapters.rest_answers import PageAnswer, RestPaging, RestStatus, dig, read_pages, read_status
 from gateway.config import SourceConfig
 from gateway.errors import (
@@ -92,7 +156,6 @@ __all__ = ["RestAdapter", "RestBatch", "RestOptions", "RestPaging", "RestQuery",
 _KEY = "{key}"
 _KEYS = "{keys}"
 _EXCERPT_CHARS = 200
-_LISTED_OPERATIONS = 30
 
 
 class RestOptions(AdapterOptions):
@@ -235,8 +298,7 @@ class RestAdapter(Adapter):
             return None
         if self._openapi is None:
             self._openapi = await self._openapi_document()
-        prefix = urlsplit(self.options.base_url).path.rstrip("/")
-        operation = find_operation(self._openapi, spec.method, spec.path, prefix=prefix)
+        operation = find_operation(self._openapi, spec.method, spec.path, prefix=self._path_prefix())
         if operation is None:
             self._check_operations(self._openapi)  # names the query and lists what the document has
             return None
@@ -447,23 +509,12 @@ class RestAdapter(Adapter):
         return document
 
     def _check_operations(self, document: Mapping[str, Any]) -> None:
-        listing = operations(document)
-        # An OpenAPI document may list paths relative to a server URL or with base_url's own path prefix.
-        prefix = urlsplit(self.options.base_url).path.rstrip("/")
-        for qname, spec in self.queries.items():
-            declared = [("path", spec.method, spec.path)]
-            if spec.batch is not None:
-                declared.append(("batch.path", spec.batch.method, spec.batch.path))
-            for key_name, method, path in declared:
-                if find_operation(document, method, path, prefix=prefix) is not None:
-                    continue
-                listed = ", ".join(f"{m} {p}" for m, p in listing[:_LISTED_OPERATIONS]) or "no operations"
-                if len(listing) > _LISTED_OPERATIONS:
-                    listed += ", ..."
-                raise ConfigError(
-                    f"sources.{self.name}.queries.{qname}.{key_name}",
-                    f"{method} {path} is not in the OpenAPI document; it has: {listed}",
-                )
+        declared = {
+            qname: [("path", spec.method, spec.path)]
+            + ([("batch.path", spec.batch.method, spec.batch.path)] if spec.batch is not None else [])
+            for qname, spec in self.queries.items()
+        }
+        check_operations(document, declared, where=f"sources.{self.name}.queries", prefix=self._path_prefix())
 
     # -- small helpers ---------------------------------------------------------------------------------------
 
@@ -491,6 +542,10 @@ class RestAdapter(Adapter):
             return self.queries[query]
         except KeyError:
             raise KeyError(f"source {self.name!r} has no query {query!r}") from None
+
+    def _path_prefix(self) -> str:
+        # An OpenAPI document may list paths relative to a server URL or with base_url's own path prefix.
+        return urlsplit(self.options.base_url).path.rstrip("/")
 
     def _url(self, path: str) -> str:
         return f"{self.options.base_url}/{path.lstrip('/')}"
