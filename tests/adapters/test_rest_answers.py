@@ -7,11 +7,13 @@ ledger by cursor. ``mode`` makes it misbehave the ways such systems do.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -304,3 +306,29 @@ def test_paging_mistakes_are_named_before_anything_is_opened(paging: dict[str, A
         RestAdapter(SOURCE, _source("http://127.0.0.1:9", queries=queries))
     assert info.value.path.startswith(f"sources.{SOURCE}.queries.deposits")
     assert said in info.value.reason
+
+
+async def test_a_post_querys_page_fields_go_in_its_json_body() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        seen.append(sent)
+        records = [{"seq": n} for n in range(25)][(sent["page"] - 1) * 10 : sent["page"] * 10]
+        return httpx.Response(200, json={"rows": records}, request=request)
+
+    query = {
+        "path": "/deposits:search",
+        "method": "POST",
+        "body": {"idNumber": "{key}"},
+        "result": "rows",
+        "many": True,
+        "paging": {"page": "page", "size": "rows", "size_value": 10},
+    }
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    config = _source("https://gjj.example.gov.cn", status=None, queries={"deposits": query})
+    async with client, RestAdapter(SOURCE, config, client=client) as adapter:
+        records = (await adapter.fetch("deposits", [ZHANG]))[ZHANG]
+
+    assert len(records) == 25
+    assert seen == [{"idNumber": ZHANG, "page": n, "rows": 10} for n in (1, 2, 3)], "a short third page is the last"
