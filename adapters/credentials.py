@@ -12,16 +12,38 @@ department; secrets come from the environment through the configuration's ``${NA
           type: oauth2_client_credentials        # or basic, bearer, hmac_headers, wsse_username_token (SOAP)
           token_url: https://idp.example.gov.cn/oauth2/token
           client_id: onewindow
+          auth_method: client_secret_basic        # or client_secret_post, private_key_jwt (below)
           client_secret: ${SI_CLIENT_SECRET}
           scope: insured.read
           refresh_margin: 30s                     # renew the token this long before it expires
         tls: {ca: /etc/onewindow/si-ca.pem, cert: /etc/onewindow/client.pem, key: /etc/onewindow/client.key}
 
 * ``basic`` and ``bearer`` set the ``Authorization`` header.
-* ``oauth2_client_credentials`` fetches a token from ``token_url`` (client_secret_basic), caches it until
-  ``expires_in`` minus ``refresh_margin``, renews it once for all concurrent requests, and retries a request once
-  with a fresh token when the department answers 401. Token endpoint failures are the source's: unreachable, timed
-  out or 5xx is ``SourceUnavailable``; a refusal (4xx) or an answer without a token is ``SourceFault``.
+* ``oauth2_client_credentials`` fetches a token from ``token_url``, caches it until ``expires_in`` minus
+  ``refresh_margin``, renews it once for all concurrent requests, and retries a request once with a fresh token
+  when the department answers 401. The client authenticates to the token endpoint by ``auth_method``:
+
+  - ``client_secret_basic`` (the default): HTTP Basic with ``client_id`` and ``client_secret``;
+  - ``client_secret_post``: ``client_id`` and ``client_secret`` as form fields;
+  - ``private_key_jwt`` (RFC 7523): a ``client_assertion`` JWT signed with the client's private key (``iss`` =
+    ``sub`` = ``client_id``, ``aud`` = ``token_url``, a fresh ``jti``, ``iat``, ``exp`` = ``iat`` +
+    ``assertion_lifetime``), no secret sent. The key is ``private_key`` (PEM text, from the environment) or
+    ``private_key_file`` (a PEM file), RSA for ``alg: RS256`` (the default) or P-256 for ``ES256``; ``key_id``
+    goes to the JWT header's ``kid`` for issuers that hold several of the client's keys::
+
+        credentials:
+          type: oauth2_client_credentials
+          token_url: https://idp.example.gov.cn/oauth2/token
+          client_id: onewindow
+          auth_method: private_key_jwt
+          private_key_file: /etc/onewindow/si-client.key    # or private_key: ${SI_CLIENT_KEY}
+          alg: ES256
+          key_id: onewindow-2026
+          assertion_lifetime: 60s
+
+  Token endpoint failures are the source's: unreachable, timed out or 5xx is ``SourceUnavailable``; a refusal of
+  the client (401, 403, or 400 ``invalid_client``/``unauthorized_client``) is ``SourceCredentialsRefused``, which
+  names ``sources.<name>.credentials``; another 4xx or an answer without a token is ``SourceFault``.
 * ``hmac_headers`` signs every request and carries the *acting principal* (the caller the gateway is serving, from
   :data:`ACTING_PRINCIPAL`) to the department, which checks both with :func:`verify_hmac_request`.
 * ``wsse_username_token`` puts a WS-Security UsernameToken (PasswordDigest or PasswordText) in SOAP envelopes.
@@ -39,20 +61,27 @@ import json
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import quote_plus
 
 import certifi
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 
 from auth.principal import Principal, PrincipalKind
-from gateway.durations import DurationOrZero, Strict
-from gateway.errors import ConfigError, InvalidCredentials, SourceFault, SourceUnavailable
+from gateway.durations import Duration, DurationOrZero, Strict
+from gateway.errors import ConfigError, InvalidCredentials, SourceCredentialsRefused, SourceFault, SourceUnavailable
 
 __all__ = [
     "ACTING_PRINCIPAL",
+    "CLIENT_ASSERTION_TYPE",
+    "DEFAULT_ASSERTION_LIFETIME",
     "DEFAULT_REFRESH_MARGIN",
     "HMAC_MAX_AGE",
     "BasicCredentials",
@@ -78,9 +107,15 @@ ACTING_PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.Context
 """The caller the gateway is serving right now; set per GraphQL request, signed to departments by ``hmac_headers``."""
 
 DEFAULT_REFRESH_MARGIN = 30.0
+DEFAULT_ASSERTION_LIFETIME = 60.0
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HMAC_MAX_AGE = 300.0
 _REDACTED = "***"
-_TOKEN_PARAMS_RESERVED = frozenset({"grant_type", "client_id", "client_secret"})
+_TOKEN_PARAMS_RESERVED = frozenset(
+    {"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type"}
+)
+# RFC 6749 section 5.2: the errors of a token endpoint that mean "not this client", not "not this request".
+_CLIENT_REFUSED_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
 # -- configuration -----------------------------------------------------------------------------------------------
@@ -102,7 +137,11 @@ class BearerCredentials(Strict):
 
 
 class OAuth2ClientCredentials(Strict):
-    """OAuth 2.0 client credentials grant (RFC 6749 section 4.4), the client authenticated with HTTP Basic.
+    """OAuth 2.0 client credentials grant (RFC 6749 section 4.4).
+
+    ``auth_method`` says how the client proves itself to the token endpoint: ``client_secret_basic`` (HTTP Basic,
+    the default) and ``client_secret_post`` (form fields) send ``client_secret``; ``private_key_jwt`` (RFC 7523)
+    signs a short-lived assertion with ``private_key`` or ``private_key_file`` using ``alg`` and sends no secret.
 
     ``audience`` is sent as the form field ``audience_param`` (``audience`` for most issuers, ``resource`` for
     RFC 8707 ones); ``token_params`` are further form fields some issuers want. The token endpoint is reached
@@ -117,7 +156,13 @@ class OAuth2ClientCredentials(Strict):
     type: Literal["oauth2_client_credentials"]
     token_url: str
     client_id: str = Field(min_length=1)
-    client_secret: SecretStr
+    auth_method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = "client_secret_basic"
+    client_secret: SecretStr | None = None
+    private_key: SecretStr | None = None
+    private_key_file: FilePath | None = None
+    alg: Literal["RS256", "ES256"] = "RS256"
+    key_id: str | None = None
+    assertion_lifetime: Duration = DEFAULT_ASSERTION_LIFETIME
     scope: str | None = None
     audience: str | None = None
     audience_param: str = "audience"
@@ -139,6 +184,21 @@ class OAuth2ClientCredentials(Strict):
         if reserved := sorted(_TOKEN_PARAMS_RESERVED.intersection(value)):
             raise ValueError(f"{', '.join(reserved)} cannot be set here; the grant sets them")
         return value
+
+    @model_validator(mode="after")
+    def _proof_fits_the_method(self) -> OAuth2ClientCredentials:
+        keys = [name for name in ("private_key", "private_key_file") if getattr(self, name) is not None]
+        if self.auth_method == "private_key_jwt":
+            if len(keys) != 1:
+                raise ValueError("private_key_jwt needs exactly one of private_key (PEM text) or private_key_file")
+            if self.client_secret is not None:
+                raise ValueError("private_key_jwt sends no client_secret; drop it")
+        else:
+            if self.client_secret is None:
+                raise ValueError(f"{self.auth_method} needs client_secret")
+            if keys or self.key_id is not None:
+                raise ValueError(f"{', '.join(keys) or 'key_id'} is for auth_method: private_key_jwt")
+        return self
 
 
 class HmacHeaderNames(Strict):
@@ -272,9 +332,12 @@ def secret_values(credentials: Credentials | None, headers: Mapping[str, str] | 
         case (
             BasicCredentials(username=user, password=secret)
             | WsseUsernameTokenCredentials(username=user, password=secret)
-            | OAuth2ClientCredentials(client_id=user, client_secret=secret)
+            | OAuth2ClientCredentials(client_id=user, client_secret=SecretStr() as secret)
         ):
-            found += [secret.get_secret_value(), _basic(user, secret.get_secret_value())]
+            value = secret.get_secret_value()
+            found += [value, _basic(user, value), quote_plus(value)]  # as a header, and as a form field
+        case OAuth2ClientCredentials(private_key=SecretStr() as secret):
+            found.append(secret.get_secret_value())
         case BearerCredentials(token=secret) | HmacHeadersCredentials(secret=secret):
             found.append(secret.get_secret_value())
     if headers is not None and (authorization := headers.get("authorization")):
@@ -332,6 +395,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
         self._credentials = credentials
         self._timeout = timeout
         self._verify = verify
+        self._signing_key = _signing_key(source, credentials) if credentials.auth_method == "private_key_jwt" else None
         self._token: _Token | None = None
         self._async_lock = asyncio.Lock()
         self._sync_lock = threading.Lock()  # zeep reads a WSDL through a synchronous client, in a worker thread
@@ -393,12 +457,37 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             form["scope"] = creds.scope
         if creds.audience:
             form[creds.audience_param] = creds.audience
-        return {
-            "url": creds.token_url,
-            "data": form,
-            "auth": httpx.BasicAuth(creds.client_id, creds.client_secret.get_secret_value()),
-            "headers": {"Accept": "application/json"},
+        request: dict[str, Any] = {"url": creds.token_url, "headers": {"Accept": "application/json"}}
+        if creds.auth_method == "private_key_jwt":
+            form |= {
+                "client_id": creds.client_id,
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": self._client_assertion(),
+            }
+        elif creds.client_secret is not None:  # the model's validator guarantees it for the secret methods
+            secret = creds.client_secret.get_secret_value()
+            if creds.auth_method == "client_secret_post":
+                form |= {"client_id": creds.client_id, "client_secret": secret}
+            else:
+                request["auth"] = httpx.BasicAuth(creds.client_id, secret)
+        return request | {"data": form}
+
+    def _client_assertion(self) -> str:
+        """A fresh RFC 7523 client assertion: one per token request, never reused (``jti``)."""
+        creds = self._credentials
+        issued = int(time.time())
+        claims = {
+            "iss": creds.client_id,
+            "sub": creds.client_id,
+            "aud": creds.token_url,
+            "jti": uuid.uuid4().hex,
+            "iat": issued,
+            "exp": issued + max(1, int(creds.assertion_lifetime)),
         }
+        headers = {"kid": creds.key_id} if creds.key_id else None
+        if self._signing_key is None:  # pragma: no cover - set in __init__ for private_key_jwt
+            raise RuntimeError("private_key_jwt without a signing key")
+        return jwt.encode(claims, self._signing_key, algorithm=creds.alg, headers=headers)
 
     def _unreachable(self, exc: httpx.HTTPError | ssl.SSLError) -> SourceUnavailable:
         url = self._credentials.token_url
@@ -421,6 +510,9 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             if isinstance(body, Mapping) and body.get("error"):  # RFC 6749 section 5.2
                 detail = f": {body['error']} {body.get('error_description') or ''}".rstrip()
             message = f"token endpoint {url} refused the client credentials ({status}{self._redact(detail)})"
+            error = body.get("error") if isinstance(body, Mapping) else None
+            if status in (401, 403) or error in _CLIENT_REFUSED_ERRORS:
+                raise SourceCredentialsRefused(self._source, f"{message}; check sources.{self._source}.credentials")
             raise SourceFault(self._source, message)
         token = body.get("access_token") if isinstance(body, Mapping) else None
         token_type = str(body.get("token_type", "bearer")) if isinstance(body, Mapping) else ""
@@ -513,6 +605,36 @@ def verify_hmac_request(
 
 def _basic(user: str, secret: str) -> str:
     return base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+
+
+def _signing_key(source: str, credentials: OAuth2ClientCredentials) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """The private key ``private_key_jwt`` signs with, loaded once; a :class:`ConfigError` names the key at fault."""
+    where = f"sources.{source}.credentials"
+    if credentials.private_key_file is not None:
+        where += ".private_key_file"
+        try:
+            pem = credentials.private_key_file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(where, f"cannot read {credentials.private_key_file}: {exc.strerror}") from None
+    elif credentials.private_key is not None:
+        where += ".private_key"
+        text = credentials.private_key.get_secret_value()
+        if "\n" not in text:  # one line in the environment, its line breaks written as \n
+            text = text.replace("\\n", "\n")
+        pem = text.encode()
+    else:  # the model's validator rules this out
+        raise ConfigError(where, "private_key_jwt needs private_key or private_key_file")
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        # The reason never quotes the key; it says what is wrong with it (not PEM, encrypted, unsupported).
+        raise ConfigError(where, f"not an unencrypted PEM private key ({type(exc).__name__})") from None
+    if credentials.alg == "RS256" and isinstance(key, rsa.RSAPrivateKey):
+        return key
+    if credentials.alg == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return key
+    described = "an RSA private key" if credentials.alg == "RS256" else "a P-256 EC private key"
+    raise ConfigError(where, f"alg {credentials.alg} needs {described}")
 
 
 def _seconds(value: Any) -> float | None:

@@ -42,18 +42,82 @@ In a batch's ``params``, a value that is exactly ``"{keys}"`` repeats the parame
 
 JSON numbers with decimals are read as :class:`~decimal.Decimal`, so amounts of money stay exact.
 
+**A status in the body.** Many department systems answer HTTP 200 whatever happened and say how it went in the
+body, ``{"code": "0000", "msg": "成功", "data": {...}}``. ``status`` (on the source, for every query, or on a query,
+replacing the source's; ``status: null`` turns it off for that query) says where the code is and what it means::
+
+    sources:
+      housing_fund:
+        kind: rest
+        base_url: ${HOUSING_FUND_URL}
+        status:
+          path: code                            # dotted path of the department's code (compared as text)
+          message: msg                          # dotted path of its message (optional)
+          ok: ["0000"]                          # read the record at the query's result
+          not_found: ["1004"]                   # the key is absent (no error)
+          refused: ["4010", "4011"]             # the gateway's credentials: SourceCredentialsRefused
+        queries:
+          account: {path: /accounts/{key}, result: data}
+
+Any other code is a ``SourceFault`` carrying the code as ``departmentCode`` and the department's message, cut
+short, with the key and anything that looks like an ID number, credit code or card number masked (``***``).
+An answer without the code at ``path`` is ``BadSourceData``.
+
+**Pages.** A ``many: true`` query whose records come page by page sets ``paging``; the adapter reads every page
+and returns all the key's records. Page numbers::
+
+          deposits:
+            path: /accounts/{key}/deposits
+            result: data.list
+            many: true
+            paging:
+              page: pageNo                      # the parameter carrying the page number
+              start: 1                          # the first page's number (0 for zero-based)
+              size: pageSize                    # the parameter carrying the page size (optional)
+              size_value: 50
+              total: data.total                 # dotted path of the count of all records (optional)
+              max_records: 1000                 # the most records read for one key
+
+or cursors: ``paging: {cursor: paging.next, cursor_param: after, size: limit, size_value: 100}``, where
+``cursor`` is the dotted path of the next page's cursor (absent, null or empty on the last page) and
+``cursor_param`` the parameter sending it back. The page fields go in the query string, or in the JSON body of a
+POST whose ``body`` is an object. Without ``total`` the last page is an empty one, a cursor-less one or (page
+numbers) one shorter than ``size_value`` (than the first page when no ``size`` is sent). Never a silent cut: a
+``total`` above ``max_records``, more records read than ``max_records``, pages holding fewer or more records
+than ``total``, or a cursor sent twice raise ``BadSourceData`` naming the query and the counts. A paged query
+cannot also ``batch``; ``not_found`` and ``status`` apply to every page.
+
+**Record shapes.** With ``openapi`` set, :meth:`RestAdapter.describe` reads a query's record shape from the schema
+of its operation's 200 JSON answer, following ``$ref`` s and the query's ``result`` path (through the ``status``
+envelope) and, for ``many``, the list's items (see :mod:`adapters.openapi`); a ``result`` path the schema lacks is
+a ``ConfigError`` naming ``queries.<name>.result``.
+
+**OAuth2 client authentication.** ``credentials: {type: oauth2_client_credentials, ...}`` authenticates the
+gateway to the token endpoint by ``auth_method`` (details in :mod:`adapters.credentials`)::
+
+        credentials:
+          type: oauth2_client_credentials
+          token_url: https://idp.example.gov.cn/oauth2/token
+          client_id: onewindow
+          auth_method: private_key_jwt          # client_secret_basic (default) | client_secret_post | private_key_jwt
+          private_key: ${SI_CLIENT_KEY}         # PEM text; or private_key_file: /etc/onewindow/si-client.key
+          alg: RS256                            # RS256 (RSA key) | ES256 (P-256 key)
+          key_id: onewindow-2026                # optional: the assertion's kid
+          assertion_lifetime: 60s
+          # client_secret: ${SI_CLIENT_SECRET}  # instead of a key, for client_secret_basic / client_secret_post
+
 Failures, as the gateway sees them: connection refused, DNS, TLS or a dropped connection raise
 ``SourceUnavailable``; no answer within ``timeout`` (or 504) raises ``SourceTimeout``; 502 and 503 raise
-``SourceUnavailable``; any other status that is not 2xx or a ``not_found`` status raises ``SourceFault``;
-a body that is not JSON or lacks the ``result`` path raises ``BadSourceData``. Messages name the path
-template, never the key, which is personal data, nor a secret (see :mod:`adapters.credentials`): a department
-refusing the gateway's credentials (401, 403) is a ``SourceFault``, a TLS handshake it refuses ``SourceUnavailable``.
+``SourceUnavailable``; 401 and 403, like a token endpoint refusing the client, raise ``SourceCredentialsRefused``
+(a ``SourceFault`` whose message says to check ``sources.<name>.credentials``); any other status that is not 2xx
+or a ``not_found`` status raises ``SourceFault``; a body that is not JSON or lacks the ``result`` path raises
+``BadSourceData``. Messages name the path template, never the key, which is personal data, nor a secret (see
+:mod:`adapters.credentials`); a TLS handshake the department refuses is ``SourceUnavailable``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import ssl
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -65,7 +129,7 @@ from urllib.request import url2pathname
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, mentions
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, RecordShape, mentions
 from adapters.credentials import (
     Credentials,
     TlsOptions,
@@ -75,17 +139,23 @@ from adapters.credentials import (
     secret_values,
     ssl_context,
 )
+from adapters.openapi import ShapeMismatch, check_operations, find_operation, record_shape
+from adapters.rest_answers import PageAnswer, RestPaging, RestStatus, dig, read_pages, read_status
 from gateway.config import SourceConfig
-from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
+from gateway.errors import (
+    BadSourceData,
+    ConfigError,
+    SourceCredentialsRefused,
+    SourceFault,
+    SourceTimeout,
+    SourceUnavailable,
+)
 
-__all__ = ["RestAdapter", "RestBatch", "RestOptions", "RestQuery"]
+__all__ = ["RestAdapter", "RestBatch", "RestOptions", "RestPaging", "RestQuery", "RestStatus"]
 
 _KEY = "{key}"
 _KEYS = "{keys}"
 _EXCERPT_CHARS = 200
-_LISTED_OPERATIONS = 30
-_OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_PATH_PARAM = re.compile(r"\{[^{}/]*\}")
 
 
 class RestOptions(AdapterOptions):
@@ -96,6 +166,7 @@ class RestOptions(AdapterOptions):
     headers: dict[str, str] = Field(default_factory=dict)
     credentials: Credentials | None = None
     tls: TlsOptions | None = None
+    status: RestStatus | None = None  # the default for every query that sets none
 
     @field_validator("base_url")
     @classmethod
@@ -138,11 +209,21 @@ class RestQuery(AdapterQuery):
     result: str | None = None
     not_found: list[int] = Field(default_factory=lambda: [404])
     batch: RestBatch | None = None
+    status: RestStatus | None = None
+    paging: RestPaging | None = None
 
     @model_validator(mode="after")
     def _sends_the_key(self) -> RestQuery:
         if not (_KEY in self.path or mentions(self.params, _KEY) or mentions(self.body, _KEY)):
             raise ValueError("the request must carry the key: put '{key}' in its path, params or body")
+        return self
+
+    @model_validator(mode="after")
+    def _pages_a_list(self) -> RestQuery:
+        if self.paging is not None and not self.many:
+            raise ValueError("paging reads a list of records: set many: true")
+        if self.paging is not None and self.batch is not None:
+            raise ValueError("a paged query cannot also batch; drop paging or batch")
         return self
 
 
@@ -172,6 +253,12 @@ class RestAdapter(Adapter):
         self._headers = {"Accept": "application/json", **self.options.headers}
         self._verify = ssl_context(name, self.options.tls)
         self._auth = http_auth(name, self.options.credentials, timeout=config.timeout, verify=self._verify)
+        self._openapi: Mapping[str, Any] | None = None
+        # A query's own status block replaces the source's (``status: null`` turns it off for that query).
+        self._statuses = {
+            qname: spec.status if "status" in spec.model_fields_set else self.options.status
+            for qname, spec in self.queries.items()
+        }
 
     @classmethod
     def parse_options(cls, name: str, config: SourceConfig) -> RestOptions:
@@ -191,16 +278,35 @@ class RestAdapter(Adapter):
         """Create the client and, when ``openapi`` is set, check every query against the document."""
         self._http()
         if self.options.openapi is not None:
-            self._check_operations(await self._openapi_document())
+            self._openapi = await self._openapi_document()
+            self._check_operations(self._openapi)
 
     async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
         spec = self._query(query)
         wanted = list(dict.fromkeys(keys))
         if len(wanted) <= 1:
-            return await self._fetch_one(spec, wanted[0]) if wanted else {}
+            return await self._fetch_one(query, spec, wanted[0]) if wanted else {}
         if spec.batch is None:
             raise ValueError(f"query {query!r} of source {self.name!r} has no batch; fetch one key at a time")
-        return await self._fetch_batch(spec, spec.batch, wanted)
+        return await self._fetch_batch(query, spec, spec.batch, wanted)
+
+    async def describe(self, query: str) -> RecordShape | None:
+        """One record's fields as the ``openapi`` document's schema for the query's answer gives them (after
+        ``result``; the list's items for ``many``); ``None`` without a document or where it describes none."""
+        spec = self._query(query)
+        if self.options.openapi is None:
+            return None
+        if self._openapi is None:
+            self._openapi = await self._openapi_document()
+        operation = find_operation(self._openapi, spec.method, spec.path, prefix=self._path_prefix())
+        if operation is None:
+            self._check_operations(self._openapi)  # names the query and lists what the document has
+            return None
+        try:
+            return record_shape(self._openapi, operation, spec.result, many=spec.many)
+        except ShapeMismatch as exc:
+            where = f"sources.{self.name}.queries.{query}.result"
+            raise ConfigError(where, f"{spec.method} {spec.path} in the OpenAPI document: {exc}") from None
 
     async def probe(self) -> str:
         url = self._openapi_url() or self.options.base_url
@@ -218,19 +324,21 @@ class RestAdapter(Adapter):
 
     # -- requests --------------------------------------------------------------------------------------------
 
-    async def _fetch_one(self, spec: RestQuery, key: str) -> dict[str, list[Record]]:
+    async def _fetch_one(self, query: str, spec: RestQuery, key: str) -> dict[str, list[Record]]:
         what = f"{spec.method} {spec.path}"
-        response = await self._send(
-            spec.method,
-            self._url(spec.path.replace(_KEY, _path_segment(key))),
-            what,
-            params={name: value.replace(_KEY, key) for name, value in spec.params.items()},
-            body=_fill(spec.body, key=key),
-        )
-        if response.status_code in spec.not_found:
-            return {}
-        self._check_status(response, what, [key])
-        found = self._result(response, spec.result, what, [key])
+        if spec.paging is not None:
+
+            async def read_page(fields: dict[str, Any]) -> PageAnswer:
+                answer = await self._answer(query, spec, key, fields)
+                if answer is None:
+                    return None
+                document, found = answer
+                return ([] if found is None else self._records(found, spec.result, what)), document
+
+            records = await read_pages(spec.paging, read_page, source=self.name, query=query)
+            return {key: records} if records else {}
+        answer = await self._answer(query, spec, key)
+        found = None if answer is None else answer[1]
         if found is None:
             return {}
         if spec.many:
@@ -242,7 +350,33 @@ class RestAdapter(Adapter):
             )
         return {key: [found]}
 
-    async def _fetch_batch(self, spec: RestQuery, batch: RestBatch, keys: list[str]) -> dict[str, list[Record]]:
+    async def _answer(
+        self, query: str, spec: RestQuery, key: str, page: Mapping[str, Any] | None = None
+    ) -> tuple[Any, Any] | None:
+        """The whole answer for one key and the value at ``result``; ``None`` when the key is unknown. ``page``
+        fields go in the JSON body of a POST with an object body, else in the query string."""
+        what = f"{spec.method} {spec.path}"
+        params = {name: value.replace(_KEY, key) for name, value in spec.params.items()}
+        body = _fill(spec.body, key=key)
+        if page:
+            if spec.method == "POST" and isinstance(body, Mapping):
+                body = {**body, **page}
+            else:
+                params |= {name: str(value) for name, value in page.items()}
+        response = await self._send(
+            spec.method, self._url(spec.path.replace(_KEY, _path_segment(key))), what, params=params, body=body
+        )
+        if response.status_code in spec.not_found:
+            return None
+        self._check_status(response, what, [key])
+        document = self._document(response, what, [key])
+        if not self._status_ok(query, document, what, [key]):
+            return None
+        return document, self._at(document, spec.result, what)
+
+    async def _fetch_batch(
+        self, query: str, spec: RestQuery, batch: RestBatch, keys: list[str]
+    ) -> dict[str, list[Record]]:
         what = f"{batch.method} {batch.path}"
         response = await self._send(
             batch.method,
@@ -254,13 +388,16 @@ class RestAdapter(Adapter):
         if response.status_code in spec.not_found:
             return {}
         self._check_status(response, what, keys)
-        found = self._result(response, batch.result, what, keys)
+        document = self._document(response, what, keys)
+        if not self._status_ok(query, document, what, keys):
+            return {}
+        found = self._at(document, batch.result, what)
         records = [] if found is None else self._records(found, batch.result, what)
         asked = set(keys)
         grouped: dict[str, list[Record]] = {}
         for record in records:
             try:
-                owner = str(_dig(record, batch.key))
+                owner = str(dig(record, batch.key))
             except LookupError:
                 raise BadSourceData(self.name, f"{what} answered a record without '{batch.key}'") from None
             if owner in asked:
@@ -304,21 +441,33 @@ class RestAdapter(Adapter):
             raise SourceUnavailable(self.name, message)
         if status == 504:
             raise SourceTimeout(self.name, message)
+        if status in (401, 403):  # the gateway's own credentials, not the caller's: a configuration problem
+            raise SourceCredentialsRefused(self.name, f"{message}; check sources.{self.name}.credentials")
         raise SourceFault(self.name, message)
 
-    def _result(self, response: httpx.Response, path: str | None, what: str, keys: Sequence[str]) -> Any:
+    def _document(self, response: httpx.Response, what: str, keys: Sequence[str]) -> Any:
         try:
-            document = json.loads(response.content, parse_float=Decimal)
+            return json.loads(response.content, parse_float=Decimal)
         except ValueError as exc:
             raise BadSourceData(
                 self.name,
                 f"{what} answered {response.status_code} with a body that is not JSON: "
                 + self._excerpt(response, keys),
             ) from exc
+
+    def _at(self, document: Any, path: str | None, what: str) -> Any:
         try:
-            return _dig(document, path)
+            return dig(document, path)
         except LookupError as exc:
             raise BadSourceData(self.name, f"{what} answered without '{path}' (no '{exc.args[0]}')") from None
+
+    def _status_ok(self, query: str, document: Any, what: str, keys: Sequence[str]) -> bool:
+        """Whether the status in the body (when the query has one) says to read the record; see ``status``."""
+        status = self._statuses[query]
+        if status is None:
+            return True
+        secrets = secret_values(self.options.credentials)
+        return read_status(document, status, source=self.name, what=what, keys=keys, secrets=secrets)
 
     def _records(self, found: Any, path: str | None, what: str) -> list[Record]:
         if not isinstance(found, list) or not all(isinstance(item, Mapping) for item in found):
@@ -360,31 +509,12 @@ class RestAdapter(Adapter):
         return document
 
     def _check_operations(self, document: Mapping[str, Any]) -> None:
-        operations = [
-            (method.upper(), path)
-            for path, item in document["paths"].items()
-            if isinstance(item, Mapping)
-            for method in item
-            if method in _OPENAPI_METHODS
-        ]
-        # An OpenAPI document may list paths relative to a server URL or with base_url's own path prefix.
-        prefix = urlsplit(self.options.base_url).path.rstrip("/")
-        for qname, spec in self.queries.items():
-            declared = [("path", spec.method, spec.path)]
-            if spec.batch is not None:
-                declared.append(("batch.path", spec.batch.method, spec.batch.path))
-            for key_name, method, path in declared:
-                if any(
-                    op_method == method and _path_matches(op_path, path, prefix) for op_method, op_path in operations
-                ):
-                    continue
-                listed = ", ".join(f"{m} {p}" for m, p in operations[:_LISTED_OPERATIONS]) or "no operations"
-                if len(operations) > _LISTED_OPERATIONS:
-                    listed += ", ..."
-                raise ConfigError(
-                    f"sources.{self.name}.queries.{qname}.{key_name}",
-                    f"{method} {path} is not in the OpenAPI document; it has: {listed}",
-                )
+        declared = {
+            qname: [("path", spec.method, spec.path)]
+            + ([("batch.path", spec.batch.method, spec.batch.path)] if spec.batch is not None else [])
+            for qname, spec in self.queries.items()
+        }
+        check_operations(document, declared, where=f"sources.{self.name}.queries", prefix=self._path_prefix())
 
     # -- small helpers ---------------------------------------------------------------------------------------
 
@@ -413,6 +543,10 @@ class RestAdapter(Adapter):
         except KeyError:
             raise KeyError(f"source {self.name!r} has no query {query!r}") from None
 
+    def _path_prefix(self) -> str:
+        # An OpenAPI document may list paths relative to a server URL or with base_url's own path prefix.
+        return urlsplit(self.options.base_url).path.rstrip("/")
+
     def _url(self, path: str) -> str:
         return f"{self.options.base_url}/{path.lstrip('/')}"
 
@@ -427,14 +561,6 @@ def _path_segment(key: str) -> str:
     # A key of "." or ".." would otherwise be resolved as a dot segment and reach another resource.
     encoded = quote(key, safe="")
     return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
-
-
-def _path_matches(template: str, path: str, prefix: str) -> bool:
-    """Whether an OpenAPI path template (``/insured/{id}``) covers a configured path (``/insured/{key}``)."""
-    literal_parts = _PATH_PARAM.split(template)
-    pattern = re.compile("[^/]+".join(re.escape(part) for part in literal_parts))
-    path = path.split("?", 1)[0]
-    return bool(pattern.fullmatch(path) or (prefix and pattern.fullmatch(prefix + path)))
 
 
 def _fill(template: Any, *, key: str | None = None, keys: Sequence[str] | None = None) -> Any:
@@ -454,20 +580,6 @@ def _batch_params(params: Mapping[str, str], keys: Sequence[str]) -> dict[str, s
     return {
         name: list(keys) if value == _KEYS else value.replace(_KEYS, ",".join(keys)) for name, value in params.items()
     }
-
-
-def _dig(value: Any, path: str | None) -> Any:
-    """The value at a dotted path (numbers index lists); ``LookupError(part)`` names the missing part."""
-    if not path:
-        return value
-    for part in path.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            raise LookupError(part)
-    return value
 
 
 def _where(path: str | None) -> str:

@@ -1,7 +1,8 @@
 """The gateway's own credentials to departments, against real servers that check them.
 
-A department refusing the gateway's credentials (HTTP 401/403, a WS-Security fault) is ``SOURCE_FAULT``: it
-answered, and the fix is in OneWindow's configuration, not in waiting. A token endpoint that cannot be reached, or a
+A department refusing the gateway's credentials (HTTP 401/403, an OAuth2 token endpoint's refusal) is
+``SOURCE_CREDENTIALS_REFUSED``, a kind of ``SOURCE_FAULT`` (a WS-Security fault stays ``SOURCE_FAULT``): it answered,
+and the fix is in OneWindow's configuration, not in waiting. A token endpoint that cannot be reached, or a
 TLS handshake the department refuses, is ``SOURCE_UNAVAILABLE``. No message, repr or log line carries a secret.
 """
 
@@ -30,7 +31,14 @@ from adapters.rest import RestAdapter
 from adapters.soap import SoapAdapter
 from auth.principal import Principal, PrincipalKind
 from gateway.config import SourceConfig, parse_config
-from gateway.errors import ConfigError, InvalidCredentials, SourceError, SourceFault, SourceUnavailable
+from gateway.errors import (
+    ConfigError,
+    InvalidCredentials,
+    SourceCredentialsRefused,
+    SourceError,
+    SourceFault,
+    SourceUnavailable,
+)
 from tests.adapters.secured_servers import GuardedDepartment, Pki, TokenCounter, WsseDepartment, make_pki, serve
 from tests.conftest import unused_port
 from tests.oauth2_server import OAuth2MockServer, ServerTls, start_oauth2_mock_server
@@ -136,14 +144,15 @@ async def test_bearer_token_reads_records(department: GuardedDepartment, departm
     ],
     ids=["basic", "bearer", "hmac"],
 )
-async def test_refused_credentials_are_a_source_fault_that_quotes_no_secret(
+async def test_refused_credentials_are_refused_credentials_that_quote_no_secret(
     department_url: str, scheme: str, credentials: dict[str, str], secret: str
 ) -> None:
     error = await refusal(rest_source(department_url, scheme, credentials=credentials))
 
-    assert isinstance(error, SourceFault)
-    assert error.extensions == {"code": "SOURCE_FAULT", "source": SOURCE}
+    assert isinstance(error, SourceCredentialsRefused)
+    assert error.extensions == {"code": "SOURCE_CREDENTIALS_REFUSED", "source": SOURCE}
     assert "401" in error.reason
+    assert f"check sources.{SOURCE}.credentials" in error.reason
     assert "***" in error.reason or scheme == "hmac", "the department quoted the credentials; they are masked"
     basic = base64.b64encode(f"onewindow:{secret}".encode()).decode()
     assert_secret_free(error, secret, basic)
@@ -151,7 +160,7 @@ async def test_refused_credentials_are_a_source_fault_that_quotes_no_secret(
 
 async def test_without_credentials_the_guarded_route_refuses(department_url: str) -> None:
     error = await refusal(rest_source(department_url, "bearer"))
-    assert isinstance(error, SourceFault)
+    assert isinstance(error, SourceCredentialsRefused)
 
 
 # -- hmac_headers ------------------------------------------------------------------------------------------------
@@ -345,7 +354,7 @@ async def test_oauth2_401_is_retried_once_with_a_fresh_token(
     assert len(department.bearer_tokens) == 3, "the refused call, then the same call with the fresh token"
 
 
-async def test_oauth2_refused_again_after_the_retry_is_a_source_fault(
+async def test_oauth2_refused_again_after_the_retry_is_refused_credentials(
     oauth_department: tuple[GuardedDepartment, str], token_counter: tuple[TokenCounter, str]
 ) -> None:
     department, url = oauth_department
@@ -353,7 +362,7 @@ async def test_oauth2_refused_again_after_the_retry_is_a_source_fault(
     credentials = _oauth(token_url, audience="another_department")
     error = await refusal(rest_source(url, "oauth", credentials=credentials))
 
-    assert isinstance(error, SourceFault)
+    assert isinstance(error, SourceCredentialsRefused)
     assert "401" in error.reason
     assert len(counter.requests) == 2, "one fresh token, one retry, then the error"
     assert len(department.bearer_tokens) == 2
