@@ -416,6 +416,16 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
             request.headers["Authorization"] = f"Bearer {self._sync_token(refused=token)}"
             yield request
 
+    def forget(self, request: httpx.Request) -> bool:
+        """Drop the token ``request`` carried, when the department refused it in an answer's body rather than with
+        a 401 (a status code in a 200 body); the next request gets a fresh one. ``False`` when another request
+        already renewed it, or the request carried no token of ours."""
+        token = self._token
+        if token is None or request.headers.get("Authorization") != f"Bearer {token.value}":
+            return False
+        self._token = None
+        return True
+
     async def _async_token(self, refused: str | None = None) -> str:
         if (token := self._usable(refused)) is not None:
             return token

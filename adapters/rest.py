@@ -132,6 +132,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, RecordShape, mentions
 from adapters.credentials import (
     Credentials,
+    OAuth2ClientCredentialsAuth,
     TlsOptions,
     WsseUsernameTokenCredentials,
     http_auth,
@@ -363,16 +364,27 @@ class RestAdapter(Adapter):
                 body = {**body, **page}
             else:
                 params |= {name: str(value) for name, value in page.items()}
-        response = await self._send(
-            spec.method, self._url(spec.path.replace(_KEY, _path_segment(key))), what, params=params, body=body
-        )
-        if response.status_code in spec.not_found:
-            return None
-        self._check_status(response, what, [key])
-        document = self._document(response, what, [key])
-        if not self._status_ok(query, document, what, [key]):
-            return None
-        return document, self._at(document, spec.result, what)
+        url = self._url(spec.path.replace(_KEY, _path_segment(key)))
+        for retry in (False, True):
+            response = await self._send(spec.method, url, what, params=params, body=body)
+            if response.status_code in spec.not_found:
+                return None
+            self._check_status(response, what, [key])
+            document = self._document(response, what, [key])
+            try:
+                if not self._status_ok(query, document, what, [key]):
+                    return None
+            except SourceCredentialsRefused:
+                # A token refused in the body (expired early, revoked): once more with a fresh one.
+                if (
+                    retry
+                    or not isinstance(self._auth, OAuth2ClientCredentialsAuth)
+                    or not self._auth.forget(response.request)
+                ):
+                    raise
+                continue
+            return document, self._at(document, spec.result, what)
+        raise AssertionError("unreachable")
 
     async def _fetch_batch(
         self, query: str, spec: RestQuery, batch: RestBatch, keys: list[str]

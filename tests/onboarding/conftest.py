@@ -81,7 +81,8 @@ class Onboarded:
         log = AuditLog(self.config.auth.audit)
         await log.open()
         try:
-            return list(await log.query(AuditFilter(applicant=self.applicant), limit=1000))
+            records = await log.query(AuditFilter(applicant=self.applicant), limit=1000)
+            return sorted(records, key=lambda record: record.seq)
         finally:
             await log.aclose()
 

@@ -18,6 +18,7 @@ from tests.onboarding.holdings import Holdings
 pytestmark = pytest.mark.postgres
 
 SOURCE = "allowance"
+QUERY = "active"
 DEPARTMENT = "民政局社会救助系统 (Civil Affairs Bureau, social assistance)"
 RAW = "raw { allowance { active { SFZHM XM JZJE KSRQ ZT } } }"
 
@@ -76,7 +77,7 @@ async def test_disclosures_are_audited_with_the_source_named(
     unified, raw = await gateway.audit()
     assert "receivesAllowance" in unified.released
     assert SOURCE in unified.sources
-    assert f"raw.{SOURCE}" in raw.released
+    assert f"raw.{SOURCE}.{QUERY}" in raw.released
     assert SOURCE in raw.sources
 
 

@@ -20,6 +20,7 @@ from tests.onboarding.conftest import (
 from tests.onboarding.holdings import BORN_1880, NOBODY, Holdings
 
 SOURCE = "housing_fund"
+QUERY = "account"
 DEPARTMENT = "住房公积金管理中心 (Housing Provident Fund Centre)"
 STATUSES = {"0": "NORMAL", "1": "SEALED", "9": "CLOSED"}
 UNIFIED = "housingFund { accountNumber balance monthlyDeposit status openedOn }"
@@ -116,7 +117,7 @@ async def test_disclosures_are_audited_with_the_source_named(
     assert "housingFund" in unified.released
     assert SOURCE in unified.sources
     assert unified.purpose == gateway.purpose
-    assert f"raw.{SOURCE}" in raw.released
+    assert f"raw.{SOURCE}.{QUERY}" in raw.released
     assert SOURCE in raw.sources
 
 

@@ -16,6 +16,7 @@ from tests.onboarding.holdings import Holdings
 from tests.onboarding.real_estate_service import RealEstateRegistry, certificate_record
 
 SOURCE = "real_estate"
+QUERY = "certificates"
 DEPARTMENT = "不动产登记中心 (Real Estate Registration Centre)"
 UNIFIED = "realEstate { certificateNumber address area price registeredAt }"
 RAW = "raw { realEstate { certificates { BDCQZH QLR ZJHM ZL MJ JYJG DJSJ } } }"
@@ -154,6 +155,6 @@ async def test_disclosures_are_audited_with_the_source_named(
     unified, raw = await gateway.audit()
     assert "realEstate" in unified.released
     assert SOURCE in unified.sources
-    assert f"raw.{SOURCE}" in raw.released
+    assert f"raw.{SOURCE}.{QUERY}" in raw.released
     assert SOURCE in raw.sources
     assert raw.purpose == gateway.purpose
