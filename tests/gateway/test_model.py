@@ -52,7 +52,8 @@ def test_a_deployment_adds_fields_objects_enums_and_keyed_entities() -> None:
     parcels = catalog["Person"].fields["parcels"]
     assert (parcels.ref, parcels.many) == ("Parcel", True)
     assert catalog["Parcel"].personal
-    assert "Parcel" in catalog.personal and "LegalEntity" not in catalog.personal
+    assert "Parcel" in catalog.personal
+    assert "LegalEntity" not in catalog.personal
     assert set(CATALOG["Person"].fields) < set(catalog["Person"].fields)  # the built-in catalog is untouched
 
 
