@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import importlib.util
@@ -67,6 +68,9 @@ HTML_ERROR_ID = _id_number("99999919990909003")
 MALFORMED_ID = _id_number("99999919990909004")
 XHTML_ERROR_ID = _id_number("99999919990909005")
 BAD_DECIMAL_ID = _id_number("99999919990909006")
+NO_RECORD_ID = _id_number("99999919990909007")  # a fault meaning "no such person" (both peers)
+NOT_FOUND_CODE = "NO_RECORD"  # the code in the SOAP 1.2 peer's no-record fault detail
+NOT_FOUND_SUBCODE = "NoRecord"  # and its subcode
 SLOW_SECONDS = 1.0
 
 # -- spyne, a third-party SOAP stack -------------------------------------------------------------------------
@@ -116,6 +120,8 @@ def _spyne_wsgi_app(protocol: str) -> Any:
     class PersonService(ServiceBase):  # type: ignore[misc]
         @rpc(Unicode, _returns=SpynePerson)  # type: ignore[untyped-decorator]
         def QueryPerson(ctx: Any, IdCardNo: str) -> SpynePerson | None:
+            if IdCardNo == NO_RECORD_ID:
+                raise Fault("Client.NotFound", f"no person {IdCardNo}")
             return as_spyne(PEOPLE.get(IdCardNo))
 
         @rpc(Array(Unicode), _returns=Array(SpynePerson))  # type: ignore[untyped-decorator]
@@ -244,6 +250,11 @@ def _person_element(parent: etree._Element, person: Person) -> None:
 async def _misbehave(keys: list[str]) -> Response | None:
     if FAULT_ID in keys:
         return _ENVELOPES.fault("env:Receiver", f"register locked for {FAULT_ID}")
+    if NO_RECORD_ID in keys:
+        detail = etree.Element(_q("QueryError"))
+        etree.SubElement(detail, _q("ErrorCode")).text = NOT_FOUND_CODE
+        etree.SubElement(detail, _q("IdCardNo")).text = NO_RECORD_ID
+        return _ENVELOPES.fault("env:Sender", "no such person", subcode=f"p:{NOT_FOUND_SUBCODE}", detail=detail)
     if HTML_ERROR_ID in keys:  # not well-formed XML
         return Response("<html><body>Internal Server Error<br></body></html>", 500, media_type="text/html")
     if XHTML_ERROR_ID in keys:  # well-formed XML, but no SOAP envelope
@@ -299,6 +310,31 @@ async def _soap(request: Request) -> Response:
 def soap12_person_app() -> Starlette:
     """The SOAP 1.2 register: WSDL at ``/register?wsdl`` (any query), endpoint at ``/soap``."""
     return Starlette(routes=[Route("/register", _wsdl), Route("/soap", _soap, methods=["POST"], name="soap")])
+
+
+def basic_auth_required(app: Any, users: dict[str, str], *, forbidden: frozenset[str] = frozenset()) -> Any:
+    """``app`` behind HTTP Basic on every path (the WSDL and the endpoint alike), as a pure ASGI wrapper: 401 with
+    a challenge for missing or wrong credentials, 403 for a known user in ``forbidden``."""
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        scheme, _, encoded = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user, password = "", ""
+        if scheme.lower() != "basic" or users.get(user) != password or not user:
+            challenge = {"WWW-Authenticate": 'Basic realm="register"'}
+            await Response("authentication required", 401, headers=challenge)(scope, receive, send)
+        elif user in forbidden:
+            await Response("not allowed", 403)(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return guarded
 
 
 if __name__ == "__main__":
