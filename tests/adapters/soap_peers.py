@@ -216,6 +216,39 @@ _SCHEMA = """\
           <xs:element name="IdCardNo" type="xs:string" maxOccurs="unbounded"/>
         </xs:sequence></xs:complexType>
       </xs:element>
+      <xs:simpleType name="Grade">
+        <xs:restriction base="xs:token"><xs:enumeration value="A"/><xs:enumeration value="B"/></xs:restriction>
+      </xs:simpleType>
+      <xs:element name="GetAllowance">
+        <xs:complexType><xs:sequence>
+          <xs:element name="IdCardNo" type="xs:string"/>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+      <xs:element name="GetAllowanceResponse">
+        <xs:complexType><xs:sequence>
+          <xs:element name="Allowance" minOccurs="0">
+            <xs:complexType><xs:sequence>
+              <xs:element name="IdCardNo" type="xs:string"/>
+              <xs:element name="Grade" type="tns:Grade"/>
+              <xs:element name="Months" type="xs:short"/>
+              <xs:element name="Total" type="xs:long"/>
+              <xs:element name="Count" type="xs:integer"/>
+              <xs:element name="Amount" type="xs:decimal"/>
+              <xs:element name="Rate" type="xs:float"/>
+              <xs:element name="Ratio" type="xs:double"/>
+              <xs:element name="Active" type="xs:boolean"/>
+              <xs:element name="Paid" type="xs:dateTime"/>
+              <xs:element name="Remark" type="xs:normalizedString"/>
+              <xs:element name="Payment" maxOccurs="unbounded">
+                <xs:complexType><xs:sequence>
+                  <xs:element name="Month" type="xs:date"/>
+                  <xs:element name="Sum" type="xs:decimal"/>
+                </xs:sequence></xs:complexType>
+              </xs:element>
+            </xs:sequence></xs:complexType>
+          </xs:element>
+        </xs:sequence></xs:complexType>
+      </xs:element>
       <xs:element name="GetPeopleResponse">
         <xs:complexType><xs:sequence>
           <xs:element name="Count" type="xs:int"/>
@@ -272,10 +305,34 @@ async def _misbehave(keys: list[str]) -> Response | None:
     return None
 
 
+def _allowance(key: str) -> etree._Element:
+    """Every type the describe tests read, with a value: an allowance for anyone the register holds."""
+    answer = etree.Element(_q("GetAllowanceResponse"))
+    if key not in PEOPLE:
+        return answer
+    allowance = etree.SubElement(answer, _q("Allowance"))
+    for name, text in (
+        ("IdCardNo", key), ("Grade", "A"), ("Months", "12"), ("Total", "9000000000"), ("Count", "3"),
+        ("Amount", "1234.50"), ("Rate", "0.5"), ("Ratio", "0.25"), ("Active", "true"),
+        ("Paid", "2024-01-31T08:30:00"), ("Remark", "ok"),
+    ):  # fmt: skip
+        etree.SubElement(allowance, _q(name)).text = text
+    for month in ("2024-01-01", "2024-02-01"):
+        payment = etree.SubElement(allowance, _q("Payment"))
+        etree.SubElement(payment, _q("Month")).text = month
+        etree.SubElement(payment, _q("Sum")).text = "617.25"
+    return answer
+
+
 async def _wsdl(request: Request) -> Response:
     location = str(request.url_for("soap"))
     wsdl = document_literal_wsdl(
-        SOAP12, tns=TNS, name="Register", schema=_SCHEMA, operations=("GetPerson", "GetPeople"), location=location
+        SOAP12,
+        tns=TNS,
+        name="Register",
+        schema=_SCHEMA,
+        operations=("GetPerson", "GetPeople", "GetAllowance"),
+        location=location,
     )
     return Response(wsdl, media_type="text/xml")
 
@@ -302,6 +359,8 @@ async def _soap(request: Request) -> Response:
         etree.SubElement(answer, _q("Count")).text = str(len(found))
         for person in found:
             _person_element(answer, person)
+    elif call.tag == _q("GetAllowance"):
+        answer = _allowance(keys[0] if keys else "")
     else:
         return _ENVELOPES.fault("env:Sender", f"no operation {call.tag}")
     return _ENVELOPES.answer(answer)

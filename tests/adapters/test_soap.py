@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.base import FieldShape
 from adapters.soap import SoapAdapter
 from gateway.config import SourceConfig
 from gateway.errors import (
@@ -531,3 +532,76 @@ async def test_endpoint_refusing_the_credentials_is_credentials_refused(
     assert f"GetPerson: HTTP {status}" in info.value.reason
     assert "sources.civil_affairs.credentials" in info.value.reason
     assert "wrong-pw-3" not in str(info.value)
+
+
+# -- describe: record shapes from the WSDL's types -------------------------------------------------------------
+
+PERSON_SHAPE = {
+    "IdCardNo": FieldShape("String"),
+    "XM": FieldShape("String"),
+    "XB": FieldShape("String"),
+    "CSRQ": FieldShape("Date"),
+    "Capital": FieldShape("Decimal"),
+    "Note": FieldShape("String"),
+}
+
+
+async def test_spyne_describe_reads_the_record_through_the_unwrapped_answer(spyne_adapter: SoapAdapter) -> None:
+    assert await spyne_adapter.describe("person") == PERSON_SHAPE
+
+
+@pytest.mark.parametrize("query", ["person", "people"])
+async def test_soap12_describe_follows_the_result_path(soap12_adapter: SoapAdapter, query: str) -> None:
+    assert await soap12_adapter.describe(query) == PERSON_SHAPE
+
+
+async def test_soap12_describe_without_result_path_is_the_whole_answer(soap12_wsdl: str) -> None:
+    queries = {"people": {"operation": "GetPeople", "request": {"IdCardNo": ["{key}"]}}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        shape = await adapter.describe("people")
+    assert shape == {"Count": FieldShape("Int"), "Person": FieldShape("Object", many=True, fields=PERSON_SHAPE)}
+
+
+ALLOWANCE_QUERIES = {"allowance": {"operation": "GetAllowance", "request": {"IdCardNo": "{key}"}}}
+
+
+async def test_soap12_describe_maps_each_xsd_type_and_fetch_agrees(soap12_wsdl: str) -> None:
+    async with soap_adapter(soap12_wsdl, ALLOWANCE_QUERIES) as adapter:
+        shape = await adapter.describe("allowance")
+        [record] = (await adapter.fetch("allowance", [ZHANG]))[ZHANG]
+    assert shape == {
+        "IdCardNo": FieldShape("String"),
+        "Grade": FieldShape("String"),  # a restriction of xs:token
+        "Months": FieldShape("Int"),
+        "Total": FieldShape("Int"),
+        "Count": FieldShape("Int"),
+        "Amount": FieldShape("Decimal"),
+        "Rate": FieldShape("Float"),
+        "Ratio": FieldShape("Float"),
+        "Active": FieldShape("Boolean"),
+        "Paid": FieldShape("DateTime"),
+        "Remark": FieldShape("String"),
+        "Payment": FieldShape("Object", many=True, fields={"Month": FieldShape("Date"), "Sum": FieldShape("Decimal")}),
+    }
+    python = {"String": str, "Int": int, "Decimal": Decimal, "Float": float, "Boolean": bool, "DateTime": dt.datetime}
+    for name, field in shape.items():
+        if field.type in python:
+            assert type(record[name]) is python[field.type], name
+    assert [type(p["Sum"]) for p in record["Payment"]] == [Decimal, Decimal]
+
+
+async def test_describe_of_a_result_path_the_wsdl_lacks_is_a_config_error(soap12_wsdl: str) -> None:
+    queries = {"person": {**SOAP12_QUERIES["person"], "result": "Person.Address"}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        with pytest.raises(ConfigError) as info:
+            await adapter.describe("person")
+    assert info.value.path == "sources.civil_affairs.queries.person.result"
+    assert "Person has no element 'Address' in the WSDL; it has: IdCardNo, XM, XB, CSRQ, Capital, Note" in str(
+        info.value
+    )
+
+
+async def test_describe_of_a_simple_value_is_none(soap12_wsdl: str) -> None:
+    queries = {"count": {"operation": "GetPeople", "request": {"IdCardNo": ["{key}"]}, "result": "Count"}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        assert await adapter.describe("count") is None
