@@ -15,11 +15,13 @@ the response; a query may add a batch operation that answers many keys in one ca
         credentials:                                           # optional: see adapters.credentials
           {type: wsse_username_token, username: onewindow, password: "${MZ_PASSWORD}", digest: true}
         tls: {ca: mz-ca.pem, cert: client.pem, key: client.key}   # optional: mutual TLS, also for the WSDL
+        not_found_faults: [NO_RECORD, Client.NotFound]         # optional: faults that mean "no such record"
         queries:
           person:
             operation: QueryPerson
             request: {IdCardNo: "{key}"}                       # "{key}" is replaced by the key
             result: Persons.Person                             # dotted path to the record (default: all)
+            not_found_faults: [NO_RECORD]                      # optional: this query's own, instead of the source's
             batch:
               operation: QueryPersonBatch
               request: {IdCardNos: {string: "{keys}"}}         # "{keys}" is replaced by the list of keys
@@ -32,11 +34,30 @@ Records are the responses as plain dicts (``zeep.helpers.serialize_object``): ``
 :class:`decimal.Decimal`, ``xs:date`` stays :class:`datetime.date`, a nil element is ``None``. SOAP 1.1 or 1.2
 follows the WSDL's binding.
 
+``not_found_faults`` (on the source, or per query, where an empty list turns the source's off) lists the fault
+codes with which a department says "no such record": such a fault makes the key absent, not an error. An entry
+matches the fault code with or without its prefix (``soap:Client.NotFound``, ``Client.NotFound``), its last
+refinement (``NotFound``), a SOAP 1.2 subcode (``NotFound``, or ``Sender.NotFound``, also known by its SOAP 1.1
+name ``Client.NotFound``), or the text of a code element in the fault's detail (``code``, ``errorCode``,
+``returnCode``, ``resultCode``, ``statusCode`` and the like)::
+
+    <soap:Fault><faultcode>soap:Client.NotFound</faultcode>...</soap:Fault>          # Client.NotFound, NotFound
+    <env:Fault><env:Code><env:Value>env:Sender</env:Value>
+        <env:Subcode><env:Value>mz:NoRecord</env:Value></env:Subcode></env:Code>...
+      <env:Detail><mz:Error><mz:ErrorCode>NO_RECORD</mz:ErrorCode></mz:Error></env:Detail></env:Fault>
+                                                                   # NoRecord, Sender.NoRecord, NO_RECORD
+
+:meth:`SoapAdapter.describe` reads a query's record shape from the WSDL's types (see :mod:`adapters.soap_shapes`).
+
 Errors: a refused connection is ``SourceUnavailable``; no answer within the source's ``timeout`` is
-``SourceTimeout``; a SOAP fault, or an HTTP error status without one (an HTML error page), is ``SourceFault``;
-an answer that is not a readable SOAP envelope of the expected shape is ``BadSourceData``. A refused
-UsernameToken (a fault) or HTTP credential (401) is a ``SourceFault``, a refused TLS handshake
-``SourceUnavailable``; no message, and no zeep log line, carries a secret.
+``SourceTimeout``; a SOAP fault, or an HTTP error status without one (an HTML error page), is ``SourceFault``
+carrying the fault code as ``department_code``; an answer that is not a readable SOAP envelope of the expected
+shape is ``BadSourceData``. A 401 or 403 from the WSDL's server or the endpoint, and a WS-Security
+``FailedAuthentication``/``InvalidSecurityToken`` fault, is ``SourceCredentialsRefused`` (a ``SourceFault``)
+pointing at ``sources.<name>.credentials``; a refused TLS handshake is ``SourceUnavailable``. The ``credentials``
+of HTTP types (``basic``, ``bearer``, ``oauth2_client_credentials``, ``hmac_headers``) apply to the WSDL's
+download as well as to the calls. No message, and no zeep log line, carries a secret; messages name paths, keys
+and types, never a value of a department's record (a fault's own reason text is the department's and is quoted).
 """
 
 from __future__ import annotations
@@ -45,6 +66,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -53,15 +75,18 @@ import zeep
 import zeep.exceptions
 import zeep.helpers
 import zeep.proxy
-from pydantic import BaseModel, ConfigDict, field_validator
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zeep.transports import AsyncTransport
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, mentions
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, RecordShape, mentions
 from adapters.credentials import Credentials, TlsOptions, http_auth, redact, secret_values, ssl_context, wsse_token
+from adapters.soap_shapes import describe_output
 from gateway.config import SourceConfig
 from gateway.errors import (
     BadSourceData,
     ConfigError,
+    SourceCredentialsRefused,
     SourceFault,
     SourceTimeout,
     SourceUnavailable,
@@ -75,6 +100,23 @@ KEYS = "{keys}"
 # What zeep says when a non-200 answer parses as XML but holds no SOAP fault (e.g. an XHTML error page).
 _ZEEP_NO_FAULT = "Unknown fault occured"
 
+# HTTP statuses that mean the department refused the gateway's own credentials.
+_REFUSED_STATUSES = frozenset({401, 403})
+
+# WS-Security fault codes (local names) that mean the department refused the UsernameToken.
+_WSSE_REFUSALS = frozenset({"FailedAuthentication", "InvalidSecurityToken"})
+
+# The fault codes SOAP 1.1 and 1.2 name differently, each by the other's name.
+_SOAP_CODE_ALIASES = {"Sender": "Client", "Receiver": "Server", "Client": "Sender", "Server": "Receiver"}
+
+# Names (case-folded, without "_" and "-") of the elements in a fault's detail that hold the department's own code.
+_DETAIL_CODE_NAMES = frozenset(
+    {"code", "errorcode", "errcode", "faultcode", "reasoncode", "resultcode", "returncode", "retcode", "statuscode"}
+)
+
+# What ``_call`` answers for a fault that, by the query's ``not_found_faults``, means "no record".
+_NO_RECORD = object()
+
 
 class SoapOptions(AdapterOptions):
     """The source's connection keys."""
@@ -86,6 +128,7 @@ class SoapOptions(AdapterOptions):
     verify_tls: bool = True
     credentials: Credentials | None = None
     tls: TlsOptions | None = None
+    not_found_faults: list[str] = Field(default_factory=list)
 
 
 class SoapBatch(BaseModel):
@@ -113,6 +156,7 @@ class SoapQuery(AdapterQuery):
     request: dict[str, Any]
     result: str | None = None
     batch: SoapBatch | None = None
+    not_found_faults: list[str] | None = None  # None: the source's
 
     @field_validator("request")
     @classmethod
@@ -164,6 +208,7 @@ class SoapAdapter(Adapter):
         self._http: httpx.AsyncClient | None = None
         self._owns_http = False
         self._service: Any = None
+        self._binding: Any = None
         self._operation_count = 0
 
     # -- opening -------------------------------------------------------------------------------------------
@@ -191,6 +236,7 @@ class SoapAdapter(Adapter):
             await self.aclose()
             raise
         self._service = service
+        self._binding = port.binding
         self._operation_count = len(port.binding.all())
 
     async def _load_wsdl(self, http: httpx.AsyncClient) -> Any:
@@ -198,7 +244,7 @@ class SoapAdapter(Adapter):
         headers = http.headers.copy()
         # zeep loads the WSDL synchronously; this client lives only for the load, in a worker thread.
         with httpx.Client(verify=self._verify, timeout=self.config.timeout, auth=self._auth) as wsdl_http:
-            transport = AsyncTransport(client=http, wsdl_client=wsdl_http)  # type: ignore[no-untyped-call]
+            transport = _Transport(client=http, wsdl_client=wsdl_http)  # type: ignore[no-untyped-call]
             http.headers.update(headers)  # zeep replaces the client's headers with its own User-Agent
             if self._secrets:
                 # zeep only calls isEnabledFor() and debug() on its transport's logger
@@ -210,6 +256,8 @@ class SoapAdapter(Adapter):
             except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
                 raise SourceUnavailable(self.name, f"WSDL {location} unreachable: {self._redact(str(exc))}") from exc
             except zeep.exceptions.TransportError as exc:
+                if exc.status_code in _REFUSED_STATUSES:
+                    raise self._refused(f"WSDL {location}: HTTP {exc.status_code}") from exc
                 raise SourceUnavailable(self.name, f"WSDL {location} answered HTTP {exc.status_code}") from exc
             except OSError as exc:
                 raise ConfigError(f"sources.{self.name}.wsdl", f"cannot read {location}: {exc.strerror}") from exc
@@ -262,10 +310,13 @@ class SoapAdapter(Adapter):
 
     async def fetch(self, query: str, keys: Sequence[str]) -> dict[str, list[Record]]:
         spec = self.queries[query]
+        not_found = self._not_found_faults(spec)
         if len(keys) == 1:
             key = keys[0]
-            response = await self._call(spec.operation, _fill(spec.request, key=key))
-            records = self._records(_at(response, spec.result, self.name), many=spec.many)
+            response = await self._call(spec.operation, _fill(spec.request, key=key), not_found)
+            if response is _NO_RECORD:
+                return {}
+            records = self._records(_at(response, spec.result, self.name, "result path"), many=spec.many)
             return {key: records} if records else {}
         if not keys:
             return {}
@@ -275,14 +326,25 @@ class SoapAdapter(Adapter):
                 found.update(await self.fetch(query, [key]))
             return found
         batch = spec.batch
-        response = await self._call(batch.operation, _fill(batch.request, keys=list(keys)))
+        response = await self._call(batch.operation, _fill(batch.request, keys=list(keys)), not_found)
+        if response is _NO_RECORD:
+            return {}
         wanted = set(keys)
         found = {}
-        for record in self._records(_at(response, batch.result, self.name), many=True):
-            owner = _at(record, batch.key, self.name)
+        for record in self._records(_at(response, batch.result, self.name, "batch result path"), many=True):
+            owner = _at(record, batch.key, self.name, "batch key path")
             if owner is not None and str(owner) in wanted:
                 found.setdefault(str(owner), []).append(record)
         return {key: found[key] for key in keys if key in found}
+
+    async def describe(self, query: str) -> RecordShape | None:
+        """One record of ``query`` as the WSDL's types describe it: the operation's output element, unwrapped as
+        zeep unwraps it, followed along the query's ``result`` path (a ``many`` query's record is one of the
+        repeated elements there). ``None`` when the path ends at a simple value. Opens the adapter if need be."""
+        spec = self.queries[query]
+        await self.open()
+        where = f"sources.{self.name}.queries.{query}"
+        return describe_output(self._binding, spec.operation, spec.result, where=where)
 
     async def probe(self) -> str:
         """Load the WSDL (if not yet open) and describe the bound port."""
@@ -290,14 +352,23 @@ class SoapAdapter(Adapter):
         return f"WSDL ok, {self._operation_count} operations"
 
     async def aclose(self) -> None:
-        http, self._http, self._service = self._http, None, None
+        http, self._http, self._service, self._binding = self._http, None, None, None
         if http is not None and self._owns_http:
             await http.aclose()
         self._owns_http = False
 
     # -- calling -------------------------------------------------------------------------------------------
 
-    async def _call(self, operation: str, request: dict[str, Any]) -> Any:
+    def _not_found_faults(self, spec: SoapQuery) -> frozenset[str]:
+        configured = spec.not_found_faults if spec.not_found_faults is not None else self.options.not_found_faults
+        return frozenset(configured)
+
+    def _refused(self, what: str) -> SourceCredentialsRefused:
+        hint = f"the department refused the gateway's credentials; check sources.{self.name}.credentials"
+        return SourceCredentialsRefused(self.name, f"{what}: {hint}")
+
+    async def _call(self, operation: str, request: dict[str, Any], not_found: frozenset[str] = frozenset()) -> Any:
+        """The answer as plain dicts, or ``_NO_RECORD`` for a fault whose code is one of ``not_found``."""
         if self._service is None:
             raise RuntimeError(f"SOAP source {self.name!r} is not open; call open() first")
         timeout = self.config.timeout
@@ -306,17 +377,33 @@ class SoapAdapter(Adapter):
                 response = await self._service[operation](**request)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise SourceTimeout(self.name, f"{operation}: no answer within {timeout}s") from exc
+        except _Refused as exc:
+            raise self._refused(f"{operation}: HTTP {exc.status_code}") from exc
         except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
             raise SourceUnavailable(self.name, f"{operation}: {type(exc).__name__}: {self._redact(str(exc))}") from exc
-        except zeep.exceptions.Fault as exc:  # a department may quote the credentials it refused
-            raise SourceFault(self.name, self._redact(_describe_fault(operation, exc))) from exc
+        except zeep.exceptions.Fault as exc:
+            codes = _fault_codes(exc)
+            if not_found.intersection(codes.all):
+                return _NO_RECORD
+            # a department may quote the credentials it refused
+            message = self._redact(_describe_fault(operation, exc))
+            code = self._redact(exc.code) if exc.code else None
+            if _WSSE_REFUSALS.intersection(codes.names):
+                raise SourceCredentialsRefused(
+                    self.name, f"{message}; check sources.{self.name}.credentials", department_code=code
+                ) from exc
+            raise SourceFault(self.name, message, department_code=code) from exc
         except zeep.exceptions.TransportError as exc:
             if exc.status_code >= 400:
                 raise SourceFault(self.name, f"{operation}: HTTP {exc.status_code} without a SOAP fault") from exc
             # zeep's message quotes the whole body; the status is what an operator needs here
             raise BadSourceData(self.name, f"{operation}: the answer (HTTP {exc.status_code}) is not XML") from exc
         except (zeep.exceptions.Error, ValueError) as exc:
-            raise BadSourceData(self.name, f"{operation}: unexpected answer: {self._redact(str(exc))}") from exc
+            # zeep's and the parsers' messages may quote a value of the record (a date it could not read): the
+            # exception's type is what the message may carry; the chained exception keeps the rest for a debugger
+            raise BadSourceData(
+                self.name, f"{operation}: the answer does not read as the WSDL describes it ({type(exc).__name__})"
+            ) from exc
         except ArithmeticError as exc:  # zeep lets decimal.InvalidOperation through
             raise BadSourceData(self.name, f"{operation}: a value in the answer is not an xs:decimal") from exc
         return zeep.helpers.serialize_object(response, dict)  # type: ignore[no-untyped-call]
@@ -335,7 +422,9 @@ class SoapAdapter(Adapter):
             if item is None:
                 continue
             if not isinstance(item, Mapping):
-                raise BadSourceData(self.name, f"expected a record (an element with children), got {item!r}")
+                raise BadSourceData(
+                    self.name, f"expected a record (an element with children), got a {type(item).__name__}"
+                )
             records.append(item)
         return records
 
@@ -361,19 +450,85 @@ class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
         return redact(value, self._secrets) if isinstance(value, str) else value
 
 
-def _at(value: Any, path: str | None, source: str) -> Any:
-    """The value at a dotted path; ``None`` when an element on the way is absent or nil."""
+def _at(value: Any, path: str | None, source: str, what: str) -> Any:
+    """The value at a dotted path; ``None`` when an element on the way is absent or nil.
+
+    ``what`` names the path in errors (``"result path"``), which name paths, keys and types, never a value.
+    """
     if path is None:
         return value
     for part in path.split("."):
         if value is None:
             return None
         if not isinstance(value, Mapping):
-            raise BadSourceData(source, f"cannot read {part!r} of {path!r} from {type(value).__name__} {value!r}")
+            kind = "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+            raise BadSourceData(source, f"{what} {path} not found: {part} is read from {kind}, not a record")
         if part not in value:
-            raise BadSourceData(source, f"the answer has no {part!r} (path {path!r}); it has {', '.join(value)}")
+            raise BadSourceData(
+                source, f"{what} {path} not found: no {part}; the answer has keys: {', '.join(map(str, value))}"
+            )
         value = value[part]
     return value
+
+
+class _Refused(Exception):
+    """The endpoint answered 401 or 403: raised inside zeep's call, translated in ``_call``."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+
+
+class _Transport(AsyncTransport):
+    """zeep's httpx transport, telling a refusal of the gateway's credentials (401, 403) from other errors
+    whatever the body (zeep reads an XML body of a 401 as a fault without a code)."""
+
+    async def post(self, address: str, message: Any, headers: Any) -> httpx.Response:
+        response: httpx.Response = await super().post(address, message, headers)  # type: ignore[no-untyped-call]
+        if response.status_code in _REFUSED_STATUSES:
+            raise _Refused(response.status_code)
+        return response
+
+
+@dataclass(frozen=True)
+class _FaultCodes:
+    """A fault's codes: ``names`` from the code and subcodes (with and without prefix or namespace), ``all``
+    adds the codes in its detail (``<detail><ErrorCode>NO_RECORD</ErrorCode></detail>``)."""
+
+    names: frozenset[str]
+    all: frozenset[str]
+
+
+def _fault_codes(fault: zeep.exceptions.Fault) -> _FaultCodes:
+    """SOAP 1.1 writes a refined code with dots (``soap:Client.NotFound``), SOAP 1.2 as subcodes (``env:Sender``
+    with ``NotFound``): either is known by ``Client.NotFound``, ``Sender.NotFound`` and ``NotFound`` alike."""
+    names: set[str] = set()
+    chain: list[str] = []
+    if isinstance(fault.code, str) and fault.code.strip():
+        code = fault.code.strip()
+        local = code.rpartition("}")[2].rpartition(":")[2]
+        names |= {code, local}
+        chain += local.split(".")
+    for subcode in fault.subcodes or ():
+        if isinstance(subcode, etree.QName):
+            names |= {subcode.text, subcode.localname}
+            chain.append(subcode.localname)
+        else:
+            names |= {str(subcode), str(subcode).rpartition(":")[2]}
+            chain.append(str(subcode).rpartition(":")[2])
+    if len(chain) > 1:
+        names |= {chain[-1], ".".join(chain)}
+        if (other := _SOAP_CODE_ALIASES.get(chain[0])) is not None:
+            names.add(".".join([other, *chain[1:]]))
+    detail: set[str] = set()
+    if isinstance(fault.detail, etree._Element):
+        for element in fault.detail.iter():
+            if not isinstance(element.tag, str):
+                continue  # a comment or processing instruction
+            local = etree.QName(element).localname.casefold().replace("_", "").replace("-", "")
+            if local in _DETAIL_CODE_NAMES and element.text and element.text.strip():
+                detail.add(element.text.strip())
+    return _FaultCodes(frozenset(names), frozenset(names | detail))
 
 
 def _describe_fault(operation: str, fault: zeep.exceptions.Fault) -> str:

@@ -18,8 +18,18 @@ the columns to read, fixed equality filters and an order::
             table: T_XL_XX
             key_column: SFZH
             columns: [SFZH, XM, XLMC, YXMC, BYRQ, ZSBH]   # omitted: every column
-            where: {ZT: "1"}                    # only valid rows
+            where: {ZT: "1"}                    # only valid rows (a value: equality)
             order_by: [BYRQ]
+          allowances:
+            many: true
+            table: T_BT_FF
+            key_column: SFZH
+            where:                              # every test holds; every operand is a bound parameter
+              ZT: {"!=": "9"}                   # != and not_in keep rows where the column is NULL;
+              LX: {in: ["1", "2"]}              #   add is_null: false to leave those out
+              DEL: {not_in: ["Y"]}
+              CXRQ: {is_null: true}
+              JE: {">=": 0, "<": 1000}          # also "=", ">", "<="; dates as 2024-01-01
         provides:
           Person.degrees:
             fields: {degree: {value: XLMC}, school: {value: YXMC}, graduatedOn: {value: BYRQ}}
@@ -28,10 +38,19 @@ Legacy names are matched case-insensitively against the reflected schema (Postgr
 ``t_xl_xx``), and a record is keyed by the names written in ``columns`` (``"XM"``); without ``columns`` it is
 keyed by the names the database reports. Values keep their database types (``Decimal``, ``date``, ``datetime``).
 
+A ``where`` column and each operand are checked against the reflected table at start-up (a ``ConfigError``
+naming ``queries.<query>.where.<column>[.<operator>]``).
+
+:meth:`SqlAdapter.describe` types a query's record from the reflected columns: CHAR/VARCHAR/TEXT are ``String``,
+INTEGER/BIGINT/SMALLINT ``Int``, NUMERIC/DECIMAL ``Decimal``, REAL/FLOAT/DOUBLE ``Float``, BOOLEAN ``Boolean``,
+DATE ``Date``, TIMESTAMP/DATETIME ``DateTime`` (anything else ``String``); each field's description is the SQL
+type (and the column's comment).
+
 Every statement is a ``SELECT`` built with SQLAlchemy Core over the reflected tables, every value a bound
 parameter. Sessions of an engine the adapter creates are also read-only and time-limited on the server: SQLite
 ``query_only``; PostgreSQL (asyncpg) ``default_transaction_read_only`` and ``statement_timeout``; MySQL/MariaDB
-``SET SESSION TRANSACTION READ ONLY`` and ``max_execution_time``/``max_statement_time``.
+``SET SESSION TRANSACTION READ ONLY`` and ``max_execution_time``/``max_statement_time``. Error messages name
+tables, columns and types, never a value read from a row.
 """
 
 from __future__ import annotations
@@ -46,8 +65,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ConfigDict, Field
-from sqlalchemy import Column, MetaData, Row, Table, event, inspect, literal_column, select
+from pydantic import ConfigDict, Field, field_validator
+from sqlalchemy import Column, MetaData, Row, Table, event, inspect, literal_column, or_, select
+from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import (
@@ -62,7 +82,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import ColumnElement
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record
+from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, FieldShape, Record, RecordShape
 from gateway.config import SourceConfig
 from gateway.durations import DatabaseUrl
 from gateway.errors import (
@@ -100,6 +120,36 @@ _PARSERS: dict[type, Any] = {
 }
 
 
+# A value in a query's ``where``; YAML reads an unquoted 2024-01-01 as a date.
+WhereScalar = str | int | float | dt.datetime | dt.date
+# One column's test: a value (equality) or operators with their operands.
+WhereTest = WhereScalar | dict[str, WhereScalar | bool | list[WhereScalar]]
+
+_COMPARISONS: dict[str, Callable[[Column[Any], Any], ColumnElement[bool]]] = {
+    "=": lambda column, value: column == value,
+    "!=": lambda column, value: or_(column != value, column.is_(None)),
+    "<": lambda column, value: column < value,
+    "<=": lambda column, value: column <= value,
+    ">": lambda column, value: column > value,
+    ">=": lambda column, value: column >= value,
+}
+_LISTS = ("in", "not_in")
+_OPERATORS = (*_COMPARISONS, *_LISTS, "is_null")
+
+# Most derived first: SQLAlchemy's Float is a Numeric, and its Boolean an integer on some backends.
+_SHAPE_SCALARS: tuple[tuple[type, str], ...] = (
+    (sqltypes.Boolean, "Boolean"),
+    (sqltypes.Integer, "Int"),
+    (sqltypes.Float, "Float"),
+    (sqltypes.Numeric, "Decimal"),
+    (sqltypes.DateTime, "DateTime"),
+    (sqltypes.Date, "Date"),
+    (sqltypes.String, "String"),
+)
+_SHAPE_BY_PYTHON = {bool: "Boolean", int: "Int", float: "Float", Decimal: "Decimal", dt.datetime: "DateTime",
+                    dt.date: "Date"}  # fmt: skip
+
+
 class SqlOptions(AdapterOptions):
     """The connection: a SQLAlchemy URL with an async driver, and the schema holding the tables."""
 
@@ -116,8 +166,27 @@ class SqlQuery(AdapterQuery):
     table: str
     key_column: str
     columns: list[str] | None = None
-    where: dict[str, str | int] = Field(default_factory=dict)
+    where: dict[str, WhereTest] = Field(default_factory=dict)
     order_by: list[str] = Field(default_factory=list)
+
+    @field_validator("where")
+    @classmethod
+    def _known_operators(cls, where: dict[str, WhereTest]) -> dict[str, WhereTest]:
+        for name, test in where.items():
+            if not isinstance(test, dict):
+                continue
+            if not test:
+                raise ValueError(f"{name}: no operator; use one of {', '.join(_OPERATORS)}")
+            for operator, operand in test.items():
+                if operator not in _OPERATORS:
+                    raise ValueError(f"{name}: unknown operator {operator!r}; use one of {', '.join(_OPERATORS)}")
+                if operator == "is_null" and not isinstance(operand, bool):
+                    raise ValueError(f"{name}.is_null: true or false")
+                if operator in _LISTS and not (isinstance(operand, list) and operand):
+                    raise ValueError(f"{name}.{operator}: a list of at least one value")
+                if operator in _COMPARISONS and isinstance(operand, list | bool):
+                    raise ValueError(f"{name}.{operator!s}: one value")
+        return where
 
 
 @dataclass(frozen=True)
@@ -225,6 +294,12 @@ class SqlAdapter(Adapter):
                 return []  # not a value of the column's type: no row can hold it
         statement = statement.limit(limit).offset(offset)
         return [bound.record(row) for row in await self._rows([statement])]
+
+    async def describe(self, query: str) -> RecordShape:
+        """One record of ``query`` as the reflected table describes it: its ``columns`` (else every column), by the
+        names a record has, each typed from the column's SQL type. Opens the adapter if need be."""
+        bound = await self._query(query)
+        return {name: _field_shape(column) for name, column in bound.outputs}
 
     async def probe(self) -> str:
         """``SELECT 1``; the dialect and server version, e.g. ``postgresql 16.4``."""
@@ -346,12 +421,8 @@ class SqlAdapter(Adapter):
         else:
             outputs = tuple((name, column("columns", name)) for name in spec.columns)
         conditions = []
-        for name, value in spec.where.items():
-            where_column = column(f"where.{name}", name)
-            try:
-                conditions.append(where_column == _as_column_type(where_column, value))
-            except (ValueError, ArithmeticError):
-                raise ConfigError(f"{prefix}.where.{name}", f"{value!r} is not a value of {name}") from None
+        for name, test in spec.where.items():
+            conditions += _conditions(f"{prefix}.where.{name}", column(f"where.{name}", name), test)
         order = [column("order_by", name) for name in spec.order_by]
         # Ties broken by the key and the primary key (or every selected column), so that paging is stable.
         tiebreak = list(table.primary_key.columns) or [c for _, c in outputs]
@@ -454,7 +525,8 @@ class SqlAdapter(Adapter):
         if isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
             return SourceUnavailable(self.name, f"connection lost: {reason}")
         if isinstance(exc, UnicodeDecodeError | ValueError | ArithmeticError):
-            return BadSourceData(self.name, f"cannot read a value: {reason}")
+            # the driver's or SQLAlchemy's message may quote the value it could not read: only its type is told
+            return BadSourceData(self.name, f"cannot read a value as its column's type ({type(exc).__name__})")
         if isinstance(exc, SQLAlchemyError):
             return SourceFault(self.name, reason)
         return None
@@ -522,6 +594,42 @@ def _as_column_type(column: Column[Any], value: Any) -> Any:
         return str(value)
     parser = _PARSERS.get(python_type)
     return parser(str(value)) if parser is not None else value
+
+
+def _conditions(path: str, column: Column[Any], test: WhereTest) -> list[ColumnElement[bool]]:
+    """The conditions of one column's ``where`` test, every operand a bound parameter of the column's type."""
+    tests = test if isinstance(test, dict) else {"=": test}
+    conditions: list[ColumnElement[bool]] = []
+    for operator, operand in tests.items():
+        at = f"{path}.{operator}" if isinstance(test, dict) else path
+        try:
+            if operator == "is_null":
+                conditions.append(column.is_(None) if operand else column.is_not(None))
+            elif operator in _LISTS:
+                assert isinstance(operand, list)
+                values = [_as_column_type(column, value) for value in operand]
+                # "not in" keeps the rows without a value, as "!=" does: a legacy flag is often NULL for "no"
+                conditions.append(
+                    column.in_(values) if operator == "in" else or_(column.not_in(values), column.is_(None))
+                )
+            else:
+                conditions.append(_COMPARISONS[operator](column, _as_column_type(column, operand)))
+        except (ValueError, ArithmeticError):
+            raise ConfigError(at, f"{operand!r} is not a value of column {column.name} ({column.type})") from None
+    return conditions
+
+
+def _field_shape(column: Column[Any]) -> FieldShape:
+    """A column's shape: its SQL type's scalar (by the type's class, else by its Python type), else ``String``."""
+    description = f"{column.type}" + (f": {column.comment}" if column.comment else "")
+    for cls, name in _SHAPE_SCALARS:
+        if isinstance(column.type, cls):
+            return FieldShape(name, description=description)
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        python_type = str
+    return FieldShape(_SHAPE_BY_PYTHON.get(python_type, "String"), description=description)
 
 
 def _match(name: str, candidates: Iterable[str]) -> str | None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import importlib.util
@@ -67,6 +68,9 @@ HTML_ERROR_ID = _id_number("99999919990909003")
 MALFORMED_ID = _id_number("99999919990909004")
 XHTML_ERROR_ID = _id_number("99999919990909005")
 BAD_DECIMAL_ID = _id_number("99999919990909006")
+NO_RECORD_ID = _id_number("99999919990909007")  # a fault meaning "no such person" (both peers)
+NOT_FOUND_CODE = "NO_RECORD"  # the code in the SOAP 1.2 peer's no-record fault detail
+NOT_FOUND_SUBCODE = "NoRecord"  # and its subcode
 SLOW_SECONDS = 1.0
 
 # -- spyne, a third-party SOAP stack -------------------------------------------------------------------------
@@ -116,6 +120,8 @@ def _spyne_wsgi_app(protocol: str) -> Any:
     class PersonService(ServiceBase):  # type: ignore[misc]
         @rpc(Unicode, _returns=SpynePerson)  # type: ignore[untyped-decorator]
         def QueryPerson(ctx: Any, IdCardNo: str) -> SpynePerson | None:
+            if IdCardNo == NO_RECORD_ID:
+                raise Fault("Client.NotFound", f"no person {IdCardNo}")
             return as_spyne(PEOPLE.get(IdCardNo))
 
         @rpc(Array(Unicode), _returns=Array(SpynePerson))  # type: ignore[untyped-decorator]
@@ -210,6 +216,39 @@ _SCHEMA = """\
           <xs:element name="IdCardNo" type="xs:string" maxOccurs="unbounded"/>
         </xs:sequence></xs:complexType>
       </xs:element>
+      <xs:simpleType name="Grade">
+        <xs:restriction base="xs:token"><xs:enumeration value="A"/><xs:enumeration value="B"/></xs:restriction>
+      </xs:simpleType>
+      <xs:element name="GetAllowance">
+        <xs:complexType><xs:sequence>
+          <xs:element name="IdCardNo" type="xs:string"/>
+        </xs:sequence></xs:complexType>
+      </xs:element>
+      <xs:element name="GetAllowanceResponse">
+        <xs:complexType><xs:sequence>
+          <xs:element name="Allowance" minOccurs="0">
+            <xs:complexType><xs:sequence>
+              <xs:element name="IdCardNo" type="xs:string"/>
+              <xs:element name="Grade" type="tns:Grade"/>
+              <xs:element name="Months" type="xs:short"/>
+              <xs:element name="Total" type="xs:long"/>
+              <xs:element name="Count" type="xs:integer"/>
+              <xs:element name="Amount" type="xs:decimal"/>
+              <xs:element name="Rate" type="xs:float"/>
+              <xs:element name="Ratio" type="xs:double"/>
+              <xs:element name="Active" type="xs:boolean"/>
+              <xs:element name="Paid" type="xs:dateTime"/>
+              <xs:element name="Remark" type="xs:normalizedString"/>
+              <xs:element name="Payment" maxOccurs="unbounded">
+                <xs:complexType><xs:sequence>
+                  <xs:element name="Month" type="xs:date"/>
+                  <xs:element name="Sum" type="xs:decimal"/>
+                </xs:sequence></xs:complexType>
+              </xs:element>
+            </xs:sequence></xs:complexType>
+          </xs:element>
+        </xs:sequence></xs:complexType>
+      </xs:element>
       <xs:element name="GetPeopleResponse">
         <xs:complexType><xs:sequence>
           <xs:element name="Count" type="xs:int"/>
@@ -244,6 +283,11 @@ def _person_element(parent: etree._Element, person: Person) -> None:
 async def _misbehave(keys: list[str]) -> Response | None:
     if FAULT_ID in keys:
         return _ENVELOPES.fault("env:Receiver", f"register locked for {FAULT_ID}")
+    if NO_RECORD_ID in keys:
+        detail = etree.Element(_q("QueryError"))
+        etree.SubElement(detail, _q("ErrorCode")).text = NOT_FOUND_CODE
+        etree.SubElement(detail, _q("IdCardNo")).text = NO_RECORD_ID
+        return _ENVELOPES.fault("env:Sender", "no such person", subcode=f"p:{NOT_FOUND_SUBCODE}", detail=detail)
     if HTML_ERROR_ID in keys:  # not well-formed XML
         return Response("<html><body>Internal Server Error<br></body></html>", 500, media_type="text/html")
     if XHTML_ERROR_ID in keys:  # well-formed XML, but no SOAP envelope
@@ -261,10 +305,34 @@ async def _misbehave(keys: list[str]) -> Response | None:
     return None
 
 
+def _allowance(key: str) -> etree._Element:
+    """Every type the describe tests read, with a value: an allowance for anyone the register holds."""
+    answer = etree.Element(_q("GetAllowanceResponse"))
+    if key not in PEOPLE:
+        return answer
+    allowance = etree.SubElement(answer, _q("Allowance"))
+    for name, text in (
+        ("IdCardNo", key), ("Grade", "A"), ("Months", "12"), ("Total", "9000000000"), ("Count", "3"),
+        ("Amount", "1234.50"), ("Rate", "0.5"), ("Ratio", "0.25"), ("Active", "true"),
+        ("Paid", "2024-01-31T08:30:00"), ("Remark", "ok"),
+    ):  # fmt: skip
+        etree.SubElement(allowance, _q(name)).text = text
+    for month in ("2024-01-01", "2024-02-01"):
+        payment = etree.SubElement(allowance, _q("Payment"))
+        etree.SubElement(payment, _q("Month")).text = month
+        etree.SubElement(payment, _q("Sum")).text = "617.25"
+    return answer
+
+
 async def _wsdl(request: Request) -> Response:
     location = str(request.url_for("soap"))
     wsdl = document_literal_wsdl(
-        SOAP12, tns=TNS, name="Register", schema=_SCHEMA, operations=("GetPerson", "GetPeople"), location=location
+        SOAP12,
+        tns=TNS,
+        name="Register",
+        schema=_SCHEMA,
+        operations=("GetPerson", "GetPeople", "GetAllowance"),
+        location=location,
     )
     return Response(wsdl, media_type="text/xml")
 
@@ -291,6 +359,8 @@ async def _soap(request: Request) -> Response:
         etree.SubElement(answer, _q("Count")).text = str(len(found))
         for person in found:
             _person_element(answer, person)
+    elif call.tag == _q("GetAllowance"):
+        answer = _allowance(keys[0] if keys else "")
     else:
         return _ENVELOPES.fault("env:Sender", f"no operation {call.tag}")
     return _ENVELOPES.answer(answer)
@@ -299,6 +369,31 @@ async def _soap(request: Request) -> Response:
 def soap12_person_app() -> Starlette:
     """The SOAP 1.2 register: WSDL at ``/register?wsdl`` (any query), endpoint at ``/soap``."""
     return Starlette(routes=[Route("/register", _wsdl), Route("/soap", _soap, methods=["POST"], name="soap")])
+
+
+def basic_auth_required(app: Any, users: dict[str, str], *, forbidden: frozenset[str] = frozenset()) -> Any:
+    """``app`` behind HTTP Basic on every path (the WSDL and the endpoint alike), as a pure ASGI wrapper: 401 with
+    a challenge for missing or wrong credentials, 403 for a known user in ``forbidden``."""
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        scheme, _, encoded = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user, password = "", ""
+        if scheme.lower() != "basic" or users.get(user) != password or not user:
+            challenge = {"WWW-Authenticate": 'Basic realm="register"'}
+            await Response("authentication required", 401, headers=challenge)(scope, receive, send)
+        elif user in forbidden:
+            await Response("not allowed", 403)(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return guarded
 
 
 if __name__ == "__main__":

@@ -94,19 +94,35 @@ class SoapEnvelopes:
     def answer(self, body_child: etree._Element, status: int = 200) -> Response:
         return Response(self.envelope(body_child), status, media_type=f"{self.version.media_type}; charset=utf-8")
 
-    def fault(self, code: str, reason: str, status: int = 500) -> Response:
+    def fault(
+        self,
+        code: str,
+        reason: str,
+        status: int = 500,
+        *,
+        subcode: str | None = None,
+        detail: etree._Element | None = None,
+    ) -> Response:
         """A fault with ``code`` (a prefixed QName) and ``reason``, in the version's shape: ``faultcode`` and
-        ``faultstring`` in 1.1, ``Code/Value`` and ``Reason/Text`` in 1.2."""
+        ``faultstring`` in 1.1, ``Code/Value`` and ``Reason/Text`` in 1.2; a 1.2 fault may add a ``subcode`` (a
+        prefixed QName) and either version a ``detail`` element."""
         tag = self.version.tag
         fault = etree.Element(tag("Fault"))
         if self.version is SOAP11:
             etree.SubElement(fault, "faultcode").text = code
             etree.SubElement(fault, "faultstring").text = reason
+            if detail is not None:
+                etree.SubElement(fault, "detail").append(detail)
         else:
-            etree.SubElement(etree.SubElement(fault, tag("Code")), tag("Value")).text = code
+            code_element = etree.SubElement(fault, tag("Code"))
+            etree.SubElement(code_element, tag("Value")).text = code
+            if subcode is not None:
+                etree.SubElement(etree.SubElement(code_element, tag("Subcode")), tag("Value")).text = subcode
             text = etree.SubElement(etree.SubElement(fault, tag("Reason")), tag("Text"))
             text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
             text.text = reason
+            if detail is not None:
+                etree.SubElement(fault, tag("Detail")).append(detail)
         return self.answer(fault, status)
 
 

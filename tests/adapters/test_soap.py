@@ -16,9 +16,17 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.base import FieldShape
 from adapters.soap import SoapAdapter
 from gateway.config import SourceConfig
-from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
+from gateway.errors import (
+    BadSourceData,
+    ConfigError,
+    SourceCredentialsRefused,
+    SourceFault,
+    SourceTimeout,
+    SourceUnavailable,
+)
 from gateway.serving import serve_asgi
 from tests.adapters.conformance import AdapterConformance
 from tests.adapters.soap_peers import (
@@ -26,12 +34,16 @@ from tests.adapters.soap_peers import (
     FAULT_ID,
     HTML_ERROR_ID,
     MALFORMED_ID,
+    NO_RECORD_ID,
+    NOT_FOUND_CODE,
+    NOT_FOUND_SUBCODE,
     PEOPLE,
     SLOW_ID,
     SLOW_SECONDS,
     SPYNE_SKIP_REASON,
     UNKNOWN_ID,
     XHTML_ERROR_ID,
+    basic_auth_required,
     soap12_person_app,
     spyne_available,
     spyne_person_service,
@@ -351,3 +363,245 @@ async def test_fetch_before_open_is_a_programming_error(soap12_wsdl: str) -> Non
     adapter = soap_adapter(soap12_wsdl, SOAP12_QUERIES)
     with pytest.raises(RuntimeError, match="not open"):
         await adapter.fetch("person", [ZHANG])
+
+
+# -- faults that mean "no record" ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["Client.NotFound", "NotFound", "soap11env:Client.NotFound", "Sender.NotFound"])
+async def test_spyne_not_found_fault_makes_the_key_absent(
+    spyne_wsdl: str, code: str, request: pytest.FixtureRequest
+) -> None:
+    # spyne writes Client.NotFound as soap11env:Client.NotFound (1.1), or as Sender with subcode NotFound (1.2)
+    if code.startswith("soap11env:") and request.node.callspec.params["spyne_wsdl"] == "soap12":
+        pytest.skip("a SOAP 1.1 prefix")
+    queries = {"person": {**SPYNE_QUERIES["person"], "not_found_faults": [code]}}
+    async with soap_adapter(spyne_wsdl, queries) as adapter:
+        assert await adapter.fetch("person", [NO_RECORD_ID]) == {}
+        assert ZHANG in await adapter.fetch("person", [ZHANG])
+
+
+async def test_spyne_fault_not_listed_is_a_fault_with_its_code(spyne_adapter: SoapAdapter) -> None:
+    with pytest.raises(SourceFault) as info:
+        await spyne_adapter.fetch("person", [NO_RECORD_ID])
+    assert info.value.department_code in ("soap11env:Client.NotFound", "soap12env:Sender")
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [["NO_RECORD"], ["NoRecord"], ["Sender"], ["env:Sender"], [f"{{urn:onewindow:test:soap12}}{NOT_FOUND_SUBCODE}"]],
+    ids=["detail-code", "subcode", "code", "prefixed-code", "namespaced-subcode"],
+)
+async def test_soap12_not_found_fault_by_code_subcode_or_detail_code(soap12_wsdl: str, faults: list[str]) -> None:
+    async with soap_adapter(soap12_wsdl, SOAP12_QUERIES, not_found_faults=faults) as adapter:
+        assert await adapter.fetch("person", [NO_RECORD_ID]) == {}
+        assert await adapter.fetch("person", [NO_RECORD_ID, ZHANG]) == {}  # the batch call faulted as a whole
+        with pytest.raises(SourceFault):  # another fault is still an error
+            await adapter.fetch("person", [FAULT_ID])
+
+
+async def test_query_not_found_faults_override_the_sources(soap12_wsdl: str) -> None:
+    queries = {**SOAP12_QUERIES, "person": {**SOAP12_QUERIES["person"], "not_found_faults": []}}
+    async with soap_adapter(soap12_wsdl, queries, not_found_faults=[NOT_FOUND_CODE]) as adapter:
+        assert await adapter.fetch("people", [NO_RECORD_ID]) == {}
+        with pytest.raises(SourceFault) as info:
+            await adapter.fetch("person", [NO_RECORD_ID])
+    assert info.value.department_code == "env:Sender"
+    assert info.value.extensions["departmentCode"] == "env:Sender"
+
+
+async def test_fault_carries_its_code_as_department_code(soap12_adapter: SoapAdapter) -> None:
+    with pytest.raises(SourceFault) as info:
+        await soap12_adapter.fetch("person", [FAULT_ID])
+    assert info.value.department_code == "env:Receiver"
+
+
+async def test_spyne_fault_carries_its_code(spyne_adapter: SoapAdapter) -> None:
+    with pytest.raises(SourceFault) as info:
+        await spyne_adapter.fetch("broken", [ZHANG])
+    assert info.value.department_code is not None
+    assert info.value.department_code.rpartition(":")[2] in ("Server.Database", "Receiver")
+
+
+# -- errors name paths, keys and types, never a department's value -------------------------------------------
+
+_ZHANG_VALUES = (ZHANG, "张三", "12345678901234.56", "1949-12-31")
+
+
+def assert_value_free(error: Exception, values: tuple[str, ...] = _ZHANG_VALUES) -> None:
+    text = str(error)
+    assert not [value for value in values if value in text], text
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ({"result": "Persons.Person"}, "result path Persons.Person not found: no Persons; the answer has keys: "),
+        ({"result": "Person.XM.First"}, "result path Person.XM.First not found: First is read from a str"),
+        ({"result": "Person.XM"}, "expected a record (an element with children), got a str"),
+    ],
+    ids=["missing", "through-a-value", "a-value"],
+)
+async def test_result_path_errors_carry_no_record_value(soap12_wsdl: str, query: dict[str, Any], said: str) -> None:
+    queries = {"person": {"operation": "GetPerson", "request": {"IdCardNo": "{key}"}, **query}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        with pytest.raises(BadSourceData) as info:
+            await adapter.fetch("person", [ZHANG])
+    assert said in info.value.reason
+    assert_value_free(info.value)
+
+
+async def test_missing_result_path_lists_the_keys_there_are(soap12_wsdl: str) -> None:
+    queries = {"person": {"operation": "GetPerson", "request": {"IdCardNo": "{key}"}, "result": "Persons.Person"}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        with pytest.raises(BadSourceData) as info:
+            await adapter.fetch("person", [ZHANG])
+    assert info.value.reason.endswith("the answer has keys: Status, Person")
+
+
+async def test_batch_key_path_error_carries_no_record_value(soap12_wsdl: str) -> None:
+    person = {**SOAP12_QUERIES["person"], "batch": {**SOAP12_QUERIES["person"]["batch"], "key": "Id.No"}}
+    async with soap_adapter(soap12_wsdl, {"person": person}) as adapter:
+        with pytest.raises(BadSourceData, match=r"batch key path Id\.No not found") as info:
+            await adapter.fetch("person", KNOWN)
+    assert "IdCardNo, XM" in info.value.reason
+    assert_value_free(info.value)
+
+
+async def test_unreadable_value_error_carries_no_record_value(soap12_adapter: SoapAdapter) -> None:
+    with pytest.raises(BadSourceData) as info:
+        await soap12_adapter.fetch("person", [BAD_DECIMAL_ID])
+    assert_value_free(info.value, (BAD_DECIMAL_ID, "赵六", "12,345.67"))
+
+
+# -- credentials the department refuses ----------------------------------------------------------------------
+
+REGISTER_USERS = {"onewindow": "basic-pw-1", "guest": "guest-pw-2"}
+
+
+@pytest.fixture
+async def guarded_wsdl() -> AsyncIterator[str]:
+    app = basic_auth_required(soap12_person_app(), REGISTER_USERS, forbidden=frozenset({"guest"}))
+    async with serve_asgi(app) as url:
+        yield f"{url}/register?wsdl"
+
+
+def _basic(username: str, password: str) -> dict[str, str]:
+    return {"type": "basic", "username": username, "password": password}
+
+
+async def test_basic_credentials_cover_the_wsdl_and_the_calls(guarded_wsdl: str) -> None:
+    async with soap_adapter(guarded_wsdl, SOAP12_QUERIES, credentials=_basic("onewindow", "basic-pw-1")) as adapter:
+        assert ZHANG in await adapter.fetch("person", [ZHANG])
+
+
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [(None, 401), (_basic("onewindow", "wrong-pw-3"), 401), (_basic("guest", "guest-pw-2"), 403)],
+    ids=["none", "wrong-password", "forbidden"],
+)
+async def test_wsdl_refusing_the_credentials_is_credentials_refused(
+    guarded_wsdl: str, credentials: dict[str, str] | None, status: int
+) -> None:
+    options = {"credentials": credentials} if credentials else {}
+    adapter = soap_adapter(guarded_wsdl, SOAP12_QUERIES, **options)
+    with pytest.raises(SourceCredentialsRefused) as info:
+        await adapter.open()
+    await adapter.aclose()
+    assert info.value.extensions["code"] == "SOURCE_CREDENTIALS_REFUSED"
+    assert f"HTTP {status}" in info.value.reason
+    assert "sources.civil_affairs.credentials" in info.value.reason
+    assert "wrong-pw-3" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [(_basic("onewindow", "wrong-pw-3"), 401), (_basic("guest", "guest-pw-2"), 403)],
+    ids=["wrong-password", "forbidden"],
+)
+async def test_endpoint_refusing_the_credentials_is_credentials_refused(
+    guarded_wsdl: str, tmp_path: Path, credentials: dict[str, str], status: int
+) -> None:
+    async with httpx.AsyncClient(auth=("onewindow", "basic-pw-1")) as client:
+        (tmp_path / "register.wsdl").write_bytes((await client.get(guarded_wsdl)).content)
+    async with soap_adapter(str(tmp_path / "register.wsdl"), SOAP12_QUERIES, credentials=credentials) as adapter:
+        with pytest.raises(SourceCredentialsRefused) as info:
+            await adapter.fetch("person", [ZHANG])
+        with pytest.raises(SourceCredentialsRefused):
+            await adapter.fetch("person", KNOWN)  # the batch call too
+    assert f"GetPerson: HTTP {status}" in info.value.reason
+    assert "sources.civil_affairs.credentials" in info.value.reason
+    assert "wrong-pw-3" not in str(info.value)
+
+
+# -- describe: record shapes from the WSDL's types -------------------------------------------------------------
+
+PERSON_SHAPE = {
+    "IdCardNo": FieldShape("String"),
+    "XM": FieldShape("String"),
+    "XB": FieldShape("String"),
+    "CSRQ": FieldShape("Date"),
+    "Capital": FieldShape("Decimal"),
+    "Note": FieldShape("String"),
+}
+
+
+async def test_spyne_describe_reads_the_record_through_the_unwrapped_answer(spyne_adapter: SoapAdapter) -> None:
+    assert await spyne_adapter.describe("person") == PERSON_SHAPE
+
+
+@pytest.mark.parametrize("query", ["person", "people"])
+async def test_soap12_describe_follows_the_result_path(soap12_adapter: SoapAdapter, query: str) -> None:
+    assert await soap12_adapter.describe(query) == PERSON_SHAPE
+
+
+async def test_soap12_describe_without_result_path_is_the_whole_answer(soap12_wsdl: str) -> None:
+    queries = {"people": {"operation": "GetPeople", "request": {"IdCardNo": ["{key}"]}}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        shape = await adapter.describe("people")
+    assert shape == {"Count": FieldShape("Int"), "Person": FieldShape("Object", many=True, fields=PERSON_SHAPE)}
+
+
+ALLOWANCE_QUERIES = {"allowance": {"operation": "GetAllowance", "request": {"IdCardNo": "{key}"}}}
+
+
+async def test_soap12_describe_maps_each_xsd_type_and_fetch_agrees(soap12_wsdl: str) -> None:
+    async with soap_adapter(soap12_wsdl, ALLOWANCE_QUERIES) as adapter:
+        shape = await adapter.describe("allowance")
+        [record] = (await adapter.fetch("allowance", [ZHANG]))[ZHANG]
+    assert shape == {
+        "IdCardNo": FieldShape("String"),
+        "Grade": FieldShape("String"),  # a restriction of xs:token
+        "Months": FieldShape("Int"),
+        "Total": FieldShape("Int"),
+        "Count": FieldShape("Int"),
+        "Amount": FieldShape("Decimal"),
+        "Rate": FieldShape("Float"),
+        "Ratio": FieldShape("Float"),
+        "Active": FieldShape("Boolean"),
+        "Paid": FieldShape("DateTime"),
+        "Remark": FieldShape("String"),
+        "Payment": FieldShape("Object", many=True, fields={"Month": FieldShape("Date"), "Sum": FieldShape("Decimal")}),
+    }
+    python = {"String": str, "Int": int, "Decimal": Decimal, "Float": float, "Boolean": bool, "DateTime": dt.datetime}
+    for name, field in shape.items():
+        if field.type in python:
+            assert type(record[name]) is python[field.type], name
+    assert [type(p["Sum"]) for p in record["Payment"]] == [Decimal, Decimal]
+
+
+async def test_describe_of_a_result_path_the_wsdl_lacks_is_a_config_error(soap12_wsdl: str) -> None:
+    queries = {"person": {**SOAP12_QUERIES["person"], "result": "Person.Address"}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        with pytest.raises(ConfigError) as info:
+            await adapter.describe("person")
+    assert info.value.path == "sources.civil_affairs.queries.person.result"
+    assert "Person has no element 'Address' in the WSDL; it has: IdCardNo, XM, XB, CSRQ, Capital, Note" in str(
+        info.value
+    )
+
+
+async def test_describe_of_a_simple_value_is_none(soap12_wsdl: str) -> None:
+    queries = {"count": {"operation": "GetPeople", "request": {"IdCardNo": ["{key}"]}, "result": "Count"}}
+    async with soap_adapter(soap12_wsdl, queries) as adapter:
+        assert await adapter.describe("count") is None

@@ -13,7 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Date, MetaData, Numeric, String, Table, func, insert, select, text
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql import CHUNK_SIZE, SqlAdapter
@@ -486,3 +505,184 @@ async def test_sessions_are_read_only_on_the_server(
     adapter = make_adapter({**QUERIES, "counted": {"table": "V_XL_COUNTED", "key_column": "SFZH"}})
     with pytest.raises(SourceFault, match=r"read-only|READ ONLY"):
         await adapter.fetch("counted", [ZHANG])
+
+
+# -- where: filters beyond equality; describe ------------------------------------------------------------------------
+
+# A benefit payments table created with quoted upper-case names (PostgreSQL keeps them upper case), one row for each
+# filter to leave out; NOTE says which.
+PAYMENT_ROWS = [
+    {"NOTE": "keep-a", "ZT": "1", "LX": "1", "DEL": None, "CXRQ": None, "JE": Decimal("100.00")},
+    {"NOTE": "keep-b", "ZT": None, "LX": "2", "DEL": "N", "CXRQ": None, "JE": Decimal("0.00")},
+    {"NOTE": "zt-9", "ZT": "9", "LX": "1", "DEL": None, "CXRQ": None, "JE": Decimal("100.00")},
+    {"NOTE": "lx-3", "ZT": "1", "LX": "3", "DEL": None, "CXRQ": None, "JE": Decimal("100.00")},
+    {"NOTE": "del-y", "ZT": "1", "LX": "1", "DEL": "Y", "CXRQ": None, "JE": Decimal("100.00")},
+    {"NOTE": "revoked", "ZT": "1", "LX": "1", "DEL": None, "CXRQ": dt.date(2020, 1, 1), "JE": Decimal("100.00")},
+    {"NOTE": "je-1000", "ZT": "1", "LX": "1", "DEL": None, "CXRQ": None, "JE": Decimal("1000.00")},
+    {"NOTE": "je-neg", "ZT": "1", "LX": "1", "DEL": None, "CXRQ": None, "JE": Decimal("-5.00")},
+]
+PAYMENT_WHERE = {
+    "ZT": {"!=": "9"},
+    "LX": {"in": ["1", "2"]},
+    "DEL": {"not_in": ["Y"]},
+    "CXRQ": {"is_null": True},
+    "JE": {">=": 0, "<": 1000},
+}
+
+
+def _payments_table(schema: str | None) -> Table:
+    return Table(
+        "T_BT_FF_HSS", MetaData(schema=schema),
+        Column("ID", Integer, primary_key=True), Column("SFZH", String(18), nullable=False),
+        Column("ZT", CHAR(1)), Column("LX", String(2)), Column("DEL", CHAR(1)), Column("CXRQ", Date),
+        Column("JE", Numeric(10, 2)), Column("NOTE", Text), Column("PAID", Boolean), Column("UPDATED", DateTime),
+        Column("RATE", Float), Column("MONTHS", SmallInteger), Column("TOTAL", BigInteger),
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def payments_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
+    """A database holding ``T_BT_FF_HSS`` (a SQLite file, or a PostgreSQL schema of its own); its URL and schema."""
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        schema = f"ow_hss_{uuid.uuid4().hex[:10]}"
+    engine = create_async_engine(url)
+    try:
+        table = _payments_table(schema)
+        async with engine.begin() as conn:
+            if schema is not None:
+                await conn.execute(text(f"CREATE SCHEMA {schema}"))
+            await conn.run_sync(table.metadata.create_all)
+            rows = [{"ID": n, "SFZH": ZHANG, **row} for n, row in enumerate(PAYMENT_ROWS)]
+            await conn.execute(insert(table), rows)
+        yield url, schema
+    finally:
+        if schema is not None:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        await engine.dispose()
+
+
+def _payments(url: str, schema: str | None, **query: Any) -> SqlAdapter:
+    spec = {"many": True, "table": "T_BT_FF_HSS", "key_column": "SFZH", "order_by": ["NOTE"], **query}
+    return SqlAdapter("civil_affairs", _source(url, schema, {"degrees": spec}))
+
+
+# SQLAlchemy warns that SQLite stores decimals as floating point; the comparisons still hold at this scale.
+@pytest.mark.filterwarnings(r"ignore:Dialect sqlite\+aiosqlite does \*not\* support Decimal")
+async def test_where_operators_filter_with_bound_values(payments_url: tuple[str, str | None]) -> None:
+    async with _payments(*payments_url, columns=["NOTE", "ZT"], where=PAYMENT_WHERE) as adapter:
+        found = await adapter.fetch("degrees", [ZHANG])
+        searched = await adapter.search("degrees", {}, limit=20, offset=0)
+    # a NULL ZT passes "!=" and a NULL DEL passes "not_in": a legacy flag without a value is not the excluded one
+    assert [r["NOTE"] for r in found[ZHANG]] == ["keep-a", "keep-b"]
+    assert searched == found[ZHANG]
+
+
+@pytest.mark.filterwarnings(r"ignore:Dialect sqlite\+aiosqlite does \*not\* support Decimal")
+@pytest.mark.parametrize(
+    ("where", "notes"),
+    [
+        ({"LX": "3"}, ["lx-3"]),
+        ({"ZT": {"=": "9"}}, ["zt-9"]),
+        ({"CXRQ": {"is_null": False}}, ["revoked"]),
+        ({"ZT": {"!=": "1", "is_null": False}}, ["zt-9"]),
+        ({"JE": {">": 100}}, ["je-1000"]),
+        ({"JE": {"<=": 0}}, ["je-neg", "keep-b"]),
+        ({"DEL": {"in": ["Y", "N"]}}, ["del-y", "keep-b"]),
+        ({"CXRQ": {">=": dt.date(2019, 12, 31)}}, ["revoked"]),
+        ({"CXRQ": {"<": "2020-01-02"}}, ["revoked"]),
+    ],
+)
+async def test_each_where_operator(payments_url: tuple[str, str | None], where: Any, notes: list[str]) -> None:
+    async with _payments(*payments_url, where=where) as adapter:
+        assert [r["NOTE"] for r in (await adapter.fetch("degrees", [ZHANG]))[ZHANG]] == notes
+
+
+async def test_where_operand_is_bound_never_spliced(payments_url: tuple[str, str | None]) -> None:
+    hostile = "1') OR 1=1; DROP TABLE T_BT_FF_HSS; --"
+    async with _payments(*payments_url, where={"LX": {"in": [hostile]}, "ZT": {"!=": hostile}}) as adapter:
+        assert await adapter.fetch("degrees", [ZHANG]) == {}
+    async with _payments(*payments_url, columns=["NOTE"]) as adapter:
+        assert len((await adapter.fetch("degrees", [ZHANG]))[ZHANG]) == len(PAYMENT_ROWS)
+
+
+@pytest.mark.parametrize(
+    ("where", "path", "named"),
+    [
+        ({"ZTT": {"!=": "9"}}, "where.ZTT", "ZTT"),
+        ({"JE": {">=": "lots"}}, "where.JE.>=", "lots"),
+        ({"CXRQ": {"in": ["2020-02-30"]}}, "where.CXRQ.in", "2020-02-30"),
+    ],
+)
+async def test_where_column_and_operand_are_checked_at_open(
+    payments_url: tuple[str, str | None], where: Any, path: str, named: str
+) -> None:
+    adapter = _payments(*payments_url, where=where)
+    with pytest.raises(ConfigError) as info:
+        await adapter.open()
+    await adapter.aclose()
+    assert info.value.path == f"sources.civil_affairs.queries.degrees.{path}"
+    assert named in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("test", "said"),
+    [
+        ({"~": "9"}, "unknown operator '~'"),
+        ({}, "no operator"),
+        ({"in": []}, "a list of at least one value"),
+        ({"in": "1"}, "a list of at least one value"),
+        ({"is_null": "yes"}, "is_null"),
+        ({"<": ["1"]}, "one value"),
+    ],
+)
+def test_where_operators_are_checked_when_the_adapter_is_built(test: dict[str, Any], said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        _payments("sqlite+aiosqlite://", None, where={"ZT": test})
+    assert info.value.path.startswith("sources.civil_affairs.queries.degrees.where")
+    assert said in info.value.reason
+
+
+async def test_describe_types_every_column(payments_url: tuple[str, str | None]) -> None:
+    async with _payments(*payments_url) as adapter:
+        shape = await adapter.describe("degrees")
+    assert {name: field.type for name, field in shape.items()} == {
+        "ID": "Int", "SFZH": "String", "ZT": "String", "LX": "String", "DEL": "String", "CXRQ": "Date",
+        "JE": "Decimal", "NOTE": "String", "PAID": "Boolean", "UPDATED": "DateTime", "RATE": "Float",
+        "MONTHS": "Int", "TOTAL": "Int",
+    }  # fmt: skip
+    assert not any(field.many for field in shape.values())
+
+
+async def test_describe_keeps_the_querys_columns_and_their_spelling(make_adapter: MakeAdapter) -> None:
+    adapter = make_adapter()
+    shape = await adapter.describe("person")
+    assert {name: field.type for name, field in shape.items()} == {
+        "SFZH": "String", "XM": "String", "CSRQ": "Date", "YSR": "Decimal"
+    }  # fmt: skip
+    assert shape["SFZH"].description == "VARCHAR(18)"
+    assert shape["YSR"].description.endswith("(12, 2)")
+
+
+async def test_unreadable_value_error_carries_no_value(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}"
+    engine = create_async_engine(url)
+    try:
+        table = _payments_table(None)
+        async with engine.begin() as conn:
+            await conn.run_sync(table.metadata.create_all)
+            await conn.execute(insert(table), [{"ID": 1, "SFZH": ZHANG, "NOTE": "x"}])
+            # SQLite keeps any text; SQLAlchemy's DATETIME quotes a string it cannot parse
+            await conn.execute(text("UPDATE T_BT_FF_HSS SET UPDATED = 'at 1234.56 yuan'"))
+    finally:
+        await engine.dispose()
+    async with _payments(url, None, columns=["NOTE", "UPDATED"]) as adapter:
+        with pytest.raises(BadSourceData) as info:
+            await adapter.fetch("degrees", [ZHANG])
+    assert "1234.56" not in str(info.value)
+    assert ZHANG not in str(info.value)
+    assert "ValueError" in str(info.value)
