@@ -198,6 +198,11 @@ def create_app(
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
+    This is the one compile step of a configuration: everything that can be checked without a department is built
+    here (schema and hardening, policy, identity and issuers, audit and cache settings, the safelist, rate limits,
+    the adapters), so ``onewindow check`` -- which calls this and starts nothing -- accepts exactly the files
+    ``onewindow serve`` does. A wrong setting raises :class:`~gateway.errors.ConfigError` naming its key.
+
     ``freeze_startup_objects`` (the gateway's own process: ``onewindow serve``, ``onewindow demo``): once the lifespan
     has opened everything, move every object built so far -- modules, the schema, parsed WSDLs, pools -- out of the
     cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
@@ -240,9 +245,14 @@ def create_app(
         on_error=unauthorized(identity),  # type: ignore[arg-type]
     )
 
+    # Constructed here, not in the lifespan, so that what an adapter checks when it is built (TLS files, credential
+    # settings) fails when the app is built: ``onewindow check`` builds the app and starts nothing.
+    unstarted: list[Mapping[str, Adapter]] = [adapters if adapters is not None else build_adapters(config)]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        built = adapters if adapters is not None else build_adapters(config)
+        # A second start of the same app (tests) gets fresh adapters: the first start's were closed when it stopped.
+        built = unstarted.pop() if unstarted else adapters if adapters is not None else build_adapters(config)
         sources = SourceSet(config, built, metrics=metrics, cache=cache)
         app.state.audit = audit
         try:
@@ -322,4 +332,8 @@ def create_app(
     ]
     if identity.cas is not None:
         routes += cas_routes(identity.cas, identity.sessions)
-    return Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))
+    application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))
+    # Starlette builds its middleware on the first call; build it now so that a wrong rate limit or its storage
+    # fails here, like every other setting, and not when the server starts.
+    application.middleware_stack = application.build_middleware_stack()
+    return application

@@ -18,12 +18,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from starlette.applications import Starlette
 
 from auth.audit.cli import audit_app
 from auth.keys_cli import keys_app
@@ -58,6 +59,16 @@ def _load(path: Path) -> GatewayConfig:
         raise typer.Exit(2) from None
 
 
+def _build(cfg: GatewayConfig, where: object, **options: Any) -> Starlette:
+    """The gateway for ``cfg``, built as ``serve`` builds it (nothing started); a wrong setting exits 2 naming its
+    key."""
+    try:
+        return create_app(cfg, **options)
+    except ConfigError as exc:
+        _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def schema() -> None:
     """Print the unified GraphQL schema (SDL)."""
@@ -69,8 +80,9 @@ def check(
     config: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
     probe: Annotated[bool, typer.Option("--probe", help="Reach each source once and report.")] = False,
 ) -> None:
-    """Validate a configuration file; with --probe, also reach every source once."""
+    """Validate a configuration file as ``serve`` would build it; with --probe, also reach every source once."""
     cfg = _load(config)
+    _build(cfg, config)  # the same compile step as serve: policy, identity, cache, safelist, rate limits, adapters
     table = Table(title=f"{config}: {len(cfg.sources)} sources")
     for column in ("source", "kind", "department", "fields"):
         table.add_column(column)
@@ -123,7 +135,7 @@ def serve(
         _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
         raise typer.Exit(2)
     cfg = _load(path)
-    application = create_app(cfg, debug=settings.debug or None, freeze_startup_objects=True)
+    application = _build(cfg, path, debug=settings.debug or None, freeze_startup_objects=True)
     uvicorn.run(
         application,
         host=host or settings.host or cfg.http.host,
@@ -156,7 +168,7 @@ async def _demo(host: str, port: int, latency: float, failure_rate: float, data_
             except ConfigError as exc:
                 _err.print(f"[bold red]demo configuration error[/]: {exc}")
                 raise typer.Exit(2) from None
-            application = create_app(cfg, graphiql=True, freeze_startup_objects=True)
+            application = _build(cfg, "the demo configuration", graphiql=True, freeze_startup_objects=True)
             async with serve_asgi(application, host=host, port=port) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C

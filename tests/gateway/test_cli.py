@@ -50,3 +50,46 @@ async def test_check_without_probe_reaches_no_department(tmp_path: Path) -> None
         result = await asyncio.to_thread(runner.invoke, app, ["check", str(DEMO_CONFIG)], env=departments.variables)
         assert result.exit_code == 0, result.output
         assert sum(c.total + c.metadata for c in departments.counters.values()) == 0
+
+
+def _minimal(tmp_path: Path, security: str) -> Path:
+    """A file every key of which load_config accepts; ``security`` holds what only building the gateway checks."""
+    path = tmp_path / "onewindow.yaml"
+    path.write_text(
+        f"security: {{production: false, {security}}}\n"
+        "sources:\n  hrss:\n    kind: rest\n    department: HRSS\n    base_url: http://127.0.0.1:1\n"
+        "    queries: {q: {path: '/x/{key}'}}\n    provides: {Person.name: {value: n}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_check_fails_a_rate_limit_only_the_built_gateway_reads(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(_minimal(tmp_path, "rate_limit: lots"))])
+    assert result.exit_code == 2, result.output
+    assert "security.rate_limit" in result.output
+    assert "'lots' is not a rate limit" in result.output
+
+
+def test_check_fails_a_safelist_file_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-safelist.json"
+    path = _minimal(tmp_path, f"persisted_queries: safelist, safelist: '{missing}'")
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "security.safelist" in result.output
+
+
+def test_check_and_serve_refuse_the_same_file(tmp_path: Path) -> None:
+    """``serve`` refuses what ``check`` refuses, before it listens."""
+    path = _minimal(tmp_path, "rate_limit_per_client: often")
+    checked = runner.invoke(app, ["check", str(path)])
+    served = runner.invoke(app, ["serve", str(path), "--port", "1"])
+    assert checked.exit_code == served.exit_code == 2
+    assert "security.rate_limit_per_client" in checked.output
+    assert "security.rate_limit_per_client" in served.output
+
+
+def test_check_passes_a_good_file_without_reaching_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(_minimal(tmp_path, "rate_limit: 10/second"))])
+    assert result.exit_code == 0, result.output
+    assert "hrss" in result.output
