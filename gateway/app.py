@@ -5,8 +5,8 @@
     uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
 
 Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
-``/readyz`` (each source: open, circuit breaker, maintenance; degraded sources listed), ``/metrics``
-(Prometheus).
+``/readyz`` (each source: open, circuit breaker, maintenance, credentials refused; degraded sources listed),
+``/metrics`` (Prometheus).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
+from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
 from schema.query import build_schema
@@ -280,13 +281,8 @@ def create_app(
         sources: SourceSet = request.app.state.sources
         report: dict[str, dict[str, Any]] = {}
         for name in config.sources:
-            guard = sources.guards[name].status()
-            if name in sources.open_errors:
-                report[name] = {"status": "unavailable", "error": str(sources.open_errors[name]), **guard}
-            elif guard["breaker"] != "closed":
-                report[name] = {"status": "degraded", **guard}
-            else:
-                report[name] = {"status": "ready", **guard}
+            # ready, degraded, unavailable, or credentials_refused (at open or the last call) with a hint
+            report[name] = source_readiness(name, sources.guards[name], sources.open_errors.get(name))
         # A department being down degrades answers but does not make this process unfit to serve: pulling every
         # replica out of the load balancer would turn one department's outage into the whole hall's.
         degraded = sorted(name for name, r in report.items() if r["status"] != "ready")

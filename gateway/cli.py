@@ -16,7 +16,6 @@ import contextlib
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +30,8 @@ from auth.keys_cli import keys_app
 from auth.policy_cli import policy_app
 from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError
+from gateway.probe import ProbeReport, probe_all
 from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
 from schema.query import build_schema
@@ -48,7 +48,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
-PROBE_TIMEOUT = 10.0
 
 
 def _load(path: Path) -> GatewayConfig:
@@ -78,9 +77,22 @@ def schema() -> None:
 @app.command()
 def check(
     config: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
-    probe: Annotated[bool, typer.Option("--probe", help="Reach each source once and report.")] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Call each source once with its credentials: its probe query for probe.key, checking the paths "
+            "its provides read (or only reach it when it has no probe).",
+        ),
+    ] = False,
 ) -> None:
-    """Validate a configuration file as ``serve`` would build it; with --probe, also reach every source once."""
+    """Validate a configuration file as ``serve`` would build it; with --probe, also call every source once.
+
+    With ``--probe``, a source with ``probe: {key, query}`` is asked that query for that key with the gateway's
+    credentials, and every record path its ``provides`` read must be in the answer (missing ones are named); a
+    key the department does not hold, or credentials it refuses, fail the probe. A source without ``probe`` is
+    only reached. Exits 1 when any probe fails, 2 for a configuration error.
+    """
     cfg = _load(config)
     _build(cfg, config)  # the same compile step as serve: policy, identity, cache, safelist, rate limits, adapters
     table = Table(title=f"{config}: {len(cfg.sources)} sources")
@@ -88,38 +100,25 @@ def check(
         table.add_column(column)
     if probe:
         table.add_column("probe")
-    results = asyncio.run(_probe_all(cfg)) if probe else {}
+    reports = asyncio.run(probe_all(cfg, build_adapters(cfg))) if probe else {}
     failed = False
     for name, src in cfg.sources.items():
         row = [name, src.kind, src.department, str(len(src.provides))]
         if probe:
-            ok, detail = results[name]
-            failed = failed or not ok
-            row.append(f"[green]ok[/] {detail}" if ok else f"[red]{detail}[/]")
+            report = reports[name]
+            failed = failed or not report.ok
+            row.append(_probe_cell(report))
         table.add_row(*row)
     _out.print(table)
     if failed:
         raise typer.Exit(1)
 
 
-async def _probe_all(config: GatewayConfig) -> dict[str, tuple[bool, str]]:
-    adapters = build_adapters(config)
-
-    async def one(name: str) -> tuple[bool, str]:
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                detail = await adapters[name].probe()
-        except TimeoutError:
-            return False, f"SOURCE_TIMEOUT no answer within {PROBE_TIMEOUT:g}s"
-        except GatewayError as exc:
-            return False, f"{exc.code} {exc.message}"
-        finally:
-            await adapters[name].aclose()
-        return True, f"{detail} ({(time.perf_counter() - started) * 1000:.0f} ms)"
-
-    results = await asyncio.gather(*(one(n) for n in adapters))
-    return dict(zip(adapters, results, strict=True))
+def _probe_cell(report: ProbeReport) -> str:
+    if not report.ok:
+        return f"[red]{report.detail}[/]"
+    what = "reached" if report.status == "reachable" else "answered"
+    return f"[green]ok[/] {what}: {report.detail} ({report.elapsed_ms:.0f} ms)"
 
 
 @app.command()
