@@ -110,6 +110,9 @@ def check(
             row.append(_probe_cell(report))
         table.add_row(*row)
     _out.print(table)
+    for name, report in reports.items():
+        if not report.ok:  # in full, unwrapped: the paths named are what the operator fixes
+            _out.print(f"[red]probe failed[/] {name}: {report.detail}", soft_wrap=True, markup=True, highlight=False)
     if failed:
         raise typer.Exit(1)
 
