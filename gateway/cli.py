@@ -1,6 +1,8 @@
 """The ``onewindow`` command: serve a configuration, check it, print the schema, or run the demo.
 
 onewindow demo                      # demo departments + gateway with GraphiQL on http://127.0.0.1:8000/graphql
+onewindow demo --config mine.yaml   # the same, with your own file laid over the demo configuration
+onewindow departments               # only the simulated departments; prints `export DEMO_...=` lines
 onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
 onewindow serve onewindow.yaml      # run the gateway under uvicorn
 onewindow schema                    # print the unified schema (SDL)
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -154,26 +157,71 @@ def demo(
     latency: Annotated[float, typer.Option(help="Artificial latency of each department, in seconds.")] = 0.0,
     failure_rate: Annotated[float, typer.Option(help="Share of department requests that fail (0 to 1).")] = 0.0,
     data_dir: Annotated[Path | None, typer.Option(help="Where to write the demo databases.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A file laid over the demo configuration: your own sources (and settings) beside the simulated "
+            "departments.",
+        ),
+    ] = None,
 ) -> None:
-    """Start the demo departments on loopback and the gateway with GraphiQL."""
+    """Start the demo departments on loopback and the gateway with GraphiQL; with --config, your file laid over
+    the demo configuration (an integrator's workbench)."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_demo(host, port, latency, failure_rate, data_dir))
+        asyncio.run(_demo(host, port, latency, failure_rate, data_dir, config))
 
 
-async def _demo(host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None) -> None:
+async def _demo(
+    host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None, overlay: Path | None
+) -> None:
     from demo.departments import DemoDepartments
 
     with tempfile.TemporaryDirectory(prefix="onewindow-demo-") as tmp:
         async with DemoDepartments(data_dir or Path(tmp), latency=latency, failure_rate=failure_rate) as departments:
+            where = "the demo configuration" + (f" with {overlay} over it" if overlay is not None else "")
             try:
-                cfg = load_config(DEMO_CONFIG, variables={**os.environ, **departments.variables})
+                cfg = load_config(
+                    DEMO_CONFIG,
+                    variables={**os.environ, **departments.variables},
+                    overlays=[overlay] if overlay is not None else [],
+                )
             except ConfigError as exc:
-                _err.print(f"[bold red]demo configuration error[/]: {exc}")
+                _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
                 raise typer.Exit(2) from None
-            application = _build(cfg, "the demo configuration", graphiql=True, freeze_startup_objects=True)
+            application = _build(cfg, where, graphiql=True, freeze_startup_objects=True)
             async with serve_asgi(application, host=host, port=port) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C
+
+
+@app.command()
+def departments(
+    latency: Annotated[float, typer.Option(help="Artificial latency of each department, in seconds.")] = 0.0,
+    failure_rate: Annotated[float, typer.Option(help="Share of department requests that fail (0 to 1).")] = 0.0,
+    data_dir: Annotated[Path | None, typer.Option(help="Where to write the demo databases.")] = None,
+) -> None:
+    """Start only the simulated departments on loopback and print their variables, until Ctrl+C.
+
+    The output is shell ``export`` lines (``export DEMO_HRSS_URL=http://127.0.0.1:...``) for the ``${DEMO_...}``
+    placeholders of demo/onewindow.yaml, so that ``onewindow serve`` or ``check --probe`` of a file using them,
+    run in another shell, reaches these departments.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_departments(latency, failure_rate, data_dir))
+
+
+async def _departments(latency: float, failure_rate: float, data_dir: Path | None) -> None:
+    from demo.departments import DemoDepartments
+
+    with tempfile.TemporaryDirectory(prefix="onewindow-departments-") as tmp:
+        # Loopback only: the simulated departments hold made-up personal data and check no credentials.
+        async with DemoDepartments(data_dir or Path(tmp), latency=latency, failure_rate=failure_rate) as running:
+            for name, value in sorted(running.variables.items()):
+                sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
+            sys.stdout.flush()
+            _err.print("The simulated departments are up on loopback. Press Ctrl+C to stop.")
+            await asyncio.Event().wait()  # until Ctrl+C
 
 
 def _banner(url: str, cfg: GatewayConfig, purpose: str) -> None:
