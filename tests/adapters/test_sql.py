@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ import pytest
 from sqlalchemy import Column, Date, MetaData, Numeric, String, Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.conformance import AdapterConformance
 from adapters.sql import CHUNK_SIZE, SqlAdapter
 from gateway.config import SourceConfig
 from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
 from gateway.keys import id_number_check_char
-from tests.adapters.conformance import AdapterConformance
 
 
 def _id(body: str) -> str:
@@ -267,6 +268,30 @@ class TestSqlConformance(AdapterConformance):
     def unreachable_adapter(self, unreachable: SqlAdapter) -> SqlAdapter:
         return unreachable
 
+    @pytest.fixture
+    async def slow_adapter(
+        self, backend: str, department: Department, make_adapter: MakeAdapter, tmp_path: Path
+    ) -> AsyncIterator[SqlAdapter]:
+        """SQLite: the database locked by another writer. A server: ``degree`` read from a view that sleeps 2 s.
+        Either way the source's timeout is 300 ms."""
+        if backend != "sqlite":
+            sleep = "pg_sleep(2)::text" if backend == "postgresql" else "SLEEP(2)"
+            view, table = department.qualified("V_XL_SLOW"), department.qualified("T_XL_XX")
+            await department.execute(f"CREATE VIEW {view} AS SELECT SFZH, {sleep} AS ZZ FROM {table}")
+            adapter = make_adapter({**QUERIES, "degree": {"table": "V_XL_SLOW", "key_column": "SFZH"}}, timeout="300ms")
+            await adapter.open()
+            yield adapter
+            return
+        adapter = make_adapter(timeout="300ms")
+        await adapter.open()
+        locker = sqlite3.connect(tmp_path / "education.db", isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")  # another process writing: readers wait for the lock
+            yield adapter
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+
 
 # -- reading ---------------------------------------------------------------------------------------------------------
 
@@ -356,7 +381,7 @@ async def test_where_value_is_bound_never_spliced(make_adapter: MakeAdapter, dep
 
 async def test_adapter_has_no_way_to_write() -> None:
     public = {name for name in dir(SqlAdapter) if not name.startswith("_")}
-    assert public == {"Options", "Query", "aclose", "capabilities", "fetch", "open", "parse_options",
+    assert public == {"Options", "Query", "aclose", "capabilities", "describe", "fetch", "open", "parse_options",
                       "parse_queries", "probe", "search"}  # fmt: skip
 
 
