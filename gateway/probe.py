@@ -7,7 +7,7 @@ each sub-field under ``fields``) must be in the answer. Missing paths are report
 source without ``probe:`` is only reached (:meth:`~adapters.base.Adapter.probe`)::
 
     report = await probe_source("hrss", config.sources["hrss"], adapter)
-    report.ok, report.status, report.detail      # False, "missing_paths", "missing in the answer: months"
+    report.ok, report.status, report.detail      # False, "missing_paths", "insured: missing in the answer: months"
 
 :func:`source_readiness` is what ``/readyz`` says of one source: ``ready``, ``degraded``, ``unavailable``, or
 ``credentials_refused`` (the department refused the gateway's credentials at open or at the last call), with a hint.
@@ -189,6 +189,8 @@ async def probe_source(
             if source.probe is None:
                 return report("reachable", await adapter.probe())
             query = source.probe.query or next(iter(source.queries))
+            if query not in source.queries:
+                return report("failed", f"sources.{name}.probe.query: no query named {query!r}", code="CONFIG_ERROR")
             await adapter.open()
             records = (await adapter.fetch(query, [source.probe.key])).get(source.probe.key, [])
     except TimeoutError:

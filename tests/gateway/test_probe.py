@@ -26,7 +26,7 @@ from adapters.registry import register_adapter
 from demo.departments import DemoDepartments
 from gateway.app import create_app
 from gateway.cli import DEMO_CONFIG, app
-from gateway.config import GatewayConfig, parse_config
+from gateway.config import GatewayConfig, ProbeConfig, parse_config
 from gateway.errors import SourceCredentialsRefused, SourceUnavailable
 from gateway.probe import probe_source, source_readiness
 from gateway.resilience import SourceGuard
@@ -173,6 +173,15 @@ async def test_refused_credentials_are_reported_with_a_hint(ledger: str) -> None
 async def test_a_source_without_probe_is_only_reached(ledger: str) -> None:
     report = await _probe(_config(ledger, probe_key=None))
     assert report.status == "reachable"
+
+
+async def test_a_probe_query_the_source_does_not_have_is_named(ledger: str) -> None:
+    config = _config(ledger)
+    source = config.sources["ledger"].model_copy(update={"probe": ProbeConfig(key=PERSON, query="persn")})
+    async with LedgerAdapter("ledger", source) as adapter:
+        report = await probe_source("ledger", source, adapter)
+    assert report.status == "failed"
+    assert "sources.ledger.probe.query" in report.detail
 
 
 async def test_readyz_reports_credentials_refused_at_open_apart_from_unavailable(ledger: str) -> None:
