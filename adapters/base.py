@@ -20,7 +20,7 @@ A minimal adapter::
             await self._client.close()
 
 Register it under a kind name through the ``onewindow.adapters`` entry-point group (see
-:mod:`adapters.registry`) and prove it with the conformance suite in ``tests/adapters/conformance.py``.
+:mod:`adapters.registry`) and prove it with the conformance suite in :mod:`adapters.conformance`.
 
 Rules every adapter keeps:
 

@@ -5,8 +5,8 @@
     uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
 
 Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
-``/readyz`` (each source: open, circuit breaker, maintenance; degraded sources listed), ``/metrics``
-(Prometheus).
+``/readyz`` (each source: open, circuit breaker, maintenance, credentials refused; degraded sources listed),
+``/metrics`` (Prometheus).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
+from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
 from schema.query import build_schema
@@ -199,6 +200,11 @@ def create_app(
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
+    This is the one compile step of a configuration: everything that can be checked without a department is built
+    here (schema and hardening, policy, identity and issuers, audit and cache settings, the safelist, rate limits,
+    the adapters), so ``onewindow check`` -- which calls this and starts nothing -- accepts exactly the files
+    ``onewindow serve`` does. A wrong setting raises :class:`~gateway.errors.ConfigError` naming its key.
+
     ``freeze_startup_objects`` (the gateway's own process: ``onewindow serve``, ``onewindow demo``): once the lifespan
     has opened everything, move every object built so far -- modules, the schema, parsed WSDLs, pools -- out of the
     cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
@@ -242,9 +248,14 @@ def create_app(
         on_error=unauthorized(identity),  # type: ignore[arg-type]
     )
 
+    # Constructed here, not in the lifespan, so that what an adapter checks when it is built (TLS files, credential
+    # settings) fails when the app is built: ``onewindow check`` builds the app and starts nothing.
+    unstarted: list[Mapping[str, Adapter]] = [adapters if adapters is not None else build_adapters(config)]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        built = adapters if adapters is not None else build_adapters(config)
+        # A second start of the same app (tests) gets fresh adapters: the first start's were closed when it stopped.
+        built = unstarted.pop() if unstarted else adapters if adapters is not None else build_adapters(config)
         sources = SourceSet(config, built, metrics=metrics, cache=cache)
         app.state.audit = audit
         try:
@@ -275,13 +286,8 @@ def create_app(
         sources: SourceSet = request.app.state.sources
         report: dict[str, dict[str, Any]] = {}
         for name in config.sources:
-            guard = sources.guards[name].status()
-            if name in sources.open_errors:
-                report[name] = {"status": "unavailable", "error": str(sources.open_errors[name]), **guard}
-            elif guard["breaker"] != "closed":
-                report[name] = {"status": "degraded", **guard}
-            else:
-                report[name] = {"status": "ready", **guard}
+            # ready, degraded, unavailable, or credentials_refused (at open or the last call) with a hint
+            report[name] = source_readiness(name, sources.guards[name], sources.open_errors.get(name))
         # A department being down degrades answers but does not make this process unfit to serve: pulling every
         # replica out of the load balancer would turn one department's outage into the whole hall's.
         degraded = sorted(name for name, r in report.items() if r["status"] != "ready")
@@ -327,4 +333,8 @@ def create_app(
     ]
     if identity.cas is not None:
         routes += cas_routes(identity.cas, identity.sessions)
-    return Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))
+    application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))
+    # Starlette builds its middleware on the first call; build it now so that a wrong rate limit or its storage
+    # fails here, like every other setting, and not when the server starts.
+    application.middleware_stack = application.build_middleware_stack()
+    return application

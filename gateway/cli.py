@@ -1,6 +1,8 @@
 """The ``onewindow`` command: serve a configuration, check it, print the schema, or run the demo.
 
 onewindow demo                      # demo departments + gateway with GraphiQL on http://127.0.0.1:8000/graphql
+onewindow demo --config mine.yaml   # the same, with your own file laid over the demo configuration
+onewindow departments               # only the simulated departments; prints `export DEMO_...=` lines
 onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
 onewindow serve onewindow.yaml      # run the gateway under uvicorn
 onewindow schema                    # print the unified schema (SDL)
@@ -14,23 +16,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from starlette.applications import Starlette
 
 from auth.audit.cli import audit_app
 from auth.keys_cli import keys_app
 from auth.policy_cli import policy_app
 from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError
+from gateway.probe import ProbeReport, probe_all
 from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
 from schema.query import build_schema
@@ -47,7 +51,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
-PROBE_TIMEOUT = 10.0
 
 
 def _load(path: Path) -> GatewayConfig:
@@ -55,6 +58,16 @@ def _load(path: Path) -> GatewayConfig:
         return load_config(path)
     except ConfigError as exc:
         _err.print(f"[bold red]configuration error[/] in {path}: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _build(cfg: GatewayConfig, where: object, **options: Any) -> Starlette:
+    """The gateway for ``cfg``, built as ``serve`` builds it (nothing started); a wrong setting exits 2 naming its
+    key."""
+    try:
+        return create_app(cfg, **options)
+    except ConfigError as exc:
+        _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
         raise typer.Exit(2) from None
 
 
@@ -67,47 +80,51 @@ def schema() -> None:
 @app.command()
 def check(
     config: Annotated[Path, typer.Argument(help="The YAML configuration file.")],
-    probe: Annotated[bool, typer.Option("--probe", help="Reach each source once and report.")] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Call each source once with its credentials: its probe query for probe.key, checking the paths "
+            "its provides read (or only reach it when it has no probe).",
+        ),
+    ] = False,
 ) -> None:
-    """Validate a configuration file; with --probe, also reach every source once."""
+    """Validate a configuration file as ``serve`` would build it; with --probe, also call every source once.
+
+    With ``--probe``, a source with ``probe: {key, query}`` is asked that query for that key with the gateway's
+    credentials, and every record path its ``provides`` read must be in the answer (missing ones are named); a
+    key the department does not hold, or credentials it refuses, fail the probe. A source without ``probe`` is
+    only reached. Exits 1 when any probe fails, 2 for a configuration error.
+    """
     cfg = _load(config)
+    _build(cfg, config)  # the same compile step as serve: policy, identity, cache, safelist, rate limits, adapters
     table = Table(title=f"{config}: {len(cfg.sources)} sources")
     for column in ("source", "kind", "department", "fields"):
         table.add_column(column)
     if probe:
         table.add_column("probe")
-    results = asyncio.run(_probe_all(cfg)) if probe else {}
+    reports = asyncio.run(probe_all(cfg, build_adapters(cfg))) if probe else {}
     failed = False
     for name, src in cfg.sources.items():
         row = [name, src.kind, src.department, str(len(src.provides))]
         if probe:
-            ok, detail = results[name]
-            failed = failed or not ok
-            row.append(f"[green]ok[/] {detail}" if ok else f"[red]{detail}[/]")
+            report = reports[name]
+            failed = failed or not report.ok
+            row.append(_probe_cell(report))
         table.add_row(*row)
     _out.print(table)
+    for name, report in reports.items():
+        if not report.ok:  # in full, unwrapped: the paths named are what the operator fixes
+            _out.print(f"[red]probe failed[/] {name}: {report.detail}", soft_wrap=True, markup=True, highlight=False)
     if failed:
         raise typer.Exit(1)
 
 
-async def _probe_all(config: GatewayConfig) -> dict[str, tuple[bool, str]]:
-    adapters = build_adapters(config)
-
-    async def one(name: str) -> tuple[bool, str]:
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                detail = await adapters[name].probe()
-        except TimeoutError:
-            return False, f"SOURCE_TIMEOUT no answer within {PROBE_TIMEOUT:g}s"
-        except GatewayError as exc:
-            return False, f"{exc.code} {exc.message}"
-        finally:
-            await adapters[name].aclose()
-        return True, f"{detail} ({(time.perf_counter() - started) * 1000:.0f} ms)"
-
-    results = await asyncio.gather(*(one(n) for n in adapters))
-    return dict(zip(adapters, results, strict=True))
+def _probe_cell(report: ProbeReport) -> str:
+    if not report.ok:
+        return f"[red]{report.detail}[/]"
+    what = "reached" if report.status == "reachable" else "answered"
+    return f"[green]ok[/] {what}: {report.detail} ({report.elapsed_ms:.0f} ms)"
 
 
 @app.command()
@@ -123,7 +140,7 @@ def serve(
         _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
         raise typer.Exit(2)
     cfg = _load(path)
-    application = create_app(cfg, debug=settings.debug or None, freeze_startup_objects=True)
+    application = _build(cfg, path, debug=settings.debug or None, freeze_startup_objects=True)
     uvicorn.run(
         application,
         host=host or settings.host or cfg.http.host,
@@ -140,26 +157,71 @@ def demo(
     latency: Annotated[float, typer.Option(help="Artificial latency of each department, in seconds.")] = 0.0,
     failure_rate: Annotated[float, typer.Option(help="Share of department requests that fail (0 to 1).")] = 0.0,
     data_dir: Annotated[Path | None, typer.Option(help="Where to write the demo databases.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A file laid over the demo configuration: your own sources (and settings) beside the simulated "
+            "departments.",
+        ),
+    ] = None,
 ) -> None:
-    """Start the demo departments on loopback and the gateway with GraphiQL."""
+    """Start the demo departments on loopback and the gateway with GraphiQL; with --config, your file laid over
+    the demo configuration (an integrator's workbench)."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_demo(host, port, latency, failure_rate, data_dir))
+        asyncio.run(_demo(host, port, latency, failure_rate, data_dir, config))
 
 
-async def _demo(host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None) -> None:
+async def _demo(
+    host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None, overlay: Path | None
+) -> None:
     from demo.departments import DemoDepartments
 
     with tempfile.TemporaryDirectory(prefix="onewindow-demo-") as tmp:
         async with DemoDepartments(data_dir or Path(tmp), latency=latency, failure_rate=failure_rate) as departments:
+            where = "the demo configuration" + (f" with {overlay} over it" if overlay is not None else "")
             try:
-                cfg = load_config(DEMO_CONFIG, variables={**os.environ, **departments.variables})
+                cfg = load_config(
+                    DEMO_CONFIG,
+                    variables={**os.environ, **departments.variables},
+                    overlays=[overlay] if overlay is not None else [],
+                )
             except ConfigError as exc:
-                _err.print(f"[bold red]demo configuration error[/]: {exc}")
+                _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
                 raise typer.Exit(2) from None
-            application = create_app(cfg, graphiql=True, freeze_startup_objects=True)
+            application = _build(cfg, where, graphiql=True, freeze_startup_objects=True)
             async with serve_asgi(application, host=host, port=port) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C
+
+
+@app.command()
+def departments(
+    latency: Annotated[float, typer.Option(help="Artificial latency of each department, in seconds.")] = 0.0,
+    failure_rate: Annotated[float, typer.Option(help="Share of department requests that fail (0 to 1).")] = 0.0,
+    data_dir: Annotated[Path | None, typer.Option(help="Where to write the demo databases.")] = None,
+) -> None:
+    """Start only the simulated departments on loopback and print their variables, until Ctrl+C.
+
+    The output is shell ``export`` lines (``export DEMO_HRSS_URL=http://127.0.0.1:...``) for the ``${DEMO_...}``
+    placeholders of demo/onewindow.yaml, so that ``onewindow serve`` or ``check --probe`` of a file using them,
+    run in another shell, reaches these departments.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_departments(latency, failure_rate, data_dir))
+
+
+async def _departments(latency: float, failure_rate: float, data_dir: Path | None) -> None:
+    from demo.departments import DemoDepartments
+
+    with tempfile.TemporaryDirectory(prefix="onewindow-departments-") as tmp:
+        # Loopback only: the simulated departments hold made-up personal data and check no credentials.
+        async with DemoDepartments(data_dir or Path(tmp), latency=latency, failure_rate=failure_rate) as running:
+            for name, value in sorted(running.variables.items()):
+                sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
+            sys.stdout.flush()
+            _err.print("The simulated departments are up on loopback. Press Ctrl+C to stop.")
+            await asyncio.Event().wait()  # until Ctrl+C
 
 
 def _banner(url: str, cfg: GatewayConfig, purpose: str) -> None:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from adapters.conformance import AdapterConformance
 from adapters.rest import RestAdapter
 from gateway.config import SourceConfig
 from gateway.errors import (
@@ -30,7 +31,6 @@ from gateway.errors import (
 )
 from gateway.keys import id_number_check_char
 from gateway.serving import serve_asgi
-from tests.adapters.conformance import AdapterConformance
 
 SOURCE = "social_insurance"
 
@@ -267,6 +267,14 @@ class TestRestConformance(AdapterConformance):
         adapter = RestAdapter(SOURCE, _source(f"http://127.0.0.1:{free_port}"))
         yield adapter
         await adapter.aclose()
+
+    @pytest.fixture
+    async def slow_adapter(self, department_url: str) -> AsyncIterator[RestAdapter]:
+        """``insured`` on the department's slow endpoint (1 s), with a 200 ms timeout."""
+        queries = {"insured": {"path": "/faults/slow", "params": {"id": "{key}"}}}
+        async with RestAdapter(SOURCE, _source(department_url, openapi=None, timeout="200ms", queries=queries)) as slow:
+            assert isinstance(slow, RestAdapter)
+            yield slow
 
 
 # -- against the department ----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ answered, with an error. A 200 whose body is not XML is ``BadSourceData``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from adapters.base import FieldShape
+from adapters.conformance import AdapterConformance
 from adapters.soap import SoapAdapter
 from gateway.config import SourceConfig
 from gateway.errors import (
@@ -28,7 +31,6 @@ from gateway.errors import (
     SourceUnavailable,
 )
 from gateway.serving import serve_asgi
-from tests.adapters.conformance import AdapterConformance
 from tests.adapters.soap_peers import (
     BAD_DECIMAL_ID,
     FAULT_ID,
@@ -110,6 +112,29 @@ def saved_wsdl(url: str, tmp_path: Path) -> str:
     return str(path)
 
 
+@contextlib.asynccontextmanager
+async def _silent_endpoint() -> AsyncIterator[str]:
+    """A loopback HTTP endpoint that reads requests and never answers, until the block exits."""
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                pass
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
 # -- spyne: SOAP 1.1 and SOAP 1.2 ----------------------------------------------------------------------------
 
 
@@ -159,6 +184,15 @@ class TestSoapConformance(_PersonServiceConformance):
         adapter = soap_adapter(wsdl, SPYNE_QUERIES, address=f"http://127.0.0.1:{free_port}/")
         yield adapter
         await adapter.aclose()
+
+    @pytest.fixture
+    async def slow_adapter(self, spyne_wsdl: str, tmp_path: Path) -> AsyncIterator[SoapAdapter]:
+        """The service's own WSDL, its address a loopback endpoint that takes the request and never answers."""
+        async with _silent_endpoint() as address:
+            wsdl = saved_wsdl(spyne_wsdl, tmp_path)
+            async with soap_adapter(wsdl, SPYNE_QUERIES, address=address, timeout=0.3) as adapter:
+                assert isinstance(adapter, SoapAdapter)
+                yield adapter
 
 
 async def test_spyne_record_keeps_xsd_types(spyne_adapter: SoapAdapter) -> None:
@@ -303,6 +337,14 @@ class TestSoap12Conformance(_PersonServiceConformance):
     @pytest.fixture
     def adapter(self, soap12_adapter: SoapAdapter) -> SoapAdapter:
         return soap12_adapter
+
+    @pytest.fixture
+    def slow_adapter(self, soap12_adapter: SoapAdapter) -> SoapAdapter:
+        return soap12_adapter  # its timeout is a quarter of the service's delay for SLOW_ID
+
+    @pytest.fixture
+    def slow_key(self) -> str:
+        return SLOW_ID
 
     @pytest.fixture
     async def unreachable_adapter(self, soap12_wsdl: str, tmp_path: Path, free_port: int) -> AsyncIterator[SoapAdapter]:

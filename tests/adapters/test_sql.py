@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,11 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.conformance import AdapterConformance
 from adapters.sql import CHUNK_SIZE, SqlAdapter
 from gateway.config import SourceConfig
 from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
 from gateway.keys import id_number_check_char
-from tests.adapters.conformance import AdapterConformance
 
 
 def _id(body: str) -> str:
@@ -285,6 +286,30 @@ class TestSqlConformance(AdapterConformance):
     @pytest.fixture
     def unreachable_adapter(self, unreachable: SqlAdapter) -> SqlAdapter:
         return unreachable
+
+    @pytest.fixture
+    async def slow_adapter(
+        self, backend: str, department: Department, make_adapter: MakeAdapter, tmp_path: Path
+    ) -> AsyncIterator[SqlAdapter]:
+        """SQLite: the database locked by another writer. A server: ``degree`` read from a view that sleeps 2 s.
+        Either way the source's timeout is 300 ms."""
+        if backend != "sqlite":
+            sleep = "pg_sleep(2)::text" if backend == "postgresql" else "SLEEP(2)"
+            view, table = department.qualified("V_XL_SLOW"), department.qualified("T_XL_XX")
+            await department.execute(f"CREATE VIEW {view} AS SELECT SFZH, {sleep} AS ZZ FROM {table}")
+            adapter = make_adapter({**QUERIES, "degree": {"table": "V_XL_SLOW", "key_column": "SFZH"}}, timeout="300ms")
+            await adapter.open()
+            yield adapter
+            return
+        adapter = make_adapter(timeout="300ms")
+        await adapter.open()
+        locker = sqlite3.connect(tmp_path / "education.db", isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")  # another process writing: readers wait for the lock
+            yield adapter
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------

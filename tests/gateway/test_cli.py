@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 from typer.testing import CliRunner
 
 from demo.departments import CIVIL_AFFAIRS, DemoDepartments
 from gateway.cli import DEMO_CONFIG, app
 from schema.query import build_schema
+from tests.conftest import unused_port
 
 runner = CliRunner()
 
@@ -50,3 +61,135 @@ async def test_check_without_probe_reaches_no_department(tmp_path: Path) -> None
         result = await asyncio.to_thread(runner.invoke, app, ["check", str(DEMO_CONFIG)], env=departments.variables)
         assert result.exit_code == 0, result.output
         assert sum(c.total + c.metadata for c in departments.counters.values()) == 0
+
+
+def _minimal(tmp_path: Path, security: str) -> Path:
+    """A file every key of which load_config accepts; ``security`` holds what only building the gateway checks."""
+    path = tmp_path / "onewindow.yaml"
+    path.write_text(
+        f"security: {{production: false, {security}}}\n"
+        "sources:\n  hrss:\n    kind: rest\n    department: HRSS\n    base_url: http://127.0.0.1:1\n"
+        "    queries: {q: {path: '/x/{key}'}}\n    provides: {Person.name: {value: n}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_check_fails_a_rate_limit_only_the_built_gateway_reads(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(_minimal(tmp_path, "rate_limit: lots"))])
+    assert result.exit_code == 2, result.output
+    assert "security.rate_limit" in result.output
+    assert "'lots' is not a rate limit" in result.output
+
+
+def test_check_fails_a_safelist_file_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-safelist.json"
+    path = _minimal(tmp_path, f"persisted_queries: safelist, safelist: '{missing}'")
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "security.safelist" in result.output
+
+
+def test_check_and_serve_refuse_the_same_file(tmp_path: Path) -> None:
+    """``serve`` refuses what ``check`` refuses, before it listens."""
+    path = _minimal(tmp_path, "rate_limit_per_client: often")
+    checked = runner.invoke(app, ["check", str(path)])
+    served = runner.invoke(app, ["serve", str(path), "--port", "1"])
+    assert checked.exit_code == served.exit_code == 2
+    assert "security.rate_limit_per_client" in checked.output
+    assert "security.rate_limit_per_client" in served.output
+
+
+def test_check_passes_a_good_file_without_reaching_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", str(_minimal(tmp_path, "rate_limit: 10/second"))])
+    assert result.exit_code == 0, result.output
+    assert "hrss" in result.output
+
+
+# -- the integrator's workbench: the departments alone, and the demo with one's own file laid over it ------------
+
+STARTUP = 60.0  # seconds a started command may take to come up (databases are generated first)
+
+
+@contextlib.contextmanager
+def _running(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``onewindow ARGS`` in a child process, interrupted (Ctrl+C) and waited for, boundedly, when the block exits."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=STARTUP)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=10)
+        assert child.stdout is not None
+        child.stdout.close()
+
+
+def _read_until(child: subprocess.Popen[str], done: Callable[[list[str]], bool]) -> list[str]:
+    """Lines of the child's output until ``done`` says so; fails after :data:`STARTUP` seconds."""
+    assert child.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + STARTUP
+    while not done(lines):
+        ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        line = child.stdout.readline() if ready else ""
+        if not line:
+            raise AssertionError("the command stopped or took too long; it printed:\n" + "".join(lines))
+        lines.append(line)
+    return lines
+
+
+def test_departments_serves_the_simulated_departments_and_prints_their_variables() -> None:
+    with _running("departments") as child:
+        lines = _read_until(child, lambda seen: any("DEMO_PUBLIC_SECURITY_WSDL" in line for line in seen))
+        exports = dict(
+            shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in lines if line.startswith("export ")
+        )
+        assert {"DEMO_HRSS_URL", "DEMO_MARKET_URL", "DEMO_LICENCES_URL", "DEMO_EDUCATION_DB_URL"} <= set(exports)
+        assert exports["DEMO_HRSS_URL"].startswith("http://127.0.0.1:")
+        answer = httpx.get(f"{exports['DEMO_HRSS_URL']}/openapi.json", timeout=10)
+        assert answer.status_code == 200
+        # the printed variables are what `check --probe` of the demo file needs, from another process
+        checked = runner.invoke(app, ["check", str(DEMO_CONFIG), "--probe"], env=exports)
+        assert checked.exit_code == 0, checked.output
+    assert child.returncode == 0
+
+
+def test_demo_config_lays_an_integrators_file_over_the_demo(tmp_path: Path) -> None:
+    port = unused_port()
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "sources:\n  land_registry:\n    kind: rest\n    department: Land Registry (mine)\n"
+        f"    base_url: http://127.0.0.1:{unused_port()}\n    openapi: /openapi.json\n"
+        "    queries: {parcel: {path: '/parcels/{key}'}}\n    provides: {Person.name: {value: owner}}\n",
+        encoding="utf-8",
+    )
+    with _running("demo", "--port", str(port), "--config", str(mine)) as child:
+        _read_until(child, lambda seen: any("OneWindow is up" in line for line in seen))
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
+    sources = ready["sources"]
+    # mine was opened (its OpenAPI document asked for, and refused: nothing listens there), beside the demo's
+    assert sources["land_registry"]["status"] == "unavailable"
+    assert "openapi" in sources["land_registry"]["error"].lower()
+    assert sources["hrss"]["status"] == "ready"
+    assert sources["public_security"]["status"] == "ready"
+
+
+async def test_demo_config_names_the_key_at_fault_in_the_laid_over_file(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("security: {rate_limit: lots}\n", encoding="utf-8")
+    result = await asyncio.to_thread(
+        runner.invoke, app, ["demo", "--port", str(unused_port()), "--config", str(mine), "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "security.rate_limit" in result.output
+    assert str(mine) in " ".join(result.output.split())

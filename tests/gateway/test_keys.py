@@ -39,6 +39,40 @@ def test_invalid_id_numbers_say_why(value: str, reason: str) -> None:
     assert not is_id_number(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "born"),
+    [
+        ("110105188002290014", dt.date(1880, 2, 29)),  # a leap day in the 1880s: held departments know such people
+        ("110105180001010010", dt.date(1800, 1, 1)),  # the earliest accepted
+        ("110105200002290013", dt.date(2000, 2, 29)),  # a century that is a leap year
+    ],
+)
+def test_any_real_birth_date_since_1800_is_accepted(value: str, born: dt.date) -> None:
+    assert parse_id_number(value, today=dt.date(2026, 1, 1)) == value
+    assert birth_date_of(value) == born
+    assert is_id_number(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("110105179912310016", "before 1800"),
+        ("110105190002290017", "not a date"),  # 1900 was not a leap year
+        ("110105202601020014", "in the future"),
+    ],
+)
+def test_impossible_and_future_birth_dates_are_refused(value: str, reason: str) -> None:
+    with pytest.raises(BadUserInput, match=reason):
+        parse_id_number(value, today=dt.date(2026, 1, 1))
+
+
+def test_a_birth_date_of_today_is_accepted_and_tomorrow_is_not() -> None:
+    today = dt.date(2026, 1, 1)
+    assert parse_id_number("110105202601010019", today=today) == "110105202601010019"
+    with pytest.raises(BadUserInput, match="in the future"):
+        parse_id_number("110105202601020014", today=today)
+
+
 def test_every_single_digit_typo_is_caught() -> None:
     valid = "11010519491231002X"
     for position in range(17):
