@@ -5,7 +5,7 @@ onewindow demo --config mine.yaml   # the same, with your own file laid over the
 onewindow departments               # only the simulated departments; prints `export DEMO_...=` lines
 onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
 onewindow serve onewindow.yaml      # run the gateway under uvicorn
-onewindow schema                    # print the unified schema (SDL)
+onewindow schema [CONFIG]           # print the unified schema (SDL), with a configuration's model and raw types
 onewindow policy explain CONFIG --kind clerk --department 民政局 --field Person.maritalStatus
 onewindow keys create|list|revoke   # API keys for counter terminals and integrators
 onewindow audit verify|prune        # the disclosure audit trail
@@ -35,8 +35,10 @@ from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.probe import ProbeReport, probe_all
+from gateway.raw import RawField
 from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
+from gateway.sources import SourceSet
 from schema.query import build_schema
 
 __all__ = ["app", "main"]
@@ -72,9 +74,34 @@ def _build(cfg: GatewayConfig, where: object, **options: Any) -> Starlette:
 
 
 @app.command()
-def schema() -> None:
-    """Print the unified GraphQL schema (SDL)."""
-    sys.stdout.write(str(build_schema()) + "\n")
+def schema(
+    config: Annotated[
+        Path | None, typer.Argument(help="A configuration: its model and raw namespaces join the built-in schema.")
+    ] = None,
+) -> None:
+    """Print the GraphQL schema (SDL): the built-in one, or a configuration's with its model and raw namespaces
+    (reached once, to read the departments' own descriptions)."""
+    if config is None:
+        sys.stdout.write(str(build_schema()) + "\n")
+        return
+    cfg = _load(config)
+    try:
+        raw = asyncio.run(_describe_raw(cfg)) if any(src.raw for src in cfg.sources.values()) else []
+    except ConfigError as exc:
+        _err.print(f"[bold red]configuration error[/] in {config}: {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(str(build_schema(catalog=cfg.catalog, raw=raw)) + "\n")
+
+
+async def _describe_raw(cfg: GatewayConfig) -> list[RawField]:
+    sources = SourceSet(cfg, build_adapters(cfg))
+    try:
+        await sources.open()
+        for name, error in sources.open_errors.items():
+            _err.print(f"[yellow]{name}[/]: raw namespace left out, {error.code} {error.reason}")
+        return await sources.describe_raw()
+    finally:
+        await sources.aclose()
 
 
 @app.command()

@@ -64,7 +64,7 @@ def _check_source(name: str, source: SourceConfig, catalog: Catalog) -> None:
         seen = entity_of_query.setdefault(query, entity_name)
         if seen != entity_name:
             raise ConfigError(f"{path}.query", f"query {query!r} already answers for {seen}, not {entity_name}")
-        if spec.many and source.queries[query].many and fmap.value is not None and spec.ref is None:
+        if spec.many and source.queries[query].many and fmap.value is not None and spec.is_object:
             raise ConfigError(f"{path}.value", "a list field read from a 'many' query maps each record; drop 'value'")
         if not spec.many and source.queries[query].many:
             raise ConfigError(f"{path}.query", f"query {query!r} returns many records but {target} is one value")

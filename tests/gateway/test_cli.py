@@ -8,6 +8,7 @@ import os
 import select
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,6 +30,33 @@ def test_schema_prints_the_unified_sdl() -> None:
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
     assert result.stdout.strip() == str(build_schema()).strip()
+
+
+def test_schema_of_a_configuration_has_its_model_and_raw_namespaces(tmp_path: Path) -> None:
+    database = tmp_path / "allowance.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute('CREATE TABLE "T_DB" ("SFZH" CHAR(18), "JE" NUMERIC(10, 2), "KSRQ" DATE, "ZT" CHAR(1))')
+    connection.close()
+    config = tmp_path / "onewindow.yaml"
+    config.write_text(
+        "security: {production: false}\n"
+        'model:\n  entities:\n    Person:\n      fields:\n        allowanceAmounts: {type: "[Decimal]"}\n'
+        "sources:\n  allowance:\n    kind: sql\n    department: 民政局社会救助系统\n"
+        f"    url: sqlite+aiosqlite:///{database}\n"
+        "    queries: {grants: {table: T_DB, key_column: SFZH, many: true}}\n"
+        "    raw: {entity: Person}\n"
+        "    provides: {Person.allowanceAmounts: {query: grants, value: JE}}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["schema", str(config)])
+    assert result.exit_code == 0, result.output
+    sdl = result.stdout
+    assert "allowanceAmounts: [Decimal!]" in sdl
+    assert "raw: RawPerson" in sdl
+    assert "allowance: RawPersonAllowance" in sdl
+    assert "grants: [RawAllowanceGrants!]" in sdl
+    for column, graphql_type in (("SFZH", "String"), ("JE", "Decimal"), ("KSRQ", "Date"), ("ZT", "String")):
+        assert f"  {column}: {graphql_type}\n" in sdl.split("type RawAllowanceGrants {")[1].split("}")[0]
 
 
 def test_check_names_the_key_of_a_bad_file(tmp_path: Path) -> None:
