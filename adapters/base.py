@@ -35,6 +35,7 @@ Rules every adapter keeps:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ __all__ = [
     "FieldShape",
     "Record",
     "RecordShape",
+    "department_message",
     "mentions",
 ]
 
@@ -107,6 +109,32 @@ class Capabilities:
 
     batch: bool = False
     search: bool = False
+
+
+_MESSAGE_CHARS = 120
+_REDACTED = "***"
+# An 18-character ID number or unified social credit code, a 15-digit ID number, a bank card: any run of 15 or
+# more ASCII letters and digits with a digit in it. Personal data, never repeated in a message.
+_IDENTIFIER = re.compile(r"[0-9A-Za-z]{15,}")
+
+
+def department_message(text: Any, keys: Sequence[str] = (), secrets: Sequence[str] = ()) -> str:
+    """A department's own message (a fault string, a ``msg`` in a body) made fit for an error: one line, short,
+    without the keys asked for, secrets, or anything that looks like an ID number or credit code.
+
+    >>> department_message("无记录: 11010519491231002X", keys=["11010519491231002X"])
+    '无记录: {key}'
+    >>> department_message("账户 110105194912310021 已冻结")
+    '账户 *** 已冻结'
+    """
+    message = " ".join(str(text).split())
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        message = message.replace(secret, _REDACTED)
+    for key in keys:
+        if key:
+            message = message.replace(key, "{key}")
+    message = _IDENTIFIER.sub(lambda m: _REDACTED if any(c.isdigit() for c in m[0]) else m[0], message)
+    return message if len(message) <= _MESSAGE_CHARS else message[:_MESSAGE_CHARS] + "…"
 
 
 def mentions(template: Any, marker: str) -> bool:

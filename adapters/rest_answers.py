@@ -9,28 +9,19 @@ A status in the body::
     >>> status = RestStatus(path="code", message="msg", ok=["0000"], not_found=["1004"])
     >>> read_status({"code": "1004", "msg": "无此人"}, status, source="hrss", what="GET /p/{key}")
     False
-    >>> department_message("证件号11010519491231002X不存在")
-    '证件号***不存在'
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapters.base import Record
+from adapters.base import Record, department_message
 from gateway.errors import BadSourceData, SourceCredentialsRefused, SourceFault
 
-__all__ = ["PageAnswer", "RestPaging", "RestStatus", "department_message", "dig", "read_pages", "read_status"]
-
-_MESSAGE_CHARS = 120
-_REDACTED = "***"
-# An 18-character ID number or unified social credit code, a 15-digit ID number, a bank card: any run of 15 or
-# more ASCII letters and digits with a digit in it. Personal data, never repeated in a message.
-_IDENTIFIER = re.compile(r"[0-9A-Za-z]{15,}")
+__all__ = ["PageAnswer", "RestPaging", "RestStatus", "dig", "read_pages", "read_status"]
 
 
 class _Keys(BaseModel):
@@ -128,18 +119,6 @@ def dig(value: Any, path: str | None) -> Any:
         else:
             raise LookupError(part)
     return value
-
-
-def department_message(text: Any, keys: Sequence[str] = (), secrets: Sequence[str] = ()) -> str:
-    """A department's own message made fit for an error: one line, short, without keys, secrets or anything
-    that looks like an ID number or credit code."""
-    message = " ".join(str(text).split())
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        message = message.replace(secret, _REDACTED)
-    for key in keys:
-        message = message.replace(key, "{key}")
-    message = _IDENTIFIER.sub(lambda m: _REDACTED if any(c.isdigit() for c in m[0]) else m[0], message)
-    return message if len(message) <= _MESSAGE_CHARS else message[:_MESSAGE_CHARS] + "…"
 
 
 def read_status(

@@ -79,7 +79,16 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zeep.transports import AsyncTransport
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, RecordShape, mentions
+from adapters.base import (
+    Adapter,
+    AdapterOptions,
+    AdapterQuery,
+    Capabilities,
+    Record,
+    RecordShape,
+    department_message,
+    mentions,
+)
 from adapters.credentials import Credentials, TlsOptions, http_auth, redact, secret_values, ssl_context, wsse_token
 from adapters.soap_shapes import describe_output
 from gateway.config import SourceConfig
@@ -313,7 +322,7 @@ class SoapAdapter(Adapter):
         not_found = self._not_found_faults(spec)
         if len(keys) == 1:
             key = keys[0]
-            response = await self._call(spec.operation, _fill(spec.request, key=key), not_found)
+            response = await self._call(spec.operation, _fill(spec.request, key=key), not_found, [key])
             if response is _NO_RECORD:
                 return {}
             records = self._records(_at(response, spec.result, self.name, "result path"), many=spec.many)
@@ -326,7 +335,7 @@ class SoapAdapter(Adapter):
                 found.update(await self.fetch(query, [key]))
             return found
         batch = spec.batch
-        response = await self._call(batch.operation, _fill(batch.request, keys=list(keys)), not_found)
+        response = await self._call(batch.operation, _fill(batch.request, keys=list(keys)), not_found, keys)
         if response is _NO_RECORD:
             return {}
         wanted = set(keys)
@@ -367,7 +376,13 @@ class SoapAdapter(Adapter):
         hint = f"the department refused the gateway's credentials; check sources.{self.name}.credentials"
         return SourceCredentialsRefused(self.name, f"{what}: {hint}")
 
-    async def _call(self, operation: str, request: dict[str, Any], not_found: frozenset[str] = frozenset()) -> Any:
+    async def _call(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        not_found: frozenset[str] = frozenset(),
+        keys: Sequence[str] = (),
+    ) -> Any:
         """The answer as plain dicts, or ``_NO_RECORD`` for a fault whose code is one of ``not_found``."""
         if self._service is None:
             raise RuntimeError(f"SOAP source {self.name!r} is not open; call open() first")
@@ -386,7 +401,7 @@ class SoapAdapter(Adapter):
             if not_found.intersection(codes.all):
                 return _NO_RECORD
             # a department may quote the credentials it refused
-            message = self._redact(_describe_fault(operation, exc))
+            message = department_message(_describe_fault(operation, exc), keys, self._secrets)
             code = self._redact(exc.code) if exc.code else None
             if _WSSE_REFUSALS.intersection(codes.names):
                 raise SourceCredentialsRefused(
