@@ -111,7 +111,7 @@ class Capabilities:
     search: bool = False
 
 
-_MESSAGE_CHARS = 120
+_MESSAGE_CHARS = 240
 _REDACTED = "***"
 # An 18-character ID number or unified social credit code, a 15-digit ID number, a bank card: any run of 15 or
 # more ASCII letters and digits with a digit in it. Personal data, never repeated in a message.
