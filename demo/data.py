@@ -9,10 +9,21 @@ Two keys are always present with full data in every department that holds their 
     ('王秀英', datetime.date(1949, 12, 31))
     >>> len(data.persons) >= 1000 and len(data.cases) >= 2000
     True
+
+Relations are drawn last, from a random stream of their own, so that adding them changed no earlier value: every
+married person gets a spouse (a person of its own, appended, whose marriage record names them in turn), a couple
+shares a household, everyone else lives alone -- but for the sample person, who lives with her grandson.
+
+    >>> spouse = data.persons_by_id[next(p for p in data.persons if p.marriage.spouse_id).marriage.spouse_id]
+    >>> data.persons_by_id[spouse.marriage.spouse_id].marriage.spouse_id == spouse.id_number
+    True
+    >>> [data.persons_by_id[m].name for m in data.household_members(SAMPLE_PERSON_ID)]
+    ['王建国']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from functools import lru_cache
@@ -86,6 +97,7 @@ def _build(seed: int, today: dt.date) -> Dataset:
     entities = generate_entities(rng, today, persons)
     items = generate_service_items()
     cases = generate_cases(rng, today, persons, entities, items)
+    persons = _relate(random.Random(f"{seed}:relations"), today, persons)
     return Dataset(seed, today, tuple(persons), tuple(entities), tuple(items), tuple(cases))
 
 
@@ -98,6 +110,88 @@ def _generate_persons(rng: random.Random, today: dt.date) -> list[Person]:
             used.add(person.id_number)
             persons.append(person)
     return persons
+
+
+def _relate(rng: random.Random, today: dt.date, persons: list[Person]) -> list[Person]:
+    """``persons`` with their spouses and households: a spouse for every married person (appended after them),
+    one household per couple, the sample person's grandson in her household, everyone else alone."""
+    used = {p.id_number for p in persons}
+    related: list[Person] = []
+    spouses: list[Person] = []
+    households = _HouseholdNumbers()
+    for person in persons:
+        if person.id_number == SAMPLE_PERSON_ID:
+            number = households.next(person.region)
+            grandson = _grandson(rng, today, person, used)
+            related.append(dataclasses.replace(person, household_number=number))
+            spouses.append(dataclasses.replace(grandson, household_number=number))
+        elif person.marriage.status == "MARRIED":
+            number = households.next(person.region)
+            spouse = _spouse(rng, today, person, used)
+            marriage = dataclasses.replace(person.marriage, spouse_id=spouse.id_number)
+            related.append(dataclasses.replace(person, marriage=marriage, household_number=number))
+            spouses.append(dataclasses.replace(spouse, household_number=number))
+        else:
+            related.append(dataclasses.replace(person, household_number=households.next(person.region)))
+    return related + spouses
+
+
+class _HouseholdNumbers:
+    """户号: the region code and a running number (``110105000001``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self, region: Region) -> str:
+        self.count += 1
+        return f"{region.code}{self.count:06d}"
+
+
+def _new_person(
+    rng: random.Random, today: dt.date, region: Region, gender: str, birth: dt.date, marriage: Marriage, used: set[str]
+) -> Person:
+    """A person drawn like the others, but born on ``birth`` in ``region`` with ``marriage``."""
+    while True:
+        sequence = 2 * rng.randrange(0, 499) + (1 if gender == "MALE" else 2)
+        id_number = _id_number(region, birth, sequence)
+        if id_number not in used:
+            used.add(id_number)
+            break
+    name = _name(rng, gender)
+    degree_count = rng.choices((0, 1, 2, 3), (35, 40, 18, 7))[0]
+    return Person(
+        id_number=id_number,
+        name=name,
+        gender=gender,
+        ethnicity_code=_ethnicity(rng, region),
+        birth_date=birth,
+        region=region,
+        address=_address(rng, region),
+        phone=_phone(rng),
+        marriage=marriage,
+        social_insurance=_social_insurance(rng, region, birth, today) if rng.random() < 0.88 else None,
+        degrees=_degrees(rng, birth, today, degree_count),
+        licences=person_licences(rng, today, id_number, name, region, birth, marriage),
+    )
+
+
+def _spouse(rng: random.Random, today: dt.date, partner: Person, used: set[str]) -> Person:
+    """The spouse of a married ``partner``: the other sex, of about their age, at least 22 (and at most 45) when
+    the marriage was registered, in the same register (a first marriage), naming ``partner`` as spouse."""
+    registered = partner.marriage.registered_on
+    assert registered is not None
+    birth = partner.birth_date + dt.timedelta(days=rng.randint(-5 * 365, 5 * 365))
+    birth = max(min(birth, _years_after(registered, -22)), _years_after(registered, -45))
+    gender = "FEMALE" if partner.gender == "MALE" else "MALE"
+    marriage = Marriage("20", registered, partner.marriage.registry, partner.id_number)
+    return _new_person(rng, today, partner.region, gender, birth, marriage, used)
+
+
+def _grandson(rng: random.Random, today: dt.date, grandmother: Person, used: set[str]) -> Person:
+    """The sample person's grandson: unmarried, in his twenties, registered in her household."""
+    birth = _years_after(today, -rng.randint(23, 28)) - dt.timedelta(days=rng.randint(0, 364))
+    grandson = _new_person(rng, today, grandmother.region, "MALE", birth, Marriage("10", None, None), used)
+    return dataclasses.replace(grandson, name="王建国")
 
 
 def _id_number(region: Region, birth: dt.date, sequence: int) -> str:

@@ -86,11 +86,13 @@ def code_of(table: Mapping[str, str], unified: str) -> str:
 
 @dataclass(frozen=True)
 class Marriage:
-    """The marriage registry's record: a GB/T 2261.2 code, and where and when a marriage was registered."""
+    """The marriage registry's record: a GB/T 2261.2 code, where and when a marriage was registered, and for a
+    married person the spouse's ID number (the spouse's record names this person in turn)."""
 
     code: str
     registered_on: dt.date | None
     registry: str | None
+    spouse_id: str | None = None
 
     @property
     def status(self) -> str:
@@ -142,6 +144,8 @@ class Person:
     social_insurance: SocialInsurance | None
     degrees: tuple[Degree, ...]
     licences: tuple[Licence, ...]
+    # 户号: the household registry's number of the household this person is registered in.
+    household_number: str = ""
 
     @property
     def ethnicity(self) -> str:
@@ -232,6 +236,29 @@ class Dataset:
         grouped: defaultdict[str, list[Case]] = defaultdict(list)
         for case in self.cases:
             grouped[case.applicant_id].append(case)
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    @cached_property
+    def households(self) -> Mapping[str, tuple[str, ...]]:
+        """Each household number's members, by ID number, in the order of :attr:`persons`."""
+        grouped: defaultdict[str, list[str]] = defaultdict(list)
+        for person in self.persons:
+            grouped[person.household_number].append(person.id_number)
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    def household_members(self, id_number: str) -> tuple[str, ...]:
+        """The other members of a person's household (empty for a person living alone or unknown)."""
+        person = self.persons_by_id.get(id_number)
+        if person is None:
+            return ()
+        return tuple(m for m in self.households[person.household_number] if m != id_number)
+
+    @cached_property
+    def entities_by_representative(self) -> Mapping[str, tuple[LegalEntity, ...]]:
+        """The entities each person is legal representative of."""
+        grouped: defaultdict[str, list[LegalEntity]] = defaultdict(list)
+        for entity in self.entities:
+            grouped[entity.legal_representative].append(entity)
         return {k: tuple(v) for k, v in grouped.items()}
 
     @cached_property

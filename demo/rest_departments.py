@@ -5,8 +5,9 @@ Human Resources and Social Security (OpenAPI 3.0 document at ``/openapi.json``):
     GET  /insured/{idNumber}     {"idNumber", "insured": "1"|"0", "months": int, "city", "since": "YYYY-MM-DD"}; 404
     POST /insured:batch          {"ids": [...]} -> {"items": [record...]}  (unknown ids left out)
 
-Market Regulation enterprise registry::
+Market Regulation enterprise registry (OpenAPI 3.0 document at ``/openapi.json``)::
 
+    GET  /enterprises?legalRepresentative={idNumber}   {"items": [record...]}  (empty when the person represents none)
     GET  /enterprises/{creditCode}   {"creditCode", "name", "type", "legalRepresentative": {"idNumber", "name"},
                                       "registeredCapital": 5000000.00, "status": "存续"|"在业"|"吊销"|"注销"|"迁出",
                                       "establishedOn", "address", "businessScope"}; 404
@@ -160,15 +161,21 @@ def _batch(
     return endpoint
 
 
-def hrss_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = None) -> Starlette:
-    """Human Resources and Social Security: insurance records by ID number, with an OpenAPI document."""
-    counter = RequestCounter()
-    document = json.loads(files("demo").joinpath("openapi", "hrss.json").read_text(encoding="utf-8"))
+def _openapi(name: str) -> Callable[[Request], Any]:
+    """Serve ``demo/openapi/<name>``, its ``servers`` pointing at the URL it was fetched from."""
+    document = json.loads(files("demo").joinpath("openapi", name).read_text(encoding="utf-8"))
 
     async def openapi(request: Request) -> Response:
         served = copy.deepcopy(document)
         served["servers"] = [{"url": f"{request.url.scheme}://{request.url.netloc}"}]
         return _json(served)
+
+    return openapi
+
+
+def hrss_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = None) -> Starlette:
+    """Human Resources and Social Security: insurance records by ID number, with an OpenAPI document."""
+    counter = RequestCounter()
 
     async def get_insured(request: Request) -> Response:
         counter.hit("getInsured")
@@ -181,7 +188,7 @@ def hrss_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = None) -> 
         return (r for r in (insured_record(dataset, k) for k in keys) if r is not None)
 
     routes = [
-        Route(OPENAPI_PATH, openapi, methods=["GET"]),
+        Route(OPENAPI_PATH, _openapi("hrss.json"), methods=["GET"]),
         Route("/insured/{idNumber}", get_insured, methods=["GET"]),
         Route("/insured:batch", _batch(counter, "batchInsured", "ids", found), methods=["POST"]),
     ]
@@ -189,8 +196,17 @@ def hrss_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = None) -> 
 
 
 def market_regulation_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = None) -> Starlette:
-    """Market Regulation: the enterprise registry by unified social credit code."""
+    """Market Regulation: the enterprise registry by unified social credit code or by legal representative, with
+    an OpenAPI document."""
     counter = RequestCounter()
+
+    async def list_enterprises(request: Request) -> Response:
+        representative = request.query_params.get("legalRepresentative", "").strip().upper()
+        if not representative:
+            return _error(400, "BAD_REQUEST", "legalRepresentative is required")
+        counter.hit("listEnterprises")
+        entities = dataset.entities_by_representative.get(representative, ())
+        return _json({"items": [enterprise_record(dataset, e) for e in entities]})
 
     async def get_enterprise(request: Request) -> Response:
         counter.hit("getEnterprise")
@@ -204,6 +220,8 @@ def market_regulation_app(dataset: Dataset, behaviour: DepartmentBehaviour | Non
         return (enterprise_record(dataset, by_code[k]) for k in keys if k in by_code)
 
     routes = [
+        Route(OPENAPI_PATH, _openapi("market_regulation.json"), methods=["GET"]),
+        Route("/enterprises", list_enterprises, methods=["GET"]),
         Route("/enterprises/{creditCode}", get_enterprise, methods=["GET"]),
         Route("/enterprises:batch", _batch(counter, "batchEnterprises", "creditCodes", found), methods=["POST"]),
     ]

@@ -3,9 +3,12 @@
 
     GET  /household?wsdl          the WSDL, its soap:address pointing at the URL it was fetched from
     POST /household               QueryPerson(IdCardNo) -> {ResultCode, Person?};
-                                  QueryPersonBatch(IdCardNos{IdCardNo*}) -> {ResultCode, Persons{Person*}}
+                                  QueryPersonBatch(IdCardNos{IdCardNo*}) -> {ResultCode, Persons{Person*}};
+                                  QueryHouseholdMembers(IdCardNo) -> {ResultCode, HH?, Members{Member*}?}
+                                  (the other persons of the household: IdCardNo, XM)
     GET  /marriage?wsdl
-    POST /marriage                QueryMarriage(IdCardNo) -> {ResultCode, MarriageRecord?}   (SOAP 1.2)
+    POST /marriage                QueryMarriage(IdCardNo) -> {ResultCode, MarriageRecord?}   (SOAP 1.2;
+                                  SpouseIdCardNo while married)
 
 An unknown ID number gives a response without a record (ResultCode ``01``); a malformed envelope or an unknown
 operation gives a SOAP Fault of the endpoint's SOAP version.
@@ -215,9 +218,23 @@ def public_security_app(dataset: Dataset, behaviour: DepartmentBehaviour | None 
             ("CSRQ", f"{person.birth_date:%Y%m%d}"),
             ("HJDZ", person.address),
             ("LXDH", person.phone),
+            ("HH", person.household_number),
         ):
             _add(el, ns, name, value)
         return True
+
+    def query_household_members(payload: Any) -> Any:
+        id_number = _text(payload, "IdCardNo", ns)
+        person = dataset.persons_by_id.get(id_number)
+        response = _response(ns, "QueryHouseholdMembers", person is not None)
+        if person is not None:
+            _add(response, ns, "HH", person.household_number)
+            members = etree.SubElement(response, f"{{{ns}}}Members")
+            for member_id in dataset.household_members(id_number):
+                member = etree.SubElement(members, f"{{{ns}}}Member")
+                _add(member, ns, "IdCardNo", member_id)
+                _add(member, ns, "XM", dataset.persons_by_id[member_id].name)
+        return response
 
     def query_person(payload: Any) -> Any:
         id_number = _text(payload, "IdCardNo", ns)
@@ -244,7 +261,11 @@ def public_security_app(dataset: Dataset, behaviour: DepartmentBehaviour | None 
         ns,
         "public_security.wsdl",
         HOUSEHOLD_PATH,
-        {"QueryPerson": query_person, "QueryPersonBatch": query_person_batch},
+        {
+            "QueryPerson": query_person,
+            "QueryPersonBatch": query_person_batch,
+            "QueryHouseholdMembers": query_household_members,
+        },
         counter,
     )
     return department_app(
@@ -271,6 +292,7 @@ def civil_affairs_app(dataset: Dataset, behaviour: DepartmentBehaviour | None = 
             _add(record, ns, "MarriageStatus", marriage.code)
             _add(record, ns, "RegisterDate", marriage.registered_on.isoformat() if marriage.registered_on else None)
             _add(record, ns, "Registry", marriage.registry)
+            _add(record, ns, "SpouseIdCardNo", marriage.spouse_id)
         return response
 
     counter = RequestCounter()

@@ -134,3 +134,53 @@ def test_licence_status_agrees_with_validity(dataset: Dataset) -> None:
                 assert licence.valid_until < TODAY
             if licence.status == "VALID":
                 assert licence.valid_until is None or licence.valid_until >= TODAY
+
+
+def test_every_married_person_has_a_spouse_who_names_them_in_turn(dataset: Dataset) -> None:
+    married = [p for p in dataset.persons if p.marriage.status == "MARRIED"]
+    assert len(married) > 500
+    for person in married:
+        assert person.marriage.spouse_id is not None, person.id_number
+        spouse = dataset.persons_by_id[person.marriage.spouse_id]
+        assert spouse.marriage.spouse_id == person.id_number
+        assert spouse.gender != person.gender
+        assert spouse.marriage.status == "MARRIED"
+        assert spouse.marriage.registered_on == person.marriage.registered_on
+        assert spouse.marriage.registry == person.marriage.registry
+        assert spouse.household_number == person.household_number
+    assert all(p.marriage.spouse_id is None for p in dataset.persons if p.marriage.status != "MARRIED")
+
+
+def test_households_hold_couples_the_sample_person_and_her_grandson_and_people_alone(dataset: Dataset) -> None:
+    for number, members in dataset.households.items():
+        assert len(members) in (1, 2), number
+        assert number[:6] == dataset.persons_by_id[members[0]].region.code
+    assert dataset.household_members(SAMPLE_PERSON_ID) == tuple(
+        p.id_number for p in dataset.persons if p.name == "王建国" and p.region.code == "110105"
+    )
+    grandson = dataset.persons_by_id[dataset.household_members(SAMPLE_PERSON_ID)[0]]
+    assert grandson.marriage.status == "SINGLE"
+    assert dataset.household_members("110105194912310021") == ()
+
+
+def test_relations_leave_the_persons_drawn_before_them_unchanged(dataset: Dataset) -> None:
+    sample = dataset.sample_person
+    assert sample.marriage.spouse_id is None  # widowed
+    assert sample.phone == "13800138000"
+    assert dataset.persons[: data.PERSON_COUNT] == tuple(
+        p for p in dataset.persons if p.id_number not in _added(dataset)
+    )
+
+
+def _added(dataset: Dataset) -> set[str]:
+    """Persons added by the relations: spouses of the first PERSON_COUNT, and the sample person's grandson."""
+    first = dataset.persons[: data.PERSON_COUNT]
+    return {p.marriage.spouse_id for p in first if p.marriage.spouse_id} | set(
+        dataset.household_members(SAMPLE_PERSON_ID)
+    )
+
+
+def test_entities_by_representative_lists_every_entity_once(dataset: Dataset) -> None:
+    listed = [e for entities in dataset.entities_by_representative.values() for e in entities]
+    assert sorted(e.credit_code for e in listed) == sorted(e.credit_code for e in dataset.entities)
+    assert dataset.sample_entity in dataset.entities_by_representative[SAMPLE_PERSON_ID]

@@ -42,7 +42,12 @@ async def test_variables_fill_the_demo_configuration_which_provides_every_field(
     config = parse_config(_demo_config(), variables)
     assert set(config.sources) == set(DEPARTMENTS)
     provided = {target for source in config.sources.values() for target in source.provides}
-    assert provided == {f"{e}.{f}" for e, spec in CATALOG.items() for f, s in spec.fields.items() if not s.computed}
+    catalog = config.catalog
+    assert provided == {f"{e}.{f}" for e, spec in catalog.items() for f, s in spec.fields.items() if not s.computed}
+    # The demo's model section adds the relations to the built-in model, and nothing else.
+    added = {f"Person.{f}" for f in catalog["Person"].fields} - {f"Person.{f}" for f in CATALOG["Person"].fields}
+    assert added == {"Person.householdNumber", "Person.spouse", "Person.householdMembers", "Person.representedEntities"}
+    assert set(catalog) == set(CATALOG)
 
 
 async def test_pinned_port_is_used(tmp_path: Path, free_port: int) -> None:

@@ -55,7 +55,22 @@ async def test_household_registry_answers_zeep_with_the_sample_person(demo: Demo
         "CSRQ": "19491231",
         "HJDZ": "北京市朝阳区建国路88号3号楼2单元501室",
         "LXDH": "13800138000",
+        "HH": demo.dataset.sample_person.household_number,
     }
+
+
+async def test_household_registry_lists_the_other_members_of_a_household(demo: DemoDepartments) -> None:
+    wsdl = demo.variables["DEMO_PUBLIC_SECURITY_WSDL"]
+    dataset = demo.dataset
+    grandson = dataset.persons_by_id[dataset.household_members(SAMPLE_PERSON_ID)[0]]
+    answer = await _soap(wsdl, "QueryHouseholdMembers", IdCardNo=SAMPLE_PERSON_ID)
+    assert answer["HH"] == dataset.sample_person.household_number == grandson.household_number
+    assert answer["Members"] == {"Member": [{"IdCardNo": grandson.id_number, "XM": "王建国"}]}
+    alone = next(p for p in dataset.persons if not dataset.household_members(p.id_number))
+    lonely = await _soap(wsdl, "QueryHouseholdMembers", IdCardNo=alone.id_number)
+    assert (lonely["ResultCode"], lonely["HH"], lonely["Members"]) == ("00", alone.household_number, None)  # empty
+    unknown = await _soap(wsdl, "QueryHouseholdMembers", IdCardNo=UNKNOWN_PERSON)
+    assert (unknown["ResultCode"], unknown["Members"]) == ("01", None)
 
 
 async def test_household_registry_leaves_out_unknown_people(demo: DemoDepartments) -> None:
@@ -75,12 +90,26 @@ async def test_marriage_registry_answers_soap_12_with_nil_for_the_unmarried(demo
         "MarriageStatus": "30",
         "RegisterDate": dt.date(1972, 5, 1),
         "Registry": "北京市朝阳区民政局婚姻登记处",
+        "SpouseIdCardNo": None,
     }
     single = next(p for p in demo.dataset.persons if p.marriage.code == "10")
     record = (await _soap(wsdl, "QueryMarriage", IdCardNo=single.id_number))["MarriageRecord"]
     assert record["MarriageStatus"] == "10"
     assert record["RegisterDate"] is None
     assert record["Registry"] is None
+    assert record["SpouseIdCardNo"] is None
+
+
+async def test_marriage_registry_names_the_spouse_of_a_married_person_and_the_spouse_names_them(
+    demo: DemoDepartments,
+) -> None:
+    wsdl = demo.variables["DEMO_CIVIL_AFFAIRS_WSDL"]
+    married = next(p for p in demo.dataset.persons if p.marriage.status == "MARRIED")
+    record = (await _soap(wsdl, "QueryMarriage", IdCardNo=married.id_number))["MarriageRecord"]
+    assert record["SpouseIdCardNo"] == married.marriage.spouse_id
+    spouse = (await _soap(wsdl, "QueryMarriage", IdCardNo=record["SpouseIdCardNo"]))["MarriageRecord"]
+    assert spouse["SpouseIdCardNo"] == married.id_number
+    assert spouse["RegisterDate"] == record["RegisterDate"]
 
 
 async def test_wsdl_address_is_the_url_it_was_fetched_from(demo: DemoDepartments) -> None:
@@ -149,6 +178,28 @@ async def test_market_regulation_writes_capital_with_two_decimals(demo: DemoDepa
     assert record["establishedOn"] == "2003-06-18"
     assert missing.status_code == 404
     assert [r["creditCode"] for r in batch.json()["items"]] == [other, SAMPLE_ENTITY_CODE]
+
+
+async def test_market_regulation_lists_the_enterprises_of_a_legal_representative(demo: DemoDepartments) -> None:
+    dataset = demo.dataset
+    representative = next(p for p, entities in dataset.entities_by_representative.items() if len(entities) > 1)
+    async with httpx.AsyncClient(base_url=demo.variables["DEMO_MARKET_URL"]) as http:
+        sample = await http.get("/enterprises", params={"legalRepresentative": SAMPLE_PERSON_ID})
+        several = await http.get("/enterprises", params={"legalRepresentative": representative})
+        nobody = await http.get("/enterprises", params={"legalRepresentative": UNKNOWN_PERSON})
+        missing = await http.get("/enterprises")
+        document = (await http.get("/openapi.json")).json()
+    assert SAMPLE_ENTITY_CODE in [r["creditCode"] for r in sample.json()["items"]]
+    items = several.json()["items"]
+    assert len(items) > 1
+    assert {r["legalRepresentative"]["idNumber"] for r in items} == {representative}
+    expected = dataset.entities_by_representative[representative]
+    assert [r["creditCode"] for r in items] == [e.credit_code for e in expected]
+    assert nobody.json() == {"items": []}
+    assert missing.status_code == 400
+    assert {"/enterprises", "/enterprises/{creditCode}", "/enterprises:batch"} == set(document["paths"])
+    parameters = document["paths"]["/enterprises"]["get"]["parameters"]
+    assert [(p["name"], p["in"]) for p in parameters] == [("legalRepresentative", "query")]
 
 
 async def test_licence_library_lists_by_holder_and_in_batches(demo: DemoDepartments) -> None:
