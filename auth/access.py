@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from auth.audit import AuditEntry, Outcome
 from auth.config import Mask
-from auth.masking import mask_value
+from auth.masking import mask_parts, mask_value
 from auth.policy import Policy, Reason, Verdict
 from auth.principal import Principal, PrincipalKind
-from gateway.errors import Forbidden, SourceError
+from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.sources import Provenance, RequestSources, once
 
-__all__ = ["AUDITED_ENTITIES", "Access", "Purpose", "Released"]
-
-# Entities whose disclosure is personal data and is audited.
-AUDITED_ENTITIES = frozenset({"Person"})
+__all__ = ["Access", "Purpose", "Released"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +76,17 @@ class Access:
         *,
         request_id: str,
         client: str | None = None,
+        audit_ready: Callable[[], bool] | None = None,
     ) -> None:
         self.principal = principal
         self.policy = policy
         self.sources = sources
         self.request_id = request_id
         self.client = client
+        # Whether the audit store can record a disclosure now: if not, no department is asked for personal data.
+        self.audit_ready = audit_ready
+        # Entities whose disclosure is personal data and is audited (the model's personal entities).
+        self.audited = policy.personal
         self.at = dt.datetime.now(dt.UTC)
         # Paths of personal values in the response, withheld if the audit cannot commit.
         self.personal_paths: list[tuple[str | int, ...]] = []
@@ -146,19 +148,31 @@ class Access:
             return Reason.PURPOSE_INVALID, f"case {case} is not handled by {self.principal.department or 'the caller'}"
         return None
 
-    async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
-        """The verdict for one field of one entity, with the purpose checked; a refusal is recorded and raised."""
+    async def check(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
+        """The verdict for one field of one entity, with the purpose checked; nothing is recorded."""
         own = await self.own(entity, key)
         verdict = self._verdict(entity, field_name, own)
         if verdict.allowed and verdict.needs_purpose:
             problem = await self._purpose_problem(entity, key, purpose)
             if problem is not None:
                 verdict = Verdict(False, problem[0], problem[1])
+        return verdict
+
+    async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
+        """:meth:`check`, with a refusal recorded (for the audit) and raised."""
+        verdict = await self.check(entity, key, field_name, purpose)
         if not verdict.allowed:
             assert verdict.reason is not None
-            self._note(entity, key, purpose).refused.add(field_name)
-            raise Forbidden(verdict.reason, f"{entity}.{field_name} refused: {verdict.detail}")
+            raise self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
         return verdict
+
+    def refuse(
+        self, entity: str, key: str, field_name: str, purpose: Purpose | None, reason: str, detail: str
+    ) -> Forbidden:
+        """Record that ``field_name`` of ``entity`` ``key`` was refused (every refusal of personal data is audited,
+        on every path) and return the error to raise."""
+        self._note(entity, key, purpose).refused.add(field_name)
+        return Forbidden(reason, f"{entity}.{field_name} refused: {detail}")
 
     # -- reading --------------------------------------------------------------------------------------------------
 
@@ -174,28 +188,49 @@ class Access:
         """One field as this principal may receive it; raises :class:`Forbidden` (recorded) when refused.
         ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance)."""
         verdict = await self.decide(entity, key, field_name, purpose)
+        if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
+            # Fail closed before any department is asked: nothing personal is fetched that could not be recorded.
+            raise AuditUnavailable("personal data withheld: the audit store cannot record disclosures now")
         resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources)
         value = resolved.value
-        masked = verdict.mask is not None and value is not None
-        if masked:
-            assert verdict.mask is not None
-            value = mask_value(verdict.mask, value)
+        masked = False
+        if value is not None:
+            if verdict.mask is not None:
+                value, masked = mask_value(verdict.mask, value), True
+            parts = self.policy.part_masks(self.principal, entity, field_name, own=await self.own(entity, key))
+            if parts:
+                value, masked = mask_parts(value, parts), True
         if path is not None:
             self._disclosed(entity, key, field_name, purpose, masked, resolved.provenance, path)
         return Released(value, resolved.provenance, masked)
 
     async def key(
-        self, entity: str, key: str, field_name: str, *, purpose: Purpose | None, path: Sequence[str | int]
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        *,
+        purpose: Purpose | None,
+        path: Sequence[str | int],
+        given: bool = False,
     ) -> str:
-        """An entity's key as a field (``idNumber``): no source to ask, but masked and audited like any other.
-        A caller refused the entity sees it fully masked (it may be a nested record they did not ask for)."""
-        own = await self.own(entity, key)
-        verdict = self._verdict(entity, field_name, own)
+        """An entity's key as a field (``idNumber``): no source to ask, but decided, masked and audited like any other
+        field of the entity, purpose included. A caller refused it sees it fully masked (the refusal is recorded).
+        ``given``: the caller typed this key (a root lookup); echoing it back discloses nothing and is not audited."""
+        verdict = await self.check(entity, key, field_name, purpose)
         if not verdict.allowed:
+            assert verdict.reason is not None
+            self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
             return str(mask_value(Mask.ID_NUMBER, key))
         value = key if verdict.mask is None else str(mask_value(verdict.mask, key))
-        self._disclosed(entity, key, field_name, purpose, verdict.mask is not None, None, path)
+        if not given:
+            self._disclosed(entity, key, field_name, purpose, verdict.mask is not None, None, path)
         return value
+
+    def listed(self, entity: str, key: str, purpose: Purpose | None, count: int) -> None:
+        """An applicant's cases were listed (``count`` shown): a disclosure of their ``cases``, audited."""
+        if count:
+            self._note(entity, key, purpose).released.add("cases")
 
     def _note(self, entity: str, key: str, purpose: Purpose | None) -> _Disclosure:
         note = self._disclosures.get((entity, key))
@@ -215,7 +250,7 @@ class Access:
         provenance: Provenance | None,
         path: Sequence[str | int],
     ) -> None:
-        if entity not in AUDITED_ENTITIES:
+        if entity not in self.audited:
             return
         note = self._note(entity, key, purpose)
         note.released.add(field_name)
@@ -224,10 +259,6 @@ class Access:
         if provenance is not None:
             note.sources.add(provenance.source)
         self.personal_paths.append(tuple(path))
-
-    def refused_case(self, case_number: str) -> None:
-        """A citizen asked for someone else's case: refused, and audited."""
-        self._note("Case", case_number, None).refused.add("case")
 
     # -- the audit ------------------------------------------------------------------------------------------------
 
@@ -245,7 +276,7 @@ class Access:
         principal = self.principal
         out = []
         for (entity, key), note in self._disclosures.items():
-            if entity not in AUDITED_ENTITIES and not (note.refused and not note.released):
+            if entity not in self.audited and not (note.refused and not note.released):
                 continue
             out.append(
                 AuditEntry(

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from auth.config import Mask
@@ -60,3 +61,28 @@ def mask_value(mask: Mask, value: Any) -> Any:
     if isinstance(value, list):
         return [mask_value(mask, v) for v in value]
     return value
+
+
+def mask_parts(value: Any, parts: Mapping[str, Mask]) -> Any:
+    """``value`` (a record, or a list of records) with the sub-fields at the dotted paths of ``parts`` masked: a
+    rule on ``Person.socialInsurance.city`` or on a raw record's ``Person.raw.allowance.active.XM``.
+
+        >>> mask_parts([{"XM": "王秀英", "JE": 820}], {"XM": Mask.NAME})
+        [{'XM': '王**', 'JE': 820}]
+    """
+    if isinstance(value, list):
+        return [mask_parts(item, parts) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    masked = dict(value)
+    nested: dict[str, dict[str, Mask]] = {}
+    for path, mask in parts.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = mask
+        elif masked.get(head) is not None:
+            masked[head] = mask_value(mask, masked[head])
+    for head, inner in nested.items():
+        if masked.get(head) is not None:
+            masked[head] = mask_parts(masked[head], inner)
+    return masked

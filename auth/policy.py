@@ -18,13 +18,15 @@ a purpose. Decisions are made before any department is asked, so a refused field
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from auth.config import Mask, PolicyConfig
+from auth.config import Mask, MaskRule, PolicyConfig
 from auth.principal import Principal, PrincipalKind
 from gateway.config import GatewayConfig, SharingClass
 from gateway.errors import ConfigError
+from gateway.model import FieldSpec
 from gateway.raw import raw_field_name
 
 __all__ = ["APPLICANT_ENTITIES", "Policy", "Reason", "Verdict"]
@@ -72,7 +74,7 @@ class Policy:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config: PolicyConfig = config.auth.policy
-        catalog = config.catalog
+        catalog = self._catalog = config.catalog
         # Entities the model declares personal and the policy does not list are read by whoever may read a person.
         self._entities = dict(self.config.entities)
         # Personal entities a configuration adds are purpose-bound like a person (the built-in ones follow
@@ -94,12 +96,18 @@ class Policy:
                     self._add(
                         name, src.owner, src.agreements, src.raw.entity, field_name, src.raw.sharing, "raw.sharing"
                     )
-        # Fields that can be masked: the catalog's, each entity's key, and raw records (masked whole).
-        maskable = {f"{e}.{f}" for e, spec in catalog.items() for f in (*spec.fields, spec.key)}
-        maskable |= {f"{entity}.{field_name}" for entity, field_name in self._rules}
-        for target in self.config.masking:
-            if target not in maskable:
+        # What can be masked: the catalog's fields and their sub-fields, each entity's key, and raw records' fields.
+        maskable = {f"{e}.{path}" for e, spec in catalog.items() for path in _field_paths(spec.fields)}
+        maskable |= {f"{e}.{spec.key}" for e, spec in catalog.items()}
+        raw_prefixes = tuple(f"{entity}.{name}." for entity, name in self._rules if name.startswith("raw."))
+        self._parts: dict[tuple[str, str], dict[str, MaskRule]] = {}
+        for target, mask_rule in self.config.masking.items():
+            if target not in maskable and not target.startswith(raw_prefixes):
                 raise ConfigError(f"auth.policy.masking.{target}", "no such field in the catalog")
+            entity, _, path = target.partition(".")
+            owner = next((f for f in self._fields_of(entity) if path.startswith(f"{f}.")), None)
+            if owner is not None:
+                self._parts.setdefault((entity, owner), {})[path[len(owner) + 1 :]] = mask_rule
         for entity in self.config.entities:
             if entity not in catalog:
                 raise ConfigError(f"auth.policy.entities.{entity}", "no such entity in the catalog")
@@ -123,6 +131,19 @@ class Policy:
             )
         rule = _Rule(source, sharing, owner, frozenset(agreements))
         self._rules.setdefault((entity, field_name), []).append(rule)
+
+    def _fields_of(self, entity: str) -> list[str]:
+        """The entity's fields that may hold sub-fields, longest name first (raw fields contain dots)."""
+        names = {name for e, name in self._rules if e == entity}
+        spec = self._catalog.get(entity)
+        if spec is not None:
+            names |= {name for name, f in spec.fields.items() if f.fields is not None}
+        return sorted(names, key=len, reverse=True)
+
+    @property
+    def personal(self) -> frozenset[str]:
+        """Entities whose disclosure is personal data and is audited."""
+        return self._personal
 
     # -- entity level ---------------------------------------------------------------------------------------------
 
@@ -189,6 +210,14 @@ class Policy:
             )
         return None
 
+    def part_masks(self, principal: Principal, entity: str, field_name: str, *, own: bool) -> dict[str, Mask]:
+        """Masks of sub-fields of ``field_name`` (``Person.socialInsurance.city``, a raw record's ``XM``) that apply
+        to this principal, by dotted path under the field."""
+        rules = self._parts.get((entity, field_name))
+        if not rules or own:
+            return {}
+        return {path: rule.mask for path, rule in rules.items() if not principal.has_role(*rule.reveal_to)}
+
     def mask(self, principal: Principal, entity: str, field_name: str, *, own: bool) -> Mask | None:
         rule = self.config.masking.get(f"{entity}.{field_name}")
         if rule is None or own or principal.has_role(*rule.reveal_to):
@@ -219,3 +248,13 @@ class Policy:
         else:
             lines.append(f"REFUSED {verdict.reason}: {verdict.detail}")
         return lines
+
+
+def _field_paths(fields: Mapping[str, FieldSpec], prefix: str = "") -> list[str]:
+    """Every field and sub-field, as dotted paths."""
+    paths = []
+    for name, spec in fields.items():
+        paths.append(prefix + name)
+        if spec.fields is not None:
+            paths += _field_paths(spec.fields, f"{prefix}{name}.")
+    return paths

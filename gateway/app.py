@@ -84,7 +84,15 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         principal: Principal = request.user
         sources = state.sources.for_request()
         sources.scope = principal.identity
-        access = Access(principal, self.policy, sources, request_id=_request_id(request), client=_client(request))
+        audit: AuditLog | None = state.audit
+        access = Access(
+            principal,
+            self.policy,
+            sources,
+            request_id=_request_id(request),
+            client=_client(request),
+            audit_ready=(lambda: audit.healthy) if audit is not None else None,
+        )
         # Departments that take the acting principal (signed headers) read it from here, in this request's context.
         ACTING_PRINCIPAL.set(principal)
         context = GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)

@@ -107,6 +107,8 @@ class FieldDeclaration(Strict):
     description: str = ""
     sharing: SharingClass | None = None
     computed: str | None = None
+    # A computed field is released only if every field it reads is.
+    reads: list[str] = Field(default_factory=list)
 
 
 class KeyDeclaration(Strict):
@@ -183,6 +185,7 @@ class FieldSpec:
     description: str = ""
     sharing: SharingClass | None = None
     computed: str | None = None
+    reads: tuple[str, ...] = ()
     # For a reference to a union: its kind codes and the entity each names.
     members: Mapping[str, str] | None = None
 
@@ -379,7 +382,13 @@ class _Builder:
         if match is None or bool(match[1]) != bool(match[3]):
             raise ConfigError(f"{path}.type", f"{decl.type!r} is not a type: write Name or [Name]")
         name, many = match[2], bool(match[1])
-        common = {"many": many, "description": decl.description, "computed": decl.computed, "type_name": name}
+        common = {
+            "many": many,
+            "description": decl.description,
+            "computed": decl.computed,
+            "reads": tuple(decl.reads),
+            "type_name": name,
+        }
         sharing = decl.sharing or default_sharing
         if name in SCALARS:
             return FieldSpec(value_type=ValueType(name), sharing=sharing, **common)  # type: ignore[arg-type]
@@ -416,6 +425,10 @@ class _Builder:
             field_name: self._field(path, decl, sharing, top=True)
             for field_name, (path, decl, sharing) in self.entity_fields[name].items()
         }
+        for path, decl, _ in self.entity_fields[name].values():
+            for read in decl.reads:
+                if read not in fields:
+                    raise ConfigError(f"{path}.reads", f"{name} has no field {read!r}")
         return EntitySpec(
             name=name,
             key=key.name,

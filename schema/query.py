@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
@@ -19,6 +20,7 @@ from auth.policy import Reason
 from auth.principal import PrincipalKind
 from gateway.errors import BadUserInput, Forbidden
 from gateway.keys import is_credit_code, is_id_number
+from gateway.mapping import EntityKey
 from gateway.model import Catalog
 from gateway.raw import RawField
 from gateway.sources import encode_cursor
@@ -108,19 +110,21 @@ def _query_type(types: SchemaTypes) -> type[Any]:
 
     def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
         key = str(id_number)
-        return Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key))
+        return Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
 
     def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
         requested = selected_fields_of(info)
-        return [Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k))) for k in id_numbers]
+        return [
+            Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k)), given=True) for k in id_numbers
+        ]
 
     def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
         key = str(credit_code)
-        return LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key))
+        return LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
 
-    async def case(info: GatewayInfo, case_number: str) -> Any:
+    async def case(info: GatewayInfo, case_number: str, purpose: PurposeInput | None = None) -> Any:
         key = case_number.strip()
         if not key:
             raise BadUserInput("a case number is required")
@@ -131,10 +135,13 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             raise Forbidden(verdict.reason, verdict.detail)
         if not await info.context.sources.exists("Case", key, "status"):
             return None
-        if access.principal.kind is PrincipalKind.CITIZEN and not await access.own("Case", key):
-            access.refused_case(key)
-            raise Forbidden(Reason.NOT_OWN_DATA, "a citizen may read only their own cases")
-        return Case(key=key, requested=selected_fields_of(info))
+        read_as = None
+        if purpose is not None:
+            applicant = await info.context.sources.value("Case", key, "applicant")
+            read_as = _purpose(purpose, applicant.key if isinstance(applicant, EntityKey) else "")
+        # Whoever may not read the case's status may not learn anything of it: refused, and audited.
+        await access.decide("Case", key, "status", read_as)
+        return Case(key=key, requested=selected_fields_of(info), purpose=read_as, given=True)
 
     async def cases(
         info: GatewayInfo,
@@ -142,6 +149,7 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         status: CaseStatus | None = None,
         first: int | None = 20,
         after: str | None = None,
+        purpose: PurposeInput | None = None,
     ) -> Any:
         first = 20 if first is None else first
         if not 0 < first <= MAX_PAGE_SIZE:
@@ -150,6 +158,8 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             applicant = applicant.strip().upper()
             if not (is_id_number(applicant) or is_credit_code(applicant)):
                 raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
+        if purpose is not None and applicant is None:
+            raise BadUserInput("a purpose is given for an applicant: name the applicant")
         access = info.context.access
         verdict = access.policy.entity(access.principal, "Case")
         if not verdict.allowed:
@@ -158,11 +168,17 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         if access.principal.kind is PrincipalKind.CITIZEN:
             own = access.principal.id_number
             if applicant is not None and applicant != own:
-                raise Forbidden(Reason.NOT_OWN_DATA, "a citizen may list only their own cases")
+                entity = "Person" if is_id_number(applicant) else "LegalEntity"
+                detail = "a citizen may list only their own cases"
+                raise access.refuse(entity, applicant, "cases", None, Reason.NOT_OWN_DATA, detail)
             applicant = own
+        read_as = _purpose(purpose, applicant) if applicant is not None else None
         page = await info.context.sources.search(
             "Case", {"applicant": applicant, "status": status}, first=first, after=after
         )
+        # A listing shows only the cases the caller may read (their department's, or the applicant's under a valid
+        # purpose); the others are not shown at all, not even their numbers.
+        verdicts = await asyncio.gather(*(access.check("Case", key, "status", read_as) for key in page.keys))
         requested: frozenset[str] = frozenset()
         for selected in info.selected_fields:
             for edge in selected.selections:
@@ -171,9 +187,12 @@ def _query_type(types: SchemaTypes) -> type[Any]:
                         if getattr(node, "name", None) == "node":
                             requested = requested_fields(node.selections)
         edges = [
-            CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested))
-            for i, key in enumerate(page.keys)
+            CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested, purpose=read_as))
+            for i, (key, v) in enumerate(zip(page.keys, verdicts, strict=True))
+            if v.allowed
         ]
+        if applicant is not None:
+            access.listed("Person" if is_id_number(applicant) else "LegalEntity", applicant, read_as, len(edges))
         return CaseConnection(
             edges=edges,
             page_info=PageInfo(

@@ -23,7 +23,7 @@ import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from auth.access import Purpose
-from gateway.errors import Forbidden, SourceError
+from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.model import Catalog, EntitySpec, FieldSpec, ValueType
 from gateway.raw import RawField, camel, pascal
@@ -88,7 +88,7 @@ async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
     )
     found = []
     for released in results:
-        if isinstance(released, Forbidden | SourceError):
+        if isinstance(released, Forbidden | SourceError | AuditUnavailable):
             continue
         if isinstance(released, BaseException):
             raise released
@@ -109,8 +109,6 @@ async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
 
 
 async def _warning_state(root: Any, info: GatewayInfo) -> WarningState | None:
-    # Derived from the case's own fields: released only to whoever may read its status.
-    await info.context.access.decide("Case", root.key, "status", root.purpose)
     sources = info.context.sources
     status: CaseStatus | None = await sources.value("Case", root.key, "status")
     closed_at = await sources.value("Case", root.key, "closedAt")
@@ -133,6 +131,21 @@ async def _warning_state(root: Any, info: GatewayInfo) -> WarningState | None:
 COMPUTED: Mapping[str, Callable[..., Any]] = {"warning_state": _warning_state}
 
 Convert = Callable[[Any, Any, GatewayInfo], Any]
+
+
+def _computed(spec: FieldSpec) -> Callable[..., Any]:
+    """A field the gateway computes from others: released only if every field it reads is (each decided, refusals
+    recorded, under the entity's purpose)."""
+    assert spec.computed is not None
+    compute = COMPUTED[spec.computed]
+    reads = spec.reads
+
+    async def resolver(root: Any, info: GatewayInfo) -> Any:
+        for name in reads:
+            await info.context.access.decide(root.ENTITY, root.key, name, root.purpose)
+        return await compute(root, info)
+
+    return resolver
 
 
 def _nested_purpose(ref: EntityKey, root: Any) -> Purpose | None:
@@ -289,7 +302,10 @@ class _TypeBuilder:
             "key": strawberry.Private[str],
             "requested": strawberry.Private[frozenset[str]],
             "purpose": strawberry.Private[Optional[Purpose]],  # type: ignore[misc]  # noqa: UP045
+            # The caller typed this entity's key (a root lookup): echoing it back is no disclosure.
+            "given": strawberry.Private[bool],
         }
+        cls.given = False
         cls.ENTITY = entity.name
         cls.requested = frozenset()
         cls.purpose = None
@@ -297,9 +313,7 @@ class _TypeBuilder:
             attr = f"f{index}_{name}"
             annotations[attr] = self._annotation(spec)
             if spec.computed is not None:
-                value = strawberry.field(
-                    resolver=COMPUTED[spec.computed], name=name, description=spec.description or None
-                )
+                value = strawberry.field(resolver=_computed(spec), name=name, description=spec.description or None)
             else:
                 value = _provided(
                     name, graphql_name=name, convert=self._field_convert(spec), description=spec.description
@@ -380,8 +394,9 @@ def _key_resolver(entity: EntitySpec) -> Callable[..., Any]:
 
     async def personal(root: Any, info: GatewayInfo) -> Any:
         access = info.context.access
+        path = info.path.as_list()
         return key_type(
-            await access.key(entity.name, root.key, entity.key, purpose=root.purpose, path=info.path.as_list())
+            await access.key(entity.name, root.key, entity.key, purpose=root.purpose, path=path, given=root.given)
         )
 
     return personal

@@ -276,8 +276,9 @@ async def test_n_concurrent_requests_leave_n_matching_audit_records_and_the_chai
     assert sorted(r.request_id for r in records) == sorted(f"req-{i}" for i in range(n))
     record = records[0]
     assert (record.subject, record.department, record.window, record.purpose) == ("wang.fang", "民政局", "A-07", case)
-    assert set(record.released) == {"idNumber", "name", "phone", "maritalStatus", "socialInsurance"}
-    assert record.masked == ("idNumber", "phone")
+    # The ID number the clerk typed is echoed back (masked), not released: it is not in the record.
+    assert set(record.released) == {"name", "phone", "maritalStatus", "socialInsurance"}
+    assert record.masked == ("phone",)
     assert record.refused == ("ethnicity",)
     assert record.outcome == "partial"
     assert {"public_security", "civil_affairs", "hrss"} <= set(record.sources)
@@ -300,7 +301,8 @@ async def test_audit_store_down_means_no_personal_value_leaves(
             proxy.mode = Fault.STALL
             _, during, _ = await secured.ask(clerk(), PERSON, id=SAMPLE_PERSON_ID, case=case)
             person = during["data"]["person"]
-            assert all(person[f] is None for f in ("name", "phone", "maritalStatus", "socialInsurance", "idNumber"))
+            assert all(person[f] is None for f in ("name", "phone", "maritalStatus", "socialInsurance"))
+            assert person["idNumber"] != SAMPLE_PERSON_ID  # the key typed, echoed masked: no disclosure
             codes = _codes(during)
             assert codes["name"] == ("AUDIT_UNAVAILABLE", None)
             assert codes["ethnicity"] == ("FORBIDDEN", "NOT_SHARED")

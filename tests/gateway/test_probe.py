@@ -215,7 +215,7 @@ async def test_readiness_follows_the_last_call(ledger: str) -> None:
 async def test_check_probe_against_the_demo_departments(tmp_path: Path) -> None:
     document = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     sources = document["sources"]
-    sources["public_security"]["probe"] = {"key": PERSON}
+    sources["public_security"]["probe"] = {"key": PERSON, "query": "person"}
     sources["public_security"]["provides"]["Person.phone"]["value"] = "LXDH_TYPO"
     sources["hrss"]["probe"] = {"key": PERSON}
     sources["market_regulation"]["probe"] = {"key": "91110000600037341L", "query": "enterprise"}

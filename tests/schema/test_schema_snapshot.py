@@ -27,9 +27,9 @@ def test_public_api_has_the_promised_roots() -> None:
         "legalEntity(creditCode: CreditCode!, purpose: PurposeInput = null): LegalEntity",
         "me: Person!",
         "invalidate(source: String!, key: String = null): Int!",
-        "case(caseNumber: String!): Case",
-        "cases(applicant: String = null, status: CaseStatus = null, first: Int = 20, after: String = null): "
-        "CaseConnection!",
+        "case(caseNumber: String!, purpose: PurposeInput = null): Case",
+        "cases(applicant: String = null, status: CaseStatus = null, first: Int = 20, after: String = null, "
+        "purpose: PurposeInput = null): CaseConnection!",
     ):
         assert root in printed
     assert "registeredCapital: Decimal" in printed
