@@ -217,14 +217,16 @@ class Access:
         """An entity's key as a field (``idNumber``): no source to ask, but decided, masked and audited like any other
         field of the entity, purpose included. A caller refused it sees it fully masked (the refusal is recorded).
         ``given``: the caller typed this key (a root lookup); echoing it back discloses nothing and is not audited."""
+        if given:
+            mask = self.policy.mask(self.principal, entity, field_name, own=await self.own(entity, key))
+            return key if mask is None else str(mask_value(mask, key))
         verdict = await self.check(entity, key, field_name, purpose)
         if not verdict.allowed:
             assert verdict.reason is not None
             self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
             return str(mask_value(Mask.ID_NUMBER, key))
         value = key if verdict.mask is None else str(mask_value(verdict.mask, key))
-        if not given:
-            self._disclosed(entity, key, field_name, purpose, verdict.mask is not None, None, path)
+        self._disclosed(entity, key, field_name, purpose, verdict.mask is not None, None, path)
         return value
 
     def listed(self, entity: str, key: str, purpose: Purpose | None, count: int) -> None:

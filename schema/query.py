@@ -176,9 +176,15 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         page = await info.context.sources.search(
             "Case", {"applicant": applicant, "status": status}, first=first, after=after
         )
+
         # A listing shows only the cases the caller may read (their department's, or the applicant's under a valid
         # purpose); the others are not shown at all, not even their numbers.
-        verdicts = await asyncio.gather(*(access.check("Case", key, "status", read_as) for key in page.keys))
+        async def read_under(key: str) -> tuple[bool, Purpose | None]:
+            if read_as is not None and (await access.check("Case", key, "status", read_as)).allowed:
+                return True, read_as
+            return (await access.check("Case", key, "status", None)).allowed, None
+
+        readable = await asyncio.gather(*(read_under(key) for key in page.keys))
         requested: frozenset[str] = frozenset()
         for selected in info.selected_fields:
             for edge in selected.selections:
@@ -187,9 +193,9 @@ def _query_type(types: SchemaTypes) -> type[Any]:
                         if getattr(node, "name", None) == "node":
                             requested = requested_fields(node.selections)
         edges = [
-            CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested, purpose=read_as))
-            for i, (key, v) in enumerate(zip(page.keys, verdicts, strict=True))
-            if v.allowed
+            CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested, purpose=under))
+            for i, (key, (allowed, under)) in enumerate(zip(page.keys, readable, strict=True))
+            if allowed
         ]
         if applicant is not None:
             access.listed("Person" if is_id_number(applicant) else "LegalEntity", applicant, read_as, len(edges))

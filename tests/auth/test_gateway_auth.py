@@ -75,8 +75,17 @@ async def departments(tmp_path: Path) -> AsyncIterator[DemoDepartments]:
         yield demo
 
 
-async def _serve(departments: DemoDepartments, tmp_path: Path, audit_url: str) -> AsyncIterator[Secured]:
-    path = demo_yaml(tmp_path, open_policy=False, edit=lambda data: _secure(data, audit_url))
+async def _serve(
+    departments: DemoDepartments,
+    tmp_path: Path,
+    audit_url: str,
+    edit: Callable[[dict[str, Any]], None] = lambda data: None,
+) -> AsyncIterator[Secured]:
+    def secure(data: dict[str, Any]) -> None:
+        _secure(data, audit_url)
+        edit(data)
+
+    path = demo_yaml(tmp_path, open_policy=False, edit=secure)
     config = load_config(path, variables=departments.variables)
     async with serve_asgi(create_app(config)) as url:
         secured = Secured(url, config, departments, SessionTokens(config.auth.sessions))
