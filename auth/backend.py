@@ -33,6 +33,7 @@ from auth.oidc import OidcVerifier, peek_issuer
 from auth.principal import Principal
 from auth.sessions import SessionTokens
 from gateway.errors import AuthError, InvalidCredentials
+from gateway.middleware.rate_limit import charge_principal
 
 __all__ = ["GatewayAuthBackend", "Identity", "RequirePrincipal", "unauthorized"]
 
@@ -150,7 +151,10 @@ def unauthorized(identity: Identity) -> object:
 
 
 class RequirePrincipal:
-    """Pure ASGI: a request without a principal gets 401 and the challenges, and never reaches the wrapped app."""
+    """Pure ASGI: a request without a principal gets 401 and the challenges, and never reaches the wrapped app.
+
+    A principal is charged here, once verified, against its rate limit budget
+    (:func:`~gateway.middleware.rate_limit.charge_principal`): by who it is, not by the credential that proved it."""
 
     def __init__(self, app: ASGIApp, identity: Identity) -> None:
         self.app = app
@@ -161,5 +165,11 @@ class RequirePrincipal:
         if scope["type"] == "http" and not (user is not None and user.is_authenticated):
             response = _unauthorized(self.identity, "authentication required", None)
             await response(scope, receive, send)
+            return
+        if (
+            scope["type"] == "http"
+            and isinstance(user, Principal)
+            and not await charge_principal(scope, send, user.identity)
+        ):
             return
         await self.app(scope, receive, send)

@@ -1,11 +1,32 @@
-"""Rate limiting per principal and per client address, with the ``limits`` library's moving window.
+"""Rate limiting per principal and per client address, with the ``limits`` library's sliding window counter.
 
-Two budgets, either optional: one per principal (who the caller says they are; until the identity module lands,
-a hash of the ``Authorization`` header, and no principal budget for anonymous calls) and one per client IP address
-(``scope["client"]``: run uvicorn with ``--proxy-headers --forwarded-allow-ips`` behind a proxy). A request over
-either budget is answered 429 with ``Retry-After`` and a ``RATE_LIMITED`` GraphQL error::
+Two budgets, either optional::
 
     app = RateLimit(app, per_principal="600/minute", per_client="1200/minute", storage="memory://")
+
+**Per client** (``scope["client"]``'s address: run uvicorn with ``--proxy-headers --forwarded-allow-ips`` behind a
+proxy): every request to a limited path is counted here, before anything else reads it -- with or without
+credentials, and whether or not they are good. Bad credentials are refused later, but they have been counted
+against the address that sent them.
+
+**Per principal**: a request is counted against the *authenticated* principal, after its credentials are verified,
+never against what it merely presents. The budget key is a SHA-256 of :attr:`Principal.identity
+<auth.principal.Principal.identity>` (``via:subject``), so it does not matter which credential carried it::
+
+    OIDC bearer JWT          oidc:<issuer name>:<sub>    every token of one subject from one issuer
+    CAS session token        cas:<CAS user>              every session of that user
+    API key (Authorization   api_key:<key subject>       every key issued to that subject, in either header
+      or X-API-Key)
+
+A forged, expired or unknown credential never reaches a principal's budget (it is refused with 401 first), so it
+cannot spend or exhaust anyone else's; it counts only against the client address. A request without credentials
+has only the per-client budget. The key is never the credential itself, nor a subject in clear (a subject may be
+an ID number).
+
+This middleware sits outside authentication, so it cannot see the principal itself: it leaves a
+:class:`PrincipalBudget` in the scope (:data:`PRINCIPAL_BUDGET`), and the layer that knows the principal
+(:class:`auth.backend.RequirePrincipal`) charges it with :func:`charge_principal`. A request over either budget is
+answered 429 with ``Retry-After`` and a ``RATE_LIMITED`` GraphQL error.
 
 ``storage`` is ``memory://`` (one process) or a ``redis://`` / ``rediss://`` URL shared by every gateway process.
 """
@@ -19,17 +40,18 @@ from collections.abc import Collection
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import ConfigError
 from gateway.middleware import send_graphql_error
 
-__all__ = ["RateLimit", "principal_of", "rate_limit_storage"]
+__all__ = ["PRINCIPAL_BUDGET", "PrincipalBudget", "RateLimit", "budget_key", "charge_principal", "rate_limit_storage"]
 
 _NAMESPACE = "onewindow"
+PRINCIPAL_BUDGET = "onewindow.principal_budget"
+"""The scope key under which :class:`RateLimit` leaves this request's :class:`PrincipalBudget`."""
 
 
 def rate_limit_storage(url: str) -> Storage:
@@ -55,16 +77,58 @@ def _item(value: str | None, key: str) -> RateLimitItem | None:
         raise ConfigError(key, f"{value!r} is not a rate limit (use e.g. '600/minute')") from exc
 
 
-def principal_of(scope: Scope) -> str | None:
-    """Who the request claims to be: a hash of its ``Authorization`` header (never stored in clear), or ``None``."""
-    authorization = Headers(scope=scope).get("authorization")
-    if not authorization:
+def budget_key(identity: str) -> str:
+    """The storage key of a principal's budget: a hash of its identity, which may hold an ID number.
+
+    >>> budget_key("oidc:province:zhang.wei") == budget_key("oidc:province:zhang.wei") != budget_key("cas:zhang.wei")
+    True
+    """
+    return hashlib.sha256(f"principal:{identity}".encode()).hexdigest()[:32]
+
+
+async def _hit(limiter: RateLimiter, item: RateLimitItem, kind: str, key: str) -> int | None:
+    """Count one request; seconds until it would be allowed when over budget, ``None`` when it was counted."""
+    if await limiter.hit(item, _NAMESPACE, kind, key):
         return None
-    return hashlib.sha256(authorization.encode()).hexdigest()[:32]
+    stats = await limiter.get_window_stats(item, _NAMESPACE, kind, key)
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+async def _too_many(send: Send, retry_after: int) -> None:
+    message = f"Too many requests; try again in {retry_after} seconds."
+    await send_graphql_error(send, 429, message, "RATE_LIMITED", [("retry-after", str(retry_after))])
+
+
+class PrincipalBudget:
+    """One request's access to the per-principal budget, left in its scope by :class:`RateLimit`."""
+
+    def __init__(self, limiter: RateLimiter, item: RateLimitItem) -> None:
+        self._limiter = limiter
+        self._item = item
+
+    async def charge(self, identity: str) -> int | None:
+        """Count the request against ``identity`` (a verified principal's); seconds to wait when over budget."""
+        return await _hit(self._limiter, self._item, "principal", budget_key(identity))
+
+
+async def charge_principal(scope: Scope, send: Send, identity: str) -> bool:
+    """Charge the authenticated principal ``identity`` for this request, if a :class:`RateLimit` set a budget.
+
+    ``False`` when it is over budget: the request has then been answered 429 and must go no further. Call it only
+    with a verified principal's identity, never with something the request merely claims."""
+    budget = scope.get(PRINCIPAL_BUDGET)
+    if not isinstance(budget, PrincipalBudget):
+        return True
+    retry_after = await budget.charge(identity)
+    if retry_after is None:
+        return True
+    await _too_many(send, retry_after)
+    return False
 
 
 class RateLimit:
-    """Answer 429 (``RATE_LIMITED``, ``Retry-After``) once a principal or a client address is over its budget."""
+    """Answer 429 (``RATE_LIMITED``, ``Retry-After``) once a client address or, once authenticated, a principal is
+    over its budget (see the module docstring for who counts against what)."""
 
     def __init__(
         self,
@@ -83,24 +147,12 @@ class RateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in self.paths:
-            retry_after = await self._over_budget(scope)
-            if retry_after is not None:
-                message = f"Too many requests; try again in {retry_after} seconds."
-                await send_graphql_error(send, 429, message, "RATE_LIMITED", [("retry-after", str(retry_after))])
-                return
+            client = scope.get("client")
+            if self.per_client is not None and client:
+                retry_after = await _hit(self.limiter, self.per_client, "client", str(client[0]))
+                if retry_after is not None:
+                    await _too_many(send, retry_after)
+                    return
+            if self.per_principal is not None:
+                scope[PRINCIPAL_BUDGET] = PrincipalBudget(self.limiter, self.per_principal)
         await self.app(scope, receive, send)
-
-    async def _over_budget(self, scope: Scope) -> int | None:
-        """Seconds until the request would be allowed, or ``None`` when it is (and was counted)."""
-        client = scope.get("client")
-        budgets: list[tuple[RateLimitItem, str, str]] = []
-        if self.per_client is not None and client:
-            budgets.append((self.per_client, "client", str(client[0])))
-        principal = principal_of(scope)
-        if self.per_principal is not None and principal is not None:
-            budgets.append((self.per_principal, "principal", principal))
-        for item, kind, identity in budgets:
-            if not await self.limiter.hit(item, _NAMESPACE, kind, identity):
-                stats = await self.limiter.get_window_stats(item, _NAMESPACE, kind, identity)
-                return max(1, math.ceil(stats.reset_time - time.time()))
-        return None
