@@ -46,6 +46,7 @@ from gateway.extensions.audit import AuditDisclosures
 from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
+from gateway.logs import install_redaction
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
@@ -218,6 +219,7 @@ def create_app(
     cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
     allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. Left
     off where several apps share a process (tests), whose frozen objects would never be collected."""
+    install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
     security = config.security

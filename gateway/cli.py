@@ -34,6 +34,7 @@ from auth.policy_cli import policy_app
 from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
+from gateway.logs import logging_config
 from gateway.probe import ProbeReport, probe_all
 from gateway.raw import RawField
 from gateway.serving import serve_asgi
@@ -174,6 +175,7 @@ def serve(
         port=port if port is not None else (settings.port or cfg.http.port),
         log_level=settings.log_level,
         access_log=settings.access_log,
+        log_config=logging_config(settings.log_level),  # redacted; the access log without query-string values
     )
 
 
@@ -217,7 +219,7 @@ async def _demo(
                 _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
                 raise typer.Exit(2) from None
             application = _build(cfg, where, graphiql=True, freeze_startup_objects=True)
-            async with serve_asgi(application, host=host, port=port) as url:
+            async with serve_asgi(application, host=host, port=port, log_config=logging_config("info")) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C
 

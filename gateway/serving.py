@@ -21,10 +21,22 @@ __all__ = ["serve_asgi"]
 
 @contextlib.asynccontextmanager
 async def serve_asgi(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    access_log: bool = False,
+    log_config: dict[str, Any] | None = None,
 ) -> AsyncIterator[str]:
-    """Serve ``app`` until the block exits; yield its base URL (``http://127.0.0.1:PORT``)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
+    """Serve ``app`` until the block exits; yield its base URL (``http://127.0.0.1:PORT``).
+
+    ``log_config`` replaces uvicorn's own logging configuration (``onewindow demo`` passes
+    :func:`gateway.logs.logging_config`)."""
+    options: dict[str, Any] = {"log_config": log_config} if log_config is not None else {}
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, lifespan="on", access_log=access_log, **options
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

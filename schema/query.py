@@ -19,6 +19,7 @@ from auth.access import Purpose
 from auth.policy import Reason
 from auth.principal import PrincipalKind
 from gateway.errors import BadUserInput, Forbidden
+from gateway.extensions.errors import LoggedSchema
 from gateway.keys import is_credit_code, is_id_number
 from gateway.mapping import EntityKey
 from gateway.model import Catalog
@@ -288,7 +289,7 @@ def build_schema(
     gateway's extensions (classes or factories: one instance per request)."""
     types = build_types(catalog if catalog is not None else CATALOG, raw)
     caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
-    return strawberry.Schema(
+    return LoggedSchema(
         query=_query_type(types),
         mutation=Mutation,
         extensions=[*extensions, *caches],
