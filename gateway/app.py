@@ -5,8 +5,9 @@
     uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
 
 Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
-``/readyz`` (each source: open, circuit breaker, maintenance, credentials refused; degraded sources listed),
-``/metrics`` (Prometheus).
+``/readyz`` (ready or not, 200 or 503; with the operator's credential also each source -- open, circuit breaker,
+maintenance, credentials refused -- the degraded sources and the audit's state), ``/metrics`` (Prometheus; the
+operator's credential unless ``http.metrics_public``). See :mod:`gateway.operator`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
+from gateway.operator import OperatorCredential
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
@@ -282,20 +284,32 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    operator = OperatorCredential(config.http.operator_token)
+
     async def readyz(request: Request) -> Response:
-        sources: SourceSet = request.app.state.sources
+        details = operator.presented(request)
+        if details is False:
+            return operator.refusal()
+        sources: SourceSet | None = getattr(request.app.state, "sources", None)
+        # 503 only when this process must not get traffic: it has not finished starting. A department being down
+        # degrades answers but does not make this process unfit to serve: pulling every replica out of the load
+        # balancer would turn one department's outage into the whole hall's. The same holds for an audit store
+        # that does not answer: every replica shares it, and what is not personal can still be served.
+        ready = sources is not None
+        status = 200 if ready else 503
+        if not details or sources is None:
+            return JSONResponse({"ready": ready}, status_code=status)
         report: dict[str, dict[str, Any]] = {}
         for name in config.sources:
             # ready, degraded, unavailable, or credentials_refused (at open or the last call) with a hint
             report[name] = source_readiness(name, sources.guards[name], sources.open_errors.get(name))
-        # A department being down degrades answers but does not make this process unfit to serve: pulling every
-        # replica out of the load balancer would turn one department's outage into the whole hall's.
         degraded = sorted(name for name, r in report.items() if r["status"] != "ready")
         # Without the audit store no personal value can leave (fail closed): say so, by name.
         audit_status = audit.status() if audit is not None else {"status": "off"}
         if audit is not None and not audit.healthy:
             degraded.insert(0, "audit")
-        return JSONResponse({"ready": True, "degraded": degraded, "audit": audit_status, "sources": report})
+        body = {"ready": ready, "degraded": degraded, "audit": audit_status, "sources": report}
+        return JSONResponse(body, status_code=status)
 
     async def invalidate_hook(request: Request) -> Response:
         """A department says its data changed: ``POST /hooks/invalidate/<source>`` with its bearer token and
@@ -323,11 +337,12 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse(url="/graphql")
 
+    metrics_page = metrics_endpoint(metrics.registry)
     routes: list[BaseRoute] = [
         Route("/graphql", authenticated_graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint(metrics.registry)),
+        Route("/metrics", metrics_page if config.http.metrics_public else operator.required(metrics_page)),
         Route("/hooks/invalidate/{source}", invalidate_hook, methods=["POST"]),
         Route("/", home),
     ]

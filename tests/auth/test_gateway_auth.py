@@ -23,6 +23,7 @@ from auth.principal import Principal, PrincipalKind
 from auth.sessions import SessionTokens
 from demo.departments import DemoDepartments
 from demo.model import SAMPLE_PERSON_ID
+from demo.variants import DEMO_OPERATOR
 from gateway.app import create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.serving import serve_asgi
@@ -305,7 +306,7 @@ async def test_audit_store_down_means_no_personal_value_leaves(
             assert codes["name"] == ("AUDIT_UNAVAILABLE", None)
             assert codes["ethnicity"] == ("FORBIDDEN", "NOT_SHARED")
             async with httpx.AsyncClient() as http:
-                ready = (await http.get(f"{secured.url}/readyz")).json()
+                ready = (await http.get(f"{secured.url}/readyz", headers=DEMO_OPERATOR)).json()
             assert "audit" in ready["degraded"]
             proxy.mode = Fault.FORWARD
 
@@ -321,13 +322,13 @@ async def test_audit_store_unreachable_at_start_withholds_until_it_answers(
             _, during, _ = await secured.ask(clerk(), PERSON, http, id=SAMPLE_PERSON_ID, case=case)
             assert during["data"]["person"]["name"] is None
             assert _codes(during)["name"] == ("AUDIT_UNAVAILABLE", None)
-            ready = (await http.get(f"{secured.url}/readyz")).json()
+            ready = (await http.get(f"{secured.url}/readyz", headers=DEMO_OPERATOR)).json()
             assert ready["degraded"][0] == "audit"
             assert "cannot reach the audit store" in ready["audit"]["last_error"]
 
             store.mkdir()
             for _ in range(100):
-                ready = (await http.get(f"{secured.url}/readyz")).json()
+                ready = (await http.get(f"{secured.url}/readyz", headers=DEMO_OPERATOR)).json()
                 if "audit" not in ready["degraded"]:
                     break
                 await asyncio.sleep(0.05)

@@ -17,6 +17,7 @@ from auth.principal import Principal, PrincipalKind
 from auth.sessions import SessionTokens
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import HRSS, PUBLIC_SECURITY, DemoDepartments
+from demo.variants import DEMO_OPERATOR
 from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.hardening import GRAPHQL_RESPONSE_JSON
@@ -36,7 +37,7 @@ async def _ask(url: str, query: str, request_id: str | None = None, **variables:
 
 async def _metrics(url: str) -> str:
     async with httpx.AsyncClient() as client:
-        return (await client.get(f"{url}/metrics")).text
+        return (await client.get(f"{url}/metrics", headers=DEMO_OPERATOR)).text
 
 
 async def _lookups(url: str) -> dict[str, float]:
