@@ -291,11 +291,13 @@ def create_app(
         if details is False:
             return operator.refusal()
         sources: SourceSet | None = getattr(request.app.state, "sources", None)
-        # 503 only when this process must not get traffic: it has not finished starting. A department being down
-        # degrades answers but does not make this process unfit to serve: pulling every replica out of the load
-        # balancer would turn one department's outage into the whole hall's. The same holds for an audit store
-        # that does not answer: every replica shares it, and what is not personal can still be served.
-        ready = sources is not None
+        # 503 only when this process must not get traffic: it has not finished starting, or its audit seal key
+        # does not match the store (its own configuration, which no retry mends: a rolling deploy with a wrong key
+        # then never takes traffic). A department being down degrades answers but does not make this process unfit
+        # to serve: pulling every replica out of the load balancer would turn one department's outage into the
+        # whole hall's. The same holds for an audit store that does not answer: every replica shares it, and what
+        # is not personal can still be served.
+        ready = sources is not None and not (audit is not None and audit.seal_mismatch)
         status = 200 if ready else 503
         if not details or sources is None:
             return JSONResponse({"ready": ready}, status_code=status)

@@ -398,6 +398,52 @@ async def test_a_writer_with_another_seal_key_or_none_fails_closed_and_forks_not
     assert report.last_seq == 4
 
 
+async def test_a_log_opened_with_another_seal_key_or_none_is_unhealthy_before_any_write(
+    store: Store, make_log: MakeLog
+) -> None:
+    await _verified(make_log, n=3, seal_key=SEAL_KEY)
+    for other in (await make_log(seal_key="another-key-of-at-least-32-bytes!!"), await make_log()):
+        assert not other.healthy
+        assert other.seal_mismatch
+        assert other.status()["status"] == "unavailable"
+        assert "last record (3)" in other.status()["last_error"]
+        with pytest.raises(AuditUnavailable, match="seal_key"):
+            await other.write([_entry(9)])
+    assert (await make_log(seal_key=SEAL_KEY)).healthy
+
+
+async def test_the_check_at_open_reads_the_chains_end_not_the_whole_chain(store: Store, make_log: MakeLog) -> None:
+    await _verified(make_log, n=5, seal_key=SEAL_KEY)
+    await store.sql("UPDATE {records} SET applicant = 'A-forged' WHERE seq = 1")
+
+    reopened = await make_log(seal_key=SEAL_KEY)
+
+    assert reopened.healthy  # what lies before the last record is verify's to find
+    assert (await _broken(reopened)).first_broken == 1
+
+
+async def test_a_chain_pruned_to_its_checkpoint_is_checked_by_it_at_open(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [400, 300], seal_key=SEAL_KEY)
+    assert (await log.prune(now=NOW)).pruned == 2
+
+    assert (await make_log(seal_key=SEAL_KEY)).healthy
+    other = await make_log(seal_key="another-key-of-at-least-32-bytes!!")
+    assert other.seal_mismatch
+    assert "last checkpoint (1, through record 2)" in other.status()["last_error"]
+
+
+async def test_a_store_without_its_chain_head_is_refused_at_open(store: Store, make_log: MakeLog) -> None:
+    await _verified(make_log, n=2)
+    await store.sql("DELETE FROM {head}")
+
+    reopened = await make_log()
+
+    assert not reopened.healthy
+    assert not reopened.seal_mismatch  # the store's damage, not this process's key
+    with pytest.raises(AuditUnavailable, match="chain head is missing"):
+        await reopened.write([_entry(9)])
+
+
 async def test_pruning_a_sealed_chain_seals_its_checkpoint(store: Store, make_log: MakeLog) -> None:
     log = await _aged(make_log, [400, 300, 10, 1], seal_key=SEAL_KEY)
 

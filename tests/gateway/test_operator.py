@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from auth.audit import AuditConfig, AuditLog
+from demo.data import SAMPLE_PERSON_ID
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import ConfigError
 from gateway.serving import serve_asgi
+from tests.auth.samples import disclosure
 from tests.conftest import unused_port
 
 OPERATOR_TOKEN = "an-operator-token-from-the-environment-0001"
@@ -83,3 +93,63 @@ def test_a_short_operator_token_is_a_configuration_error_that_does_not_echo_it()
         _config(unused_port(), token="short-token")
     assert error.value.path.startswith("http.operator_token")
     assert "short-token" not in str(error.value)
+
+
+# --- the audit's seal key, checked at start-up -------------------------------------------------------------------
+
+SEAL_KEY = "sealed-by-the-audit-office-of-the-province-2026"
+PERSON = "query($id: IdNumber!) { person(idNumber: $id) { name } }"
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[str]:
+    """A department that answers every key with a name."""
+
+    async def person(request: Request) -> Response:
+        return JSONResponse({"n": "Zhang San"})
+
+    async with serve_asgi(Starlette(routes=[Route("/x/{key}", person)])) as url:
+        yield url
+
+
+def _audited(registry: str, audit_url: str, seal_key: str) -> GatewayConfig:
+    source = {"kind": "rest", "department": "Registry", "base_url": registry, "queries": {"q": {"path": "/x/{key}"}}}
+    source["provides"] = {"Person.name": {"value": "n", "sharing": "unconditional"}}
+    principal = {"subject": "tax-bureau-sync", "kind": "service"}
+    return parse_config(
+        {
+            "http": {"operator_token": "${OPERATOR_TOKEN}"},
+            "security": {"production": False},
+            "auth": {"development_principal": principal, "audit": {"url": audit_url, "seal_key": "${SEAL}"}},
+            "sources": {"registry": source},
+        },
+        {"OPERATOR_TOKEN": OPERATOR_TOKEN, "SEAL": seal_key},
+    )
+
+
+async def test_a_wrong_seal_key_makes_the_gateway_unready_and_withholding_from_the_start(
+    registry: str, tmp_path: Path
+) -> None:
+    audit_url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+    async with AuditLog(AuditConfig(url=audit_url, seal_key=SEAL_KEY)) as audit:
+        await audit.write([disclosure(1, dt.datetime.now(dt.UTC))])  # the store's own gateways sealed it
+
+    wrong = _audited(registry, audit_url, "another-key-of-at-least-32-bytes!!")
+    async with serve_asgi(create_app(wrong)) as url, httpx.AsyncClient() as client:
+        public = await client.get(f"{url}/readyz")  # before any disclosure was attempted
+        assert (public.status_code, public.json()) == (503, {"ready": False})
+        details = (await client.get(f"{url}/readyz", headers=OPERATOR)).json()
+        assert details["degraded"] == ["audit"]
+        assert details["audit"]["status"] == "unavailable"
+        assert "seal_key" in details["audit"]["last_error"]
+
+        answer = await client.post(f"{url}/graphql", json={"query": PERSON, "variables": {"id": SAMPLE_PERSON_ID}})
+        body = answer.json()
+        assert body["data"]["person"]["name"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["AUDIT_UNAVAILABLE"]
+
+    right = _audited(registry, audit_url, SEAL_KEY)
+    async with serve_asgi(create_app(right)) as url, httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/readyz")).status_code == 200
+        answer = await client.post(f"{url}/graphql", json={"query": PERSON, "variables": {"id": SAMPLE_PERSON_ID}})
+        assert answer.json()["data"]["person"]["name"] == "Zhang San"
