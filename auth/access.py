@@ -78,12 +78,14 @@ class Access:
         sources: RequestSources,
         *,
         request_id: str,
+        client_request_id: str | None = None,
         client: str | None = None,
     ) -> None:
         self.principal = principal
         self.policy = policy
         self.sources = sources
         self.request_id = request_id
+        self.client_request_id = client_request_id  # the client's X-Request-Id, kept apart from the gateway's id
         self.client = client
         self.at = dt.datetime.now(dt.UTC)
         # Paths of personal values in the response, withheld if the audit cannot commit.
@@ -251,6 +253,7 @@ class Access:
                 AuditEntry(
                     at=self.at,
                     request_id=self.request_id,
+                    client_request_id=self.client_request_id,
                     subject=principal.subject,
                     principal_kind=str(principal.kind),
                     via=principal.via,

@@ -17,11 +17,11 @@ import functools
 import gc
 import hmac
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -48,6 +48,7 @@ from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.metrics import GatewayMetrics, metrics_endpoint
+from gateway.middleware.request_id import RequestIds
 from gateway.operator import OperatorCredential
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
@@ -86,7 +87,15 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         principal: Principal = request.user
         sources = state.sources.for_request()
         sources.scope = principal.identity
-        access = Access(principal, self.policy, sources, request_id=_request_id(request), client=_client(request))
+        request_id, client_request_id = _request_ids(request)
+        access = Access(
+            principal,
+            self.policy,
+            sources,
+            request_id=request_id,
+            client_request_id=client_request_id,
+            client=_client(request),
+        )
         # Departments that take the acting principal (signed headers) read it from here, in this request's context.
         ACTING_PRINCIPAL.set(principal)
         context = GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
@@ -148,7 +157,11 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         if not hit.disclosures or audit is None:
             return True
         try:
-            await audit.write(hit.disclosed_again(request_id=_request_id(request), client=_client(request)))
+            request_id, client_request_id = _request_ids(request)
+            again = hit.disclosed_again(
+                request_id=request_id, client_request_id=client_request_id, client=_client(request)
+            )
+            await audit.write(again)
         except AuditUnavailable:
             return False
         return True
@@ -184,8 +197,10 @@ def _outcome(result: ExecutionResult) -> str:
     return str(extensions.get("code") or "ERROR")
 
 
-def _request_id(request: Request) -> str:
-    return (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+def _request_ids(request: Request) -> tuple[str, str | None]:
+    """The gateway's id of the request and the client's (see :class:`~gateway.middleware.request_id.RequestIds`)."""
+    state = request.state
+    return state.request_id, state.client_request_id
 
 
 def _client(request: Request) -> str | None:
@@ -350,7 +365,9 @@ def create_app(
     ]
     if identity.cas is not None:
         routes += cas_routes(identity.cas, identity.sessions)
-    application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))
+    # the request's id first: a request refused by the hardening also answers with it
+    middleware = [Middleware(RequestIds), *hardening_middleware(security)]
+    application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=middleware)
     # Starlette builds its middleware on the first call; build it now so that a wrong rate limit or its storage
     # fails here, like every other setting, and not when the server starts.
     application.middleware_stack = application.build_middleware_stack()

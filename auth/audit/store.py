@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Dialect, String, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Dialect, String, bindparam, func, insert, inspect, select, update
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
@@ -90,12 +90,30 @@ async def create_store(conn: AsyncConnection) -> None:
     elif conn.dialect.name == "sqlite":
         await conn.exec_driver_sql("BEGIN IMMEDIATE")
     await conn.run_sync(SQLModel.metadata.create_all, tables=[records, head, checkpoints])
+    await conn.run_sync(_add_new_columns)
     if await conn.scalar(select(head.c.id).where(head.c.id == HEAD_ID)) is not None:
         return
     stored = await conn.scalar(select(func.count()).select_from(records))
     anchored = await conn.scalar(select(func.count()).select_from(checkpoints))
     if not stored and not anchored:  # a head recreated over existing records would hide what happened to it
         await conn.execute(insert(head).values(id=HEAD_ID, seq=0, hash=GENESIS))
+
+
+def _add_new_columns(conn: Connection) -> None:
+    """Add the records columns a store made by an earlier version lacks (``client_request_id``): nullable, so the
+    records already there keep their hashes (:data:`~auth.audit.entry.HASHED_WHEN_SET`)."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    present = {column["name"] for column in inspect(conn).get_columns(records.name, schema=schema)}
+    preparer = conn.dialect.identifier_preparer
+    table = (
+        preparer.quote(records.name)
+        if schema is None
+        else f"{preparer.quote_schema(schema)}.{preparer.quote(records.name)}"
+    )
+    for column in records.c:
+        if column.name not in present and column.nullable:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {preparer.quote(column.name)} {kind}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,8 @@ from auth.audit import (
     mask_subject,
 )
 from auth.audit import sqlite as audit_sqlite
-from auth.audit.chain import record_hash
+from auth.audit.chain import canonical, record_hash
+from auth.audit.entry import entry_values
 from auth.audit.postgres import PostgresAppend
 from auth.audit.store import ChainHead, link
 from gateway.config import parse_config
@@ -340,6 +341,36 @@ def test_the_hash_is_over_the_canonical_encoding_whatever_the_zone() -> None:
     assert record_hash(1, entry, "1" * 64) != expected
     sealed = hmac.new(SEAL_KEY.encode(), encoded.encode("utf-8"), hashlib.sha256).hexdigest()
     assert record_hash(1, entry, "0" * 64, SEAL_KEY.encode()) == sealed
+
+
+def test_the_clients_request_id_is_hashed_only_when_set() -> None:
+    entry = _entry(0, client_request_id="req-7")
+    document = {**entry_values(entry), "seq": 1, "prev_hash": "0" * 64}
+    assert record_hash(1, entry, "0" * 64) == hashlib.sha256(canonical(document)).hexdigest()
+    # unset, it is left out: a record written before the field hashes as above (the encoding written out by hand)
+    del document["client_request_id"]
+    unset = dataclasses.replace(entry, client_request_id=None)
+    assert record_hash(1, unset, "0" * 64) == hashlib.sha256(canonical(document)).hexdigest()
+
+
+async def test_a_store_made_before_client_request_id_gains_the_column_and_still_verifies(
+    store: Store, make_log: MakeLog
+) -> None:
+    await _verified(make_log, n=3, seal_key=SEAL_KEY)
+    await store.sql("ALTER TABLE {records} DROP COLUMN client_request_id")  # the store as an earlier version made it
+
+    log = await make_log(seal_key=SEAL_KEY)
+    assert log.healthy
+    assert (await log.verify()).ok
+    await log.write([_entry(3, applicant="A3", client_request_id="req-7")])
+    await log.write([_entry(4, applicant="A3", client_request_id="req-8")])  # the usual append, where it knows the head
+    report = await log.verify()
+    assert report.ok, report
+    found = await log.query(AuditFilter(applicant="A3"))
+    assert [(r.request_id, r.client_request_id) for r in found] == [("r-4", "req-8"), ("r-3", "req-7")]
+
+    await store.sql("UPDATE {records} SET client_request_id = 'req-9' WHERE seq = 4")
+    assert (await _broken(log)).first_broken == 4
 
 
 # --- a sealed chain ---------------------------------------------------------------------------------------------

@@ -274,7 +274,9 @@ async def test_n_concurrent_requests_leave_n_matching_audit_records_and_the_chai
         report = await audit.verify()
     finally:
         await audit.aclose()
-    assert sorted(r.request_id for r in records) == sorted(f"req-{i}" for i in range(n))
+    # the gateway's ids (each answer's X-Request-Id), the client's kept apart
+    ids = sorted((a.headers["x-request-id"], f"req-{i}") for i, a in enumerate(answers))
+    assert sorted((r.request_id, r.client_request_id) for r in records) == ids
     record = records[0]
     assert (record.subject, record.department, record.window, record.purpose) == ("wang.fang", "民政局", "A-07", case)
     assert set(record.released) == {"idNumber", "name", "phone", "maritalStatus", "socialInsurance"}

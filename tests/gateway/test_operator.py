@@ -9,10 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from auth.audit import AuditConfig, AuditLog
 from demo.data import SAMPLE_PERSON_ID
@@ -22,6 +18,7 @@ from gateway.errors import ConfigError
 from gateway.serving import serve_asgi
 from tests.auth.samples import disclosure
 from tests.conftest import unused_port
+from tests.gateway.registry import NAME, PERSON, audited_config, registry_app
 
 OPERATOR_TOKEN = "an-operator-token-from-the-environment-0001"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -98,33 +95,16 @@ def test_a_short_operator_token_is_a_configuration_error_that_does_not_echo_it()
 # --- the audit's seal key, checked at start-up -------------------------------------------------------------------
 
 SEAL_KEY = "sealed-by-the-audit-office-of-the-province-2026"
-PERSON = "query($id: IdNumber!) { person(idNumber: $id) { name } }"
 
 
 @pytest.fixture
 async def registry() -> AsyncIterator[str]:
-    """A department that answers every key with a name."""
-
-    async def person(request: Request) -> Response:
-        return JSONResponse({"n": "Zhang San"})
-
-    async with serve_asgi(Starlette(routes=[Route("/x/{key}", person)])) as url:
+    async with serve_asgi(registry_app()) as url:
         yield url
 
 
 def _audited(registry: str, audit_url: str, seal_key: str) -> GatewayConfig:
-    source = {"kind": "rest", "department": "Registry", "base_url": registry, "queries": {"q": {"path": "/x/{key}"}}}
-    source["provides"] = {"Person.name": {"value": "n", "sharing": "unconditional"}}
-    principal = {"subject": "tax-bureau-sync", "kind": "service"}
-    return parse_config(
-        {
-            "http": {"operator_token": "${OPERATOR_TOKEN}"},
-            "security": {"production": False},
-            "auth": {"development_principal": principal, "audit": {"url": audit_url, "seal_key": "${SEAL}"}},
-            "sources": {"registry": source},
-        },
-        {"OPERATOR_TOKEN": OPERATOR_TOKEN, "SEAL": seal_key},
-    )
+    return audited_config(registry, audit_url, seal_key=seal_key, operator_token=OPERATOR_TOKEN)
 
 
 async def test_a_wrong_seal_key_makes_the_gateway_unready_and_withholding_from_the_start(
@@ -152,4 +132,4 @@ async def test_a_wrong_seal_key_makes_the_gateway_unready_and_withholding_from_t
     async with serve_asgi(create_app(right)) as url, httpx.AsyncClient() as client:
         assert (await client.get(f"{url}/readyz")).status_code == 200
         answer = await client.post(f"{url}/graphql", json={"query": PERSON, "variables": {"id": SAMPLE_PERSON_ID}})
-        assert answer.json()["data"]["person"]["name"] == "Zhang San"
+        assert answer.json()["data"]["person"]["name"] == NAME
