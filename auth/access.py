@@ -75,6 +75,7 @@ class Access:
         sources: RequestSources,
         *,
         request_id: str,
+        client_request_id: str | None = None,
         client: str | None = None,
         audit_ready: Callable[[], bool] | None = None,
     ) -> None:
@@ -82,6 +83,7 @@ class Access:
         self.policy = policy
         self.sources = sources
         self.request_id = request_id
+        self.client_request_id = client_request_id  # the client's X-Request-Id, kept apart from the gateway's id
         self.client = client
         # Whether the audit store can record a disclosure now: if not, no department is asked for personal data.
         self.audit_ready = audit_ready
@@ -284,6 +286,7 @@ class Access:
                 AuditEntry(
                     at=self.at,
                     request_id=self.request_id,
+                    client_request_id=self.client_request_id,
                     subject=principal.subject,
                     principal_kind=str(principal.kind),
                     via=principal.via,

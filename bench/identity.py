@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from auth.audit.tables import records
-from demo.variants import DATA_PLANE_PRINCIPAL, demo_yaml
+from demo.variants import DATA_PLANE_PRINCIPAL, DEMO_OPERATOR, demo_yaml
 
 __all__ = ["IDENTITY_CLAIMS", "TARGET_RATIO", "IdentitySettings", "run_identity"]
 
@@ -181,7 +181,7 @@ def _check_identity(url: str, token: str | None, expected_via: str) -> None:
 
 
 def _audit_transactions(url: str) -> int:
-    status = httpx.get(f"{url}/readyz", timeout=10).json()["audit"]
+    status = httpx.get(f"{url}/readyz", headers=DEMO_OPERATOR, timeout=10).json()["audit"]
     return int(status.get("transactions", 0))
 
 

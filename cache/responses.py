@@ -62,10 +62,15 @@ class CachedResponse:
     def size(self) -> int:
         return len(self.body) + sum(len(s.text) + len(s.cache_key) for s in self.stamps) + _OVERHEAD
 
-    def disclosed_again(self, *, request_id: str, client: str | None) -> list[AuditEntry]:
-        """The disclosures of this answer, as the request now served makes them: now, its id, its client."""
+    def disclosed_again(
+        self, *, request_id: str, client: str | None, client_request_id: str | None = None
+    ) -> list[AuditEntry]:
+        """The disclosures of this answer, as the request now served makes them: now, its ids, its client."""
         at = dt.datetime.now(dt.UTC)
-        return [dataclasses.replace(e, at=at, request_id=request_id, client=client) for e in self.disclosures]
+        return [
+            dataclasses.replace(e, at=at, request_id=request_id, client_request_id=client_request_id, client=client)
+            for e in self.disclosures
+        ]
 
 
 @dataclass

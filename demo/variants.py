@@ -17,9 +17,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DATA_PLANE_PRINCIPAL", "DEMO_CONFIG", "demo_yaml"]
+__all__ = ["DATA_PLANE_PRINCIPAL", "DEMO_CONFIG", "DEMO_OPERATOR", "DEMO_OPERATOR_TOKEN", "demo_yaml"]
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "onewindow.yaml"
+
+DEMO_OPERATOR_TOKEN = "demo-only-operator-token-not-for-production"
+"""``http.operator_token`` in demo/onewindow.yaml unless ``ONEWINDOW_OPERATOR_TOKEN`` is set."""
+DEMO_OPERATOR = {"Authorization": f"Bearer {DEMO_OPERATOR_TOKEN}"}
+"""The headers that show the demo's ``/readyz`` in full, and its ``/metrics``."""
 
 DATA_PLANE_PRINCIPAL = {
     "subject": "data-plane",

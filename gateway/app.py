@@ -5,8 +5,9 @@
     uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
 
 Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
-``/readyz`` (each source: open, circuit breaker, maintenance, credentials refused; degraded sources listed),
-``/metrics`` (Prometheus).
+``/readyz`` (ready or not, 200 or 503; with the operator's credential also each source -- open, circuit breaker,
+maintenance, credentials refused -- the degraded sources and the audit's state), ``/metrics`` (Prometheus; the
+operator's credential unless ``http.metrics_public``). See :mod:`gateway.operator`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import functools
 import gc
 import hmac
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -48,6 +49,8 @@ from gateway.extensions.responses import ResponseCacheability
 from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.logs import install_redaction
 from gateway.metrics import GatewayMetrics, metrics_endpoint
+from gateway.middleware.request_id import RequestIds
+from gateway.operator import OperatorCredential
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
@@ -86,11 +89,13 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         sources = state.sources.for_request()
         sources.scope = principal.identity
         audit: AuditLog | None = state.audit
+        request_id, client_request_id = _request_ids(request)
         access = Access(
             principal,
             self.policy,
             sources,
-            request_id=_request_id(request),
+            request_id=request_id,
+            client_request_id=client_request_id,
             client=_client(request),
             audit_ready=(lambda: audit.healthy) if audit is not None else None,
         )
@@ -155,7 +160,11 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         if not hit.disclosures or audit is None:
             return True
         try:
-            await audit.write(hit.disclosed_again(request_id=_request_id(request), client=_client(request)))
+            request_id, client_request_id = _request_ids(request)
+            again = hit.disclosed_again(
+                request_id=request_id, client_request_id=client_request_id, client=_client(request)
+            )
+            await audit.write(again)
         except AuditUnavailable:
             return False
         return True
@@ -191,8 +200,10 @@ def _outcome(result: ExecutionResult) -> str:
     return str(extensions.get("code") or "ERROR")
 
 
-def _request_id(request: Request) -> str:
-    return (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+def _request_ids(request: Request) -> tuple[str, str | None]:
+    """The gateway's id of the request and the client's (see :class:`~gateway.middleware.request_id.RequestIds`)."""
+    state = request.state
+    return state.request_id, state.client_request_id
 
 
 def _client(request: Request) -> str | None:
@@ -292,20 +303,34 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    operator = OperatorCredential(config.http.operator_token)
+
     async def readyz(request: Request) -> Response:
-        sources: SourceSet = request.app.state.sources
+        details = operator.presented(request)
+        if details is False:
+            return operator.refusal()
+        sources: SourceSet | None = getattr(request.app.state, "sources", None)
+        # 503 only when this process must not get traffic: it has not finished starting, or its audit seal key
+        # does not match the store (its own configuration, which no retry mends: a rolling deploy with a wrong key
+        # then never takes traffic). A department being down degrades answers but does not make this process unfit
+        # to serve: pulling every replica out of the load balancer would turn one department's outage into the
+        # whole hall's. The same holds for an audit store that does not answer: every replica shares it, and what
+        # is not personal can still be served.
+        ready = sources is not None and not (audit is not None and audit.seal_mismatch)
+        status = 200 if ready else 503
+        if not details or sources is None:
+            return JSONResponse({"ready": ready}, status_code=status)
         report: dict[str, dict[str, Any]] = {}
         for name in config.sources:
             # ready, degraded, unavailable, or credentials_refused (at open or the last call) with a hint
             report[name] = source_readiness(name, sources.guards[name], sources.open_errors.get(name))
-        # A department being down degrades answers but does not make this process unfit to serve: pulling every
-        # replica out of the load balancer would turn one department's outage into the whole hall's.
         degraded = sorted(name for name, r in report.items() if r["status"] != "ready")
         # Without the audit store no personal value can leave (fail closed): say so, by name.
         audit_status = audit.status() if audit is not None else {"status": "off"}
         if audit is not None and not audit.healthy:
             degraded.insert(0, "audit")
-        return JSONResponse({"ready": True, "degraded": degraded, "audit": audit_status, "sources": report})
+        body = {"ready": ready, "degraded": degraded, "audit": audit_status, "sources": report}
+        return JSONResponse(body, status_code=status)
 
     async def invalidate_hook(request: Request) -> Response:
         """A department says its data changed: ``POST /hooks/invalidate/<source>`` with its bearer token and
@@ -333,17 +358,20 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse(url="/graphql")
 
+    metrics_page = metrics_endpoint(metrics.registry)
     routes: list[BaseRoute] = [
         Route("/graphql", authenticated_graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint(metrics.registry)),
+        Route("/metrics", metrics_page if config.http.metrics_public else operator.required(metrics_page)),
         Route("/hooks/invalidate/{source}", invalidate_hook, methods=["POST"]),
         Route("/", home),
     ]
     if identity.cas is not None:
         routes += cas_routes(identity.cas, identity.sessions)
-    application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=hardening_middleware(security))
+    # the request's id first: a request refused by the hardening also answers with it
+    middleware = [Middleware(RequestIds), *hardening_middleware(security)]
+    application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=middleware)
     # Starlette builds its middleware on the first call; build it now so that a wrong rate limit or its storage
     # fails here, like every other setting, and not when the server starts.
     application.middleware_stack = application.build_middleware_stack()

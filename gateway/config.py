@@ -37,7 +37,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, Secret
 
 from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
-from gateway.durations import Duration, DurationOrZero, Strict, parse_duration
+from gateway.durations import Duration, DurationOrZero, KeySecret, Strict, parse_duration
 from gateway.errors import ConfigError
 from gateway.model import Catalog, ModelDeclaration, SharingClass
 
@@ -290,10 +290,19 @@ class SecurityConfig(Strict):
 
 
 class HttpConfig(Strict):
+    """Where the gateway listens, and who may read its operational endpoints.
+
+    ``operator_token`` (``${ONEWINDOW_OPERATOR_TOKEN}``, at least 32 bytes) is the bearer token that shows
+    ``/readyz`` in full (sources, degraded list, the audit's state) and ``/metrics``; without it ``/readyz`` says only
+    whether the process is ready. ``metrics_public`` serves ``/metrics`` to anyone.
+    """
+
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
     graphiql: bool = False
     debug: bool = False
+    operator_token: KeySecret | None = None
+    metrics_public: bool = False
 
 
 class GatewayConfig(Strict):

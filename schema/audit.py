@@ -45,6 +45,7 @@ class AuditLogRecord:
     seq: int
     at: dt.datetime
     request_id: str
+    client_request_id: str | None = strawberry.field(description="The client's own X-Request-Id, sanitized.")
     subject: str
     kind: str
     via: str

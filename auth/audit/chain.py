@@ -1,7 +1,8 @@
 """The hash chain: how a record and a checkpoint are hashed, and how a stored chain is checked.
 
 Each record's ``hash`` is the SHA-256 of a canonical encoding of its ``seq``, every :class:`AuditEntry` field and
-``prev_hash`` (the hash of the record before it; :data:`GENESIS` for the first) -- or, in a *sealed* chain, its
+``prev_hash`` (the hash of the record before it; :data:`GENESIS` for the first; a field added since the first
+records, such as ``client_request_id``, only when set) -- or, in a *sealed* chain, its
 HMAC-SHA256 under the seal key (``auth.audit.seal_key``), which the database does not hold: whoever can write the
 database but not read the gateway's environment can then no longer rewrite a record and recompute the hashes after
 it. The encoding is JSON with sorted
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auth.audit.entry import AuditEntry, entry_values
+from auth.audit.entry import HASHED_WHEN_SET, AuditEntry, entry_values
 
 __all__ = [
     "GENESIS",
@@ -82,8 +83,9 @@ def record_hash(seq: int, entry: AuditEntry, prev_hash: str, key: bytes | None =
 
 def values_hash(seq: int, values: Mapping[str, Any], prev_hash: str, key: bytes | None = None) -> str:
     """:func:`record_hash` of an entry given as :func:`~auth.audit.entry.entry_values` (read once by a caller that
-    also needs them for the row)."""
-    return _digest(canonical({**values, "seq": seq, "prev_hash": prev_hash}), key)
+    also needs them for the row). A field of :data:`~auth.audit.entry.HASHED_WHEN_SET` counts only when set."""
+    document = {name: value for name, value in values.items() if value is not None or name not in HASHED_WHEN_SET}
+    return _digest(canonical({**document, "seq": seq, "prev_hash": prev_hash}), key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ENTRY_FIELDS", "AuditEntry", "Outcome", "entry_values"]
+__all__ = ["CLIENT_REQUEST_ID_MAX", "ENTRY_FIELDS", "HASHED_WHEN_SET", "AuditEntry", "Outcome", "entry_values"]
+
+CLIENT_REQUEST_ID_MAX = 64
+"""The longest ``client_request_id`` kept (see :mod:`gateway.middleware.request_id`)."""
 
 # released: every asked field went out (some perhaps masked); partial: some were refused; refused: none went out;
 Outcome = Literal["released", "partial", "refused"]
@@ -26,8 +29,11 @@ Outcome = Literal["released", "partial", "refused"]
 class AuditEntry:
     """One disclosure of one applicant's data to one principal in one request.
 
-    ``released`` lists the fields whose values left the gateway (``masked`` is the subset that left masked);
-    ``refused`` the fields withheld by policy; ``sources`` the source names that supplied released values.
+    ``request_id`` is the gateway's own id of the request (the ``X-Request-Id`` of its response);
+    ``client_request_id`` the id the client sent in its ``X-Request-Id``, if any, sanitized: the client chooses it,
+    so it correlates but proves nothing. ``released`` lists the fields whose values left the gateway (``masked`` is
+    the subset that left masked); ``refused`` the fields withheld by policy; ``sources`` the source names that
+    supplied released values.
     """
 
     at: dt.datetime
@@ -46,10 +52,15 @@ class AuditEntry:
     sources: tuple[str, ...]
     purpose: str | None
     outcome: Outcome
+    client_request_id: str | None = dataclasses.field(default=None, kw_only=True)
 
 
 ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEntry))
 """The names of :class:`AuditEntry`'s fields, in order."""
+
+HASHED_WHEN_SET = frozenset({"client_request_id"})
+"""Fields added after the chain's first records: a record's hash covers them only when they are set, so records
+written before them hash (and verify) as they always did."""
 
 
 def entry_values(entry: AuditEntry) -> dict[str, Any]:

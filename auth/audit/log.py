@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
@@ -43,6 +44,7 @@ from auth.audit.store import (
     DriverAppend,
     Links,
     append,
+    check_seal,
     create_store,
     link,
     walk_store,
@@ -68,6 +70,15 @@ _log = logging.getLogger(__name__)
 class _Pending:
     entries: tuple[AuditEntry, ...]
     committed: asyncio.Future[None]
+
+
+def _refusal(conn: Connection, key: bytes | None) -> ChainHeadMissing | ChainSealMismatch | None:
+    """Why this log must not append to the store (:func:`~auth.audit.store.check_seal`), or ``None``."""
+    try:
+        check_seal(conn, key)
+    except (ChainHeadMissing, ChainSealMismatch) as exc:
+        return exc
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -108,6 +119,8 @@ class AuditLog:
         self._abandoned: set[asyncio.Task[ChainHead]] = set()
         self._connecting: asyncio.Task[None] | None = None  # reconnecting to a store unreachable at start
         self._seal = config.seal  # the chain's seal key, or None
+        # found when the log opened: the chain does not take this log's appends (another seal key, no head)
+        self._refused: ChainHeadMissing | ChainSealMismatch | None = None
         self._driver: DriverAppend | None = None  # the usual append on the driver's cursor (see _append)
         self._postgres: PostgresAppend | None = None  # the usual append in one statement (asyncpg)
 
@@ -160,12 +173,18 @@ class AuditLog:
         async with asyncio.timeout(OPEN_TIMEOUT):
             async with engine.begin() as conn:
                 await create_store(conn)
+                # the chain's end only (the last record and checkpoint), not a walk: a wrong seal key shows now,
+                # not at the first disclosure
+                self._refused = await conn.run_sync(_refusal, self._seal)
             if self._sqlite is not None:
                 await self._sqlite.open()
 
     def _start(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._last_error = None
+        if self._refused is not None:
+            self._last_error = _reason(self._refused)
+            _log.error("audit: %s; personal data is withheld", self._last_error)
         self._writer = asyncio.create_task(self._write_batches(), name="onewindow-audit-writer")
 
     def _unreachable(self, exc: BaseException | None) -> None:
@@ -226,8 +245,14 @@ class AuditLog:
 
     @property
     def healthy(self) -> bool:
-        """Whether the last attempt to commit succeeded (for ``/readyz``)."""
-        return self._writer is not None and not self._closing and self._last_error is None
+        """Whether the last attempt to commit succeeded, and the store takes this log's appends (for ``/readyz``)."""
+        return self._writer is not None and not self._closing and self._last_error is None and self._refused is None
+
+    @property
+    def seal_mismatch(self) -> bool:
+        """Whether the chain's end, checked when the log opened, does not hash under this log's seal key: a fault of
+        this process's configuration (or the store was tampered with), which no retry mends. Writes fail closed."""
+        return isinstance(self._refused, ChainSealMismatch)
 
     def status(self) -> dict[str, Any]:
         """``status`` (``ok`` / ``unavailable``), ``last_error``, ``pending`` entries, committed ``transactions``;
@@ -259,6 +284,8 @@ class AuditLog:
             utc_text(entry.at)  # a timestamp without a zone is the caller's bug: refuse it here, not in the writer
         if self._writer is None or self._closing:
             raise AuditUnavailable(self._not_open())
+        if self._refused is not None:
+            raise AuditUnavailable(f"the audit store cannot commit: {_reason(self._refused)}")
         loop = asyncio.get_running_loop()
         pending = _Pending(tuple(entries), loop.create_future())
         self._pending.append(pending)

@@ -20,12 +20,20 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Dialect, String, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Dialect, String, bindparam, func, insert, inspect, select, update
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
-from auth.audit.chain import GENESIS, ChainWalk, Checkpoint, VerifyReport, record_hash, values_hash
+from auth.audit.chain import (
+    GENESIS,
+    ChainWalk,
+    Checkpoint,
+    VerifyReport,
+    checkpoint_hash,
+    record_hash,
+    values_hash,
+)
 from auth.audit.entry import AuditEntry, entry_values
 from auth.audit.tables import HEAD_ID, checkpoint_of, checkpoints, entry_of, head, records, row_of
 
@@ -39,6 +47,7 @@ __all__ = [
     "Links",
     "Statement",
     "append",
+    "check_seal",
     "create_store",
     "link",
     "lock_head",
@@ -61,12 +70,14 @@ class ChainHeadMissing(RuntimeError):
 
 
 class ChainSealMismatch(RuntimeError):
-    """The record the chain head names does not hash under this writer's seal key: the store is sealed with another
-    key (or none, or this writer has none), or its last record was tampered with. Appending would fork the chain."""
+    """The record the chain head names (or the last checkpoint) does not hash under this writer's seal key: the
+    store is sealed with another key (or none, or this writer has none), or it was tampered with. Appending would
+    fork the chain."""
 
-    def __init__(self, seq: int) -> None:
+    def __init__(self, seq: int, *, checkpoint: int | None = None) -> None:
+        what = f"last record ({seq})" if checkpoint is None else f"last checkpoint ({checkpoint}, through record {seq})"
         super().__init__(
-            f"the audit chain's last record ({seq}) does not hash under this gateway's auth.audit.seal_key (another "
+            f"the audit chain's {what} does not hash under this gateway's auth.audit.seal_key (another "
             "key, or none); run `onewindow audit verify` with the store's key"
         )
 
@@ -79,12 +90,30 @@ async def create_store(conn: AsyncConnection) -> None:
     elif conn.dialect.name == "sqlite":
         await conn.exec_driver_sql("BEGIN IMMEDIATE")
     await conn.run_sync(SQLModel.metadata.create_all, tables=[records, head, checkpoints])
+    await conn.run_sync(_add_new_columns)
     if await conn.scalar(select(head.c.id).where(head.c.id == HEAD_ID)) is not None:
         return
     stored = await conn.scalar(select(func.count()).select_from(records))
     anchored = await conn.scalar(select(func.count()).select_from(checkpoints))
     if not stored and not anchored:  # a head recreated over existing records would hide what happened to it
         await conn.execute(insert(head).values(id=HEAD_ID, seq=0, hash=GENESIS))
+
+
+def _add_new_columns(conn: Connection) -> None:
+    """Add the records columns a store made by an earlier version lacks (``client_request_id``): nullable, so the
+    records already there keep their hashes (:data:`~auth.audit.entry.HASHED_WHEN_SET`)."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    present = {column["name"] for column in inspect(conn).get_columns(records.name, schema=schema)}
+    preparer = conn.dialect.identifier_preparer
+    table = (
+        preparer.quote(records.name)
+        if schema is None
+        else f"{preparer.quote_schema(schema)}.{preparer.quote(records.name)}"
+    )
+    for column in records.c:
+        if column.name not in present and column.nullable:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {preparer.quote(column.name)} {kind}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +179,25 @@ def _check_seal(conn: Connection, at: ChainHead, key: bytes | None) -> None:
     row = conn.execute(select(records).where(records.c.seq == at.seq)).one_or_none()
     if row is not None and record_hash(row.seq, entry_of(row), row.prev_hash, key) != row.hash:
         raise ChainSealMismatch(at.seq)
+
+
+def check_seal(conn: Connection, key: bytes | None) -> None:
+    """Check, without walking the chain, that this writer may append to it: the head is there, and the record it
+    names and the last checkpoint hash under ``key`` (:class:`ChainHeadMissing`, :class:`ChainSealMismatch`).
+
+    What :func:`append` checks of the record before each append it does not know the head of, done when the log
+    opens, so that a wrong key shows at start-up rather than at the first disclosure. A chain whose records were
+    all pruned is checked by its last checkpoint; an empty one has nothing to check.
+    """
+    row = conn.execute(_HEAD).one_or_none()
+    if row is None:  # create_store makes one for an empty store: records or checkpoints without it were tampered with
+        raise ChainHeadMissing
+    _check_seal(conn, ChainHead(int(row.seq), str(row.hash)), key)
+    last = conn.execute(select(checkpoints).order_by(checkpoints.c.number.desc()).limit(1)).one_or_none()
+    if last is not None:
+        checkpoint = checkpoint_of(last)
+        if checkpoint_hash(checkpoint, key) != checkpoint.hash:
+            raise ChainSealMismatch(checkpoint.through_seq, checkpoint=checkpoint.number)
 
 
 def _locked_head(conn: Connection) -> ChainHead:

@@ -2,6 +2,7 @@
 or a :class:`~auth.audit.chain.Checkpoint`.
 
 ``onewindow_audit_records``      one row per disclosure: ``seq``, the entry's fields, ``prev_hash``, ``hash``
+                                 (a store made before ``client_request_id`` gains the column when it opens)
 ``onewindow_audit_head``         one row: the chain's last ``seq`` and ``hash``; appends lock it
 ``onewindow_audit_checkpoints``  one row per prune: the anchor (seq and hash of the last pruned record), chained
 
@@ -19,7 +20,7 @@ from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Table
 from sqlmodel import Field, SQLModel
 
 from auth.audit.chain import Checkpoint
-from auth.audit.entry import AuditEntry
+from auth.audit.entry import CLIENT_REQUEST_ID_MAX, AuditEntry
 
 __all__ = [
     "HEAD_ID",
@@ -55,6 +56,7 @@ class RecordRow(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     request_id: str
+    client_request_id: str | None = Field(default=None, max_length=CLIENT_REQUEST_ID_MAX)
     subject: str
     principal_kind: str
     via: str

@@ -35,7 +35,8 @@ from auth.audit import (
     mask_subject,
 )
 from auth.audit import sqlite as audit_sqlite
-from auth.audit.chain import record_hash
+from auth.audit.chain import canonical, record_hash
+from auth.audit.entry import entry_values
 from auth.audit.postgres import PostgresAppend
 from auth.audit.store import ChainHead, link
 from gateway.config import parse_config
@@ -342,6 +343,36 @@ def test_the_hash_is_over_the_canonical_encoding_whatever_the_zone() -> None:
     assert record_hash(1, entry, "0" * 64, SEAL_KEY.encode()) == sealed
 
 
+def test_the_clients_request_id_is_hashed_only_when_set() -> None:
+    entry = _entry(0, client_request_id="req-7")
+    document = {**entry_values(entry), "seq": 1, "prev_hash": "0" * 64}
+    assert record_hash(1, entry, "0" * 64) == hashlib.sha256(canonical(document)).hexdigest()
+    # unset, it is left out: a record written before the field hashes as above (the encoding written out by hand)
+    del document["client_request_id"]
+    unset = dataclasses.replace(entry, client_request_id=None)
+    assert record_hash(1, unset, "0" * 64) == hashlib.sha256(canonical(document)).hexdigest()
+
+
+async def test_a_store_made_before_client_request_id_gains_the_column_and_still_verifies(
+    store: Store, make_log: MakeLog
+) -> None:
+    await _verified(make_log, n=3, seal_key=SEAL_KEY)
+    await store.sql("ALTER TABLE {records} DROP COLUMN client_request_id")  # the store as an earlier version made it
+
+    log = await make_log(seal_key=SEAL_KEY)
+    assert log.healthy
+    assert (await log.verify()).ok
+    await log.write([_entry(3, applicant="A3", client_request_id="req-7")])
+    await log.write([_entry(4, applicant="A3", client_request_id="req-8")])  # the usual append, where it knows the head
+    report = await log.verify()
+    assert report.ok, report
+    found = await log.query(AuditFilter(applicant="A3"))
+    assert [(r.request_id, r.client_request_id) for r in found] == [("r-4", "req-8"), ("r-3", "req-7")]
+
+    await store.sql("UPDATE {records} SET client_request_id = 'req-9' WHERE seq = 4")
+    assert (await _broken(log)).first_broken == 4
+
+
 # --- a sealed chain ---------------------------------------------------------------------------------------------
 
 
@@ -396,6 +427,52 @@ async def test_a_writer_with_another_seal_key_or_none_fails_closed_and_forks_not
     report = await sealed.verify()
     assert report.ok, report
     assert report.last_seq == 4
+
+
+async def test_a_log_opened_with_another_seal_key_or_none_is_unhealthy_before_any_write(
+    store: Store, make_log: MakeLog
+) -> None:
+    await _verified(make_log, n=3, seal_key=SEAL_KEY)
+    for other in (await make_log(seal_key="another-key-of-at-least-32-bytes!!"), await make_log()):
+        assert not other.healthy
+        assert other.seal_mismatch
+        assert other.status()["status"] == "unavailable"
+        assert "last record (3)" in other.status()["last_error"]
+        with pytest.raises(AuditUnavailable, match="seal_key"):
+            await other.write([_entry(9)])
+    assert (await make_log(seal_key=SEAL_KEY)).healthy
+
+
+async def test_the_check_at_open_reads_the_chains_end_not_the_whole_chain(store: Store, make_log: MakeLog) -> None:
+    await _verified(make_log, n=5, seal_key=SEAL_KEY)
+    await store.sql("UPDATE {records} SET applicant = 'A-forged' WHERE seq = 1")
+
+    reopened = await make_log(seal_key=SEAL_KEY)
+
+    assert reopened.healthy  # what lies before the last record is verify's to find
+    assert (await _broken(reopened)).first_broken == 1
+
+
+async def test_a_chain_pruned_to_its_checkpoint_is_checked_by_it_at_open(store: Store, make_log: MakeLog) -> None:
+    log = await _aged(make_log, [400, 300], seal_key=SEAL_KEY)
+    assert (await log.prune(now=NOW)).pruned == 2
+
+    assert (await make_log(seal_key=SEAL_KEY)).healthy
+    other = await make_log(seal_key="another-key-of-at-least-32-bytes!!")
+    assert other.seal_mismatch
+    assert "last checkpoint (1, through record 2)" in other.status()["last_error"]
+
+
+async def test_a_store_without_its_chain_head_is_refused_at_open(store: Store, make_log: MakeLog) -> None:
+    await _verified(make_log, n=2)
+    await store.sql("DELETE FROM {head}")
+
+    reopened = await make_log()
+
+    assert not reopened.healthy
+    assert not reopened.seal_mismatch  # the store's damage, not this process's key
+    with pytest.raises(AuditUnavailable, match="chain head is missing"):
+        await reopened.write([_entry(9)])
 
 
 async def test_pruning_a_sealed_chain_seals_its_checkpoint(store: Store, make_log: MakeLog) -> None:

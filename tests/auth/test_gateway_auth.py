@@ -23,6 +23,7 @@ from auth.principal import Principal, PrincipalKind
 from auth.sessions import SessionTokens
 from demo.departments import DemoDepartments
 from demo.model import SAMPLE_PERSON_ID
+from demo.variants import DEMO_OPERATOR
 from gateway.app import create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.serving import serve_asgi
@@ -282,7 +283,9 @@ async def test_n_concurrent_requests_leave_n_matching_audit_records_and_the_chai
         report = await audit.verify()
     finally:
         await audit.aclose()
-    assert sorted(r.request_id for r in records) == sorted(f"req-{i}" for i in range(n))
+    # the gateway's ids (each answer's X-Request-Id), the client's kept apart
+    ids = sorted((a.headers["x-request-id"], f"req-{i}") for i, a in enumerate(answers))
+    assert sorted((r.request_id, r.client_request_id) for r in records) == ids
     record = records[0]
     assert (record.subject, record.department, record.window, record.purpose) == ("wang.fang", "民政局", "A-07", case)
     # The ID number the clerk typed is echoed back (masked), not released: it is not in the record.
@@ -316,7 +319,7 @@ async def test_audit_store_down_means_no_personal_value_leaves(
             assert codes["name"] == ("AUDIT_UNAVAILABLE", None)
             assert codes["ethnicity"] == ("FORBIDDEN", "NOT_SHARED")
             async with httpx.AsyncClient() as http:
-                ready = (await http.get(f"{secured.url}/readyz")).json()
+                ready = (await http.get(f"{secured.url}/readyz", headers=DEMO_OPERATOR)).json()
             assert "audit" in ready["degraded"]
             proxy.mode = Fault.FORWARD
 
@@ -332,13 +335,13 @@ async def test_audit_store_unreachable_at_start_withholds_until_it_answers(
             _, during, _ = await secured.ask(clerk(), PERSON, http, id=SAMPLE_PERSON_ID, case=case)
             assert during["data"]["person"]["name"] is None
             assert _codes(during)["name"] == ("AUDIT_UNAVAILABLE", None)
-            ready = (await http.get(f"{secured.url}/readyz")).json()
+            ready = (await http.get(f"{secured.url}/readyz", headers=DEMO_OPERATOR)).json()
             assert ready["degraded"][0] == "audit"
             assert "cannot reach the audit store" in ready["audit"]["last_error"]
 
             store.mkdir()
             for _ in range(100):
-                ready = (await http.get(f"{secured.url}/readyz")).json()
+                ready = (await http.get(f"{secured.url}/readyz", headers=DEMO_OPERATOR)).json()
                 if "audit" not in ready["degraded"]:
                     break
                 await asyncio.sleep(0.05)

@@ -19,6 +19,7 @@ from demo.departments import (
     PUBLIC_SECURITY,
     DemoDepartments,
 )
+from demo.variants import DEMO_OPERATOR
 from gateway.app import build_adapters, create_app
 from gateway.cli import DEMO_CONFIG
 from gateway.config import load_config
@@ -174,7 +175,7 @@ async def test_readiness_names_a_department_that_is_down_at_start(departments: D
     config = demo_config(departments.variables, tmp_path)
     await departments.stop(CIVIL_AFFAIRS)
     async with serve_asgi(create_app(config)) as url, httpx.AsyncClient() as client:
-        ready = await client.get(f"{url}/readyz")
+        ready = await client.get(f"{url}/readyz", headers=DEMO_OPERATOR)
         assert ready.status_code == 200
         assert ready.json()["degraded"] == [CIVIL_AFFAIRS]
         assert ready.json()["sources"][CIVIL_AFFAIRS]["status"] == "unavailable"
@@ -225,8 +226,8 @@ async def test_dead_department_opens_its_circuit_and_shows_in_readiness_and_metr
         )
         assert body["errors"][0]["extensions"] == {"code": "SOURCE_UNAVAILABLE", "source": HRSS}
     async with httpx.AsyncClient() as client:
-        ready = (await client.get(f"{gateway.url}/readyz")).json()
-        metrics = (await client.get(f"{gateway.url}/metrics")).text
+        ready = (await client.get(f"{gateway.url}/readyz", headers=DEMO_OPERATOR)).json()
+        metrics = (await client.get(f"{gateway.url}/metrics", headers=DEMO_OPERATOR)).text
     assert ready["sources"][HRSS]["breaker"] == "open"
     assert HRSS in ready["degraded"]
     assert f'onewindow_source_breaker_state{{source="{HRSS}"}} 2.0' in metrics

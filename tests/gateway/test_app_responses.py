@@ -17,6 +17,7 @@ from auth.principal import Principal, PrincipalKind
 from auth.sessions import SessionTokens
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import HRSS, PUBLIC_SECURITY, DemoDepartments
+from demo.variants import DEMO_OPERATOR
 from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.hardening import GRAPHQL_RESPONSE_JSON
@@ -36,7 +37,7 @@ async def _ask(url: str, query: str, request_id: str | None = None, **variables:
 
 async def _metrics(url: str) -> str:
     async with httpx.AsyncClient() as client:
-        return (await client.get(f"{url}/metrics")).text
+        return (await client.get(f"{url}/metrics", headers=DEMO_OPERATOR)).text
 
 
 async def _lookups(url: str) -> dict[str, float]:
@@ -54,12 +55,13 @@ async def _invalidate(url: str, key: str) -> Any:
     return done.json()
 
 
-async def _audited(config: GatewayConfig) -> list[str]:
+async def _audited(config: GatewayConfig) -> list[tuple[str, str | None]]:
+    """The gateway's and the client's request ids of the sample person's audit records."""
     assert config.auth.audit is not None
     async with AuditLog(config.auth.audit) as audit:
         records = await audit.query(AuditFilter(applicant=SAMPLE_PERSON_ID), limit=1000)
         assert (await audit.verify()).ok
-    return sorted(r.request_id for r in records)
+    return sorted((r.request_id, r.client_request_id) for r in records)
 
 
 async def test_a_hot_document_is_answered_whole_and_every_answer_is_audited(gateway: Gateway) -> None:
@@ -77,7 +79,10 @@ async def test_a_hot_document_is_answered_whole_and_every_answer_is_audited(gate
     assert 'onewindow_graphql_requests_total{outcome="ok"} 6.0' in metrics
     calls = gateway.department_calls()
     assert (calls[PUBLIC_SECURITY], calls[HRSS]) == (1, 1)
-    assert await _audited(gateway.config) == sorted(f"req-{i}" for i in range(6))
+    # each answer, kept or not, carries its own request's id, and its audit record both that id and the client's
+    ids = [a.headers["x-request-id"] for a in answers]
+    assert len(set(ids)) == 6
+    assert await _audited(gateway.config) == sorted((ids[i], f"req-{i}") for i in range(6))
 
 
 async def test_an_invalidated_record_ends_the_kept_answer(gateway: Gateway) -> None:

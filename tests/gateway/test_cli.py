@@ -19,6 +19,7 @@ import httpx
 from typer.testing import CliRunner
 
 from demo.departments import CIVIL_AFFAIRS, DemoDepartments
+from demo.variants import DEMO_OPERATOR
 from gateway.cli import DEMO_CONFIG, app
 from schema.query import build_schema
 from tests.conftest import unused_port
@@ -203,7 +204,7 @@ def test_demo_config_lays_an_integrators_file_over_the_demo(tmp_path: Path) -> N
     )
     with _running("demo", "--port", str(port), "--config", str(mine)) as child:
         _read_until(child, lambda seen: any("OneWindow is up" in line for line in seen))
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", headers=DEMO_OPERATOR, timeout=10).json()
     sources = ready["sources"]
     # mine was opened (its OpenAPI document asked for, and refused: nothing listens there), beside the demo's
     assert sources["land_registry"]["status"] == "unavailable"

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Record
 from adapters.registry import register_adapter
 from demo.departments import DemoDepartments
+from demo.variants import DEMO_OPERATOR, DEMO_OPERATOR_TOKEN
 from gateway.app import create_app
 from gateway.cli import DEMO_CONFIG, app
 from gateway.config import GatewayConfig, ProbeConfig, parse_config
@@ -119,7 +120,8 @@ def _config(url: str, *, token: str = TOKEN, probe_key: str | None = PERSON, **p
     }
     if probe_key is not None:
         source["probe"] = {"key": probe_key}
-    return parse_config({"security": {"production": False}, "sources": {"ledger": source}})
+    http = {"operator_token": DEMO_OPERATOR_TOKEN}
+    return parse_config({"http": http, "security": {"production": False}, "sources": {"ledger": source}})
 
 
 async def _probe(config: GatewayConfig) -> Any:
@@ -187,7 +189,7 @@ async def test_a_probe_query_the_source_does_not_have_is_named(ledger: str) -> N
 async def test_readyz_reports_credentials_refused_at_open_apart_from_unavailable(ledger: str) -> None:
     config = _config(ledger, token="a-token-the-ledger-never-issued")
     async with serve_asgi(create_app(config)) as url, httpx.AsyncClient() as client:
-        ready = (await client.get(f"{url}/readyz")).json()
+        ready = (await client.get(f"{url}/readyz", headers=DEMO_OPERATOR)).json()
     entry = ready["sources"]["ledger"]
     assert entry["status"] == "credentials_refused"
     assert "sources.ledger.credentials" in entry["hint"]
