@@ -45,7 +45,10 @@ department; secrets come from the environment through the configuration's ``${NA
   the client (401, 403, or 400 ``invalid_client``/``unauthorized_client``) is ``SourceCredentialsRefused``, which
   names ``sources.<name>.credentials``; another 4xx or an answer without a token is ``SourceFault``.
 * ``hmac_headers`` signs every request and carries the *acting principal* (the caller the gateway is serving, from
-  :data:`ACTING_PRINCIPAL`) to the department, which checks both with :func:`verify_hmac_request`.
+  :data:`ACTING_PRINCIPAL`) to the department, which checks both with :func:`verify_hmac_request`. The source layer
+  sets it with :func:`acting_as` around each department call, for the principal that call is made for (never the
+  one of whichever request happened to start a shared load), and keeps such a source's answers per
+  :func:`acting_scope` (:func:`carries_acting_principal`).
 * ``wsse_username_token`` puts a WS-Security UsernameToken (PasswordDigest or PasswordText) in SOAP envelopes.
 * ``tls`` builds an :class:`ssl.SSLContext` trusting ``ca`` and presenting ``cert``/``key`` (mutual TLS).
 """
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -62,7 +66,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import quote_plus
@@ -95,6 +99,9 @@ __all__ = [
     "OAuth2ClientCredentialsAuth",
     "TlsOptions",
     "WsseUsernameTokenCredentials",
+    "acting_as",
+    "acting_scope",
+    "carries_acting_principal",
     "http_auth",
     "redact",
     "secret_values",
@@ -105,6 +112,41 @@ __all__ = [
 
 ACTING_PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("ACTING_PRINCIPAL", default=None)
 """The caller the gateway is serving right now; set per GraphQL request, signed to departments by ``hmac_headers``."""
+
+
+@contextlib.contextmanager
+def acting_as(principal: Principal | None) -> Iterator[None]:
+    """:data:`ACTING_PRINCIPAL` is ``principal`` for the block: wrap one department call in it, inside the task that
+    makes the call, so that the call is signed for the principal it is made for::
+
+        with acting_as(principal):
+            records = await adapter.fetch("insured", keys)
+    """
+    token = ACTING_PRINCIPAL.set(principal)
+    try:
+        yield
+    finally:
+        ACTING_PRINCIPAL.reset(token)
+
+
+def carries_acting_principal(credentials: Credentials | None) -> bool:
+    """Whether a department reached with ``credentials`` is told who acts: its answers may depend on the caller, so
+    they are cached, and loads shared, only per :func:`acting_scope`."""
+    return isinstance(credentials, HmacHeadersCredentials)
+
+
+def acting_scope(principal: Principal | None) -> str:
+    """The acting principal exactly as ``hmac_headers`` carries it: two calls with the same scope are signed alike.
+
+    >>> from auth.principal import PrincipalKind
+    >>> clerk = Principal(subject="wang.fang", kind=PrincipalKind.CLERK, via="cas", window="A-07")
+    >>> acting_scope(clerk) == acting_scope(Principal(subject="wang.fang", kind=PrincipalKind.CLERK, via="cas"))
+    False
+    >>> acting_scope(None)
+    'acting:'
+    """
+    return "acting:" + ("" if principal is None else _encode_principal(principal))
+
 
 DEFAULT_REFRESH_MARGIN = 30.0
 DEFAULT_ASSERTION_LIFETIME = 60.0

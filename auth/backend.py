@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from auth.apikeys import ApiKeyStore
 from auth.cas import CasValidator
 from auth.config import AuthConfig
-from auth.oidc import OidcVerifier, peek_issuer
+from auth.oidc import OidcVerifier, token_issuer
 from auth.principal import Principal
 from auth.sessions import SessionTokens
 from gateway.errors import AuthError, InvalidCredentials
@@ -103,9 +103,7 @@ class Identity:
             known = oidc.verified(token)
             if known is not None:
                 return known
-        issuer = peek_issuer(token)
-        if issuer is None:
-            raise InvalidCredentials("the bearer token is not a JWT")
+        issuer = token_issuer(token)  # refused, with the reason, when not a JWT or naming no issuer
         if issuer == self.sessions.config.issuer:
             return self.sessions.authenticate(token)
         verifier = self._by_issuer.get(issuer)

@@ -2,10 +2,11 @@
 
 Each trusted issuer (``auth.issuers.<name>`` in the configuration) gets one :class:`OidcVerifier`. It fetches the
 issuer's signing keys (JWKS) over HTTP, caches them, and turns a verified token into a :class:`Principal` through
-the issuer's claim mapping. A bearer token is routed to its verifier by :func:`peek_issuer`::
+the issuer's claim mapping. A bearer token is routed to its verifier by :func:`token_issuer` (which refuses a token
+that is not a JWT, or names no issuer, with the reason)::
 
     verifiers = {config.issuer: OidcVerifier(name, config) for name, config in auth.issuers.items()}
-    verifier = verifiers.get(peek_issuer(token) or "")
+    verifier = verifiers[token_issuer(token)]
     principal = await verifier.authenticate(token)  # raises InvalidCredentials("token expired"), ...
 
 What is refused, always with :class:`InvalidCredentials` and a short reason: algorithms outside the configured
@@ -39,7 +40,7 @@ from auth.principal import ClaimMapping, Principal, principal_from_claims
 from gateway.durations import Duration, Strict
 from gateway.errors import InvalidCredentials
 
-__all__ = ["Algorithm", "OidcIssuerConfig", "OidcVerifier", "peek_issuer"]
+__all__ = ["Algorithm", "OidcIssuerConfig", "OidcVerifier", "peek_issuer", "token_issuer"]
 
 logger = logging.getLogger("onewindow.auth")
 
@@ -347,15 +348,34 @@ class OidcVerifier:
         return self._client
 
 
-def peek_issuer(token: str) -> str | None:
-    """The unverified ``iss`` of a JWT, to route a bearer token to its issuer's verifier; None when not a JWT.
+def token_issuer(token: str) -> str:
+    """The unverified ``iss`` of a JWT, to route a bearer token to its issuer's verifier; :class:`InvalidCredentials`
+    saying what is wrong when the token is not a JWT or names no issuer.
 
-    >>> peek_issuer("not-a-jwt") is None
-    True
+    >>> token_issuer("not-a-jwt")
+    Traceback (most recent call last):
+    ...
+    gateway.errors.InvalidCredentials: the bearer token is not a JWT
     """
     try:  # nothing here is trusted: the verifier the issuer picks checks the token strictly
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
+        raise InvalidCredentials("the bearer token is not a JWT") from None
+    if "iss" not in claims:
+        raise InvalidCredentials("the token has no iss claim")
+    issuer = claims["iss"]
+    if not isinstance(issuer, str):
+        raise InvalidCredentials("the token's iss claim is not a string")
+    return issuer
+
+
+def peek_issuer(token: str) -> str | None:
+    """The unverified ``iss`` of a JWT; None when not a JWT or without an ``iss``.
+
+    >>> peek_issuer("not-a-jwt") is None
+    True
+    """
+    try:
+        return token_issuer(token)
+    except InvalidCredentials:
         return None
-    issuer = claims.get("iss")
-    return issuer if isinstance(issuer, str) else None

@@ -9,9 +9,25 @@ Three pieces, wired in :func:`gateway.app.create_app`::
 - :func:`hardening_extensions`: persisted queries, query limits and, in production, no introspection and no
   field suggestions ("Did you mean ...?" would reveal the schema introspection hides).
 - :func:`hardening_middleware`: rate limit, CSRF prevention, body size limit (outermost first).
-- :class:`HardenedGraphQL`: the view's share of GraphQL over HTTP: errors refused by the view are GraphQL JSON
-  with a code, a batch is bounded before anything runs, a mutation over GET is 405, and a client accepting
-  ``application/graphql-response+json`` gets that media type and 400 for a request error (nothing executed).
+- :class:`HardenedGraphQL`: the view's share of GraphQL over HTTP (the working draft's MUSTs and SHOULDs):
+
+  ==========================================  ==============================  ==================================
+  request                                     ``application/json`` answer     ``application/graphql-response+json``
+  ==========================================  ==============================  ==================================
+  data (even with field errors)               200                             200
+  document fails to parse or validate,        200, ``errors`` only            400, ``errors`` only
+  unknown operation, variables not coerced
+  not a GraphQL request (bad JSON, no         400                             400
+  ``query``, a parameter of the wrong type)
+  mutation over GET                           405, ``Allow: POST``            405, ``Allow: POST``
+  body not ``application/json`` (UTF-8)       415                             415
+  ==========================================  ==============================  ==================================
+
+  The media type is negotiated from ``Accept`` (q-values, the more specific range first): ``*/*`` alone gets
+  ``application/json`` (what a legacy client sending its default expects), no ``Accept`` at all the spec's default
+  since 2025, ``application/graphql-response+json``, and an ``Accept`` naming neither 406 before anything runs.
+  Every JSON answer says ``charset=utf-8``; errors refused by the view are GraphQL JSON with a code, and a batch is
+  bounded before anything runs.
 """
 
 from __future__ import annotations
@@ -31,7 +47,7 @@ from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -45,15 +61,25 @@ from gateway.middleware.rate_limit import RateLimit
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
+    "JSON",
     "HardenedGraphQL",
     "HideSuggestions",
     "hardening_extensions",
     "hardening_middleware",
+    "response_media_type",
 ]
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
-_HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+_UTF_8 = frozenset({"utf-8", "utf8"})
 
 Context = TypeVar("Context")
 RootValue = TypeVar("RootValue")
@@ -144,19 +170,25 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
-        try:
-            response = await self.respond(request)
-        except ClientDisconnect:
-            return  # the client left before its request was read: there is no one to answer
+        media_type = response_media_type(request.headers.get("accept"))
+        if media_type is None and not (self.graphql_ide and self.should_render_graphql_ide(request)):
+            message = f"Accept names neither {GRAPHQL_RESPONSE_JSON} nor {JSON}."
+            response = _error(406, message, "NOT_ACCEPTABLE")  # nothing read, nothing run
+        else:
+            try:
+                response = await self.respond(request)
+            except ClientDisconnect:
+                return  # the client left before its request was read: there is no one to answer
+            response = _negotiated(request, response, media_type or JSON)
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
-        """The response to one HTTP request: run, errors refused by the view as GraphQL JSON, media type."""
+        """The response to one HTTP request, run, with the errors refused by the view as GraphQL JSON; its media type
+        and status are settled by the caller (:meth:`__call__`) for every response, kept answers included."""
         try:
-            response = await self.run(request)
+            return await self.run(request)
         except HTTPException as exc:
-            response = self._error_response(request, exc)
-        return _negotiated(request, response)
+            return self._error_response(request, exc)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # a GET with only a persisted query's hash (no ``query``) is an operation, not a visit to GraphiQL
@@ -164,21 +196,45 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
 
     def _error_response(self, request: Request, exc: HTTPException) -> Response:
         code = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "BAD_REQUEST")
-        body = {"errors": [{"message": exc.reason, "extensions": {"code": code}}]}
         headers = {"allow": "POST" if request.method == "GET" else "GET, POST"} if exc.status_code == 405 else None
-        return Response(json.dumps(body), exc.status_code, headers=headers, media_type="application/json")
+        return _error(exc.status_code, exc.reason, code, headers)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if request.method == "POST" and "application/json" in parse_content_type(request.content_type or "")[0]:
-            body: bytes = await request.get_body()
-            if body.lstrip()[:1] == b"[":
+        if request.method == "POST":
+            body: bytes = await self._body(request)
+            start = body.lstrip()[:1]
+            if start not in (b"{", b"["):  # JSON, perhaps, but not an object: a string, a number, null
+                self.parse_json(body)  # 400 for what is not JSON at all
+                raise _CodedHTTPException(400, _NOT_A_REQUEST, "BAD_REQUEST")
+            if start == b"[":
                 operations = self.parse_json(body)
                 if isinstance(operations, list) and len(operations) > self.max_batch:
                     message = f"{len(operations)} operations in one request; at most {self.max_batch} are allowed."
                     raise _CodedHTTPException(400, message, "TOO_MANY_OPERATIONS")
                 if self.schema.config.batching_config is None:
                     raise _CodedHTTPException(400, "Batching is not enabled.", "BATCHING_NOT_ENABLED")
-        return await super().parse_http_body(request)
+                if not all(isinstance(operation, dict) for operation in operations):
+                    raise _CodedHTTPException(400, _NOT_A_REQUEST, "BAD_REQUEST")
+            request = _CheckedJson(request)
+        requests = await super().parse_http_body(request)
+        for one in requests if isinstance(requests, list) else [requests]:
+            if not isinstance(one.operation_name, str | None):
+                raise _CodedHTTPException(400, "operationName must be a string or null.", "BAD_REQUEST")
+            if one.operation_name == "":  # the spec: an empty operationName is no operationName
+                one.operation_name = None
+        return requests
+
+    async def _body(self, request: Any) -> bytes:
+        """The body of a POST, once its media type is one the gateway reads: JSON in UTF-8 (415 otherwise)."""
+        content_type, params = _media_type(request.content_type or "")
+        if content_type != JSON:
+            message = f"Send the GraphQL request as {JSON}" + (f", not {content_type}." if content_type else ".")
+            raise _CodedHTTPException(415, message, "UNSUPPORTED_MEDIA_TYPE")
+        charset = params.get("charset", "utf-8").lower()
+        if charset not in _UTF_8:
+            raise _CodedHTTPException(415, f"{JSON} is read in UTF-8, not {charset}.", "UNSUPPORTED_MEDIA_TYPE")
+        body: bytes = await request.get_body()
+        return body
 
     async def execute_single(
         self,
@@ -197,6 +253,9 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             if request_adapter.method == "GET" and _is_mutation_over_get(exc):
                 message = "Mutations are not allowed over GET; use POST."
                 raise _CodedHTTPException(405, message, "METHOD_NOT_ALLOWED") from exc
+            if isinstance(exc.__cause__, CannotGetOperationTypeError):  # a request error: nothing runs
+                error = GraphQLError(exc.reason, extensions={"code": "OPERATION_RESOLUTION_FAILURE"})
+                return ExecutionResult(data=None, errors=[error])
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -205,7 +264,28 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             _code_syntax_error(error)
         if result.data is None and result.errors and all(error.path is None for error in result.errors):
             request.state.graphql_request_error = True
+            processed.pop("data", None)  # a request error: nothing ran, so there is no data entry at all
         return processed
+
+
+class _CheckedJson:
+    """A POST as strawberry reads it once its Content-Type is checked: JSON, however the client spelt it."""
+
+    content_type = JSON
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+_NOT_A_REQUEST = "The body is not a GraphQL request: a JSON object with a query was expected."
+
+
+def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(json.dumps(body), status, headers=headers, media_type=f"{JSON}; charset=utf-8")
 
 
 def _code_syntax_error(error: object) -> None:
@@ -222,12 +302,67 @@ def _is_mutation_over_get(exc: HTTPException) -> bool:
     return isinstance(cause, InvalidOperationTypeError) and cause.operation_type == OperationType.MUTATION
 
 
-def _negotiated(request: Request, response: Response) -> Response:
-    """``application/graphql-response+json`` when the client accepts it: that media type, and 400 for a request
-    error (nothing executed); legacy ``application/json`` clients keep 200 (GraphQL over HTTP, section 6.4)."""
-    if response.media_type != "application/json" or GRAPHQL_RESPONSE_JSON not in request.headers.get("accept", ""):
-        return response
-    response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-    if response.status_code == 200 and getattr(request.state, "graphql_request_error", False):
+def response_media_type(accept: str | None) -> str | None:
+    """The media type a GraphQL answer takes for this ``Accept``; ``None`` when it names neither (406).
+
+    The acceptable type with the highest q wins, a type named outright before one reached by a wildcard, then the
+    client's order; a range with ``q=0`` or another charset than UTF-8 excludes. ``*/*`` alone is what a legacy
+    client sends by default, so it gets ``application/json``; no ``Accept`` at all gets the spec's default since
+    2025.
+
+    >>> response_media_type("application/graphql-response+json, application/json;q=0.9")
+    'application/graphql-response+json'
+    >>> response_media_type("*/*"), response_media_type(None)
+    ('application/json', 'application/graphql-response+json')
+    >>> response_media_type("application/graphql-response+json;q=0, application/json")
+    'application/json'
+    >>> response_media_type("text/html") is None
+    True
+    """
+    if accept is None or not accept.strip():
+        return GRAPHQL_RESPONSE_JSON
+    best: dict[str, tuple[float, int, int]] = {}  # media type -> (q, specificity, -position) of its best range
+    for position, media_range in enumerate(accept.split(",")):
+        name, params = _media_type(media_range.strip())
+        if params.get("charset", "utf-8").lower() not in _UTF_8:
+            continue
+        try:
+            q = float(params.get("q", "1"))
+        except ValueError:
+            continue
+        for media_type in (GRAPHQL_RESPONSE_JSON, JSON):
+            specificity = _specificity(name, media_type)
+            if specificity is None:
+                continue
+            rank = (q, specificity, -position)
+            if media_type not in best or specificity > best[media_type][1]:  # the most specific range rules
+                best[media_type] = rank
+    acceptable = [(rank, media_type == JSON, media_type) for media_type, rank in best.items() if rank[0] > 0]
+    return max(acceptable)[2] if acceptable else None
+
+
+def _media_type(value: str) -> tuple[str, dict[str, str]]:
+    """``type/subtype`` (lower case, as media types compare) and the parameters of a Content-Type or media range."""
+    name, params = parse_content_type(value)
+    return name.strip().lower(), params
+
+
+def _specificity(media_range: str, media_type: str) -> int | None:
+    if media_range == media_type:
+        return 2
+    if media_range == "application/*":
+        return 1
+    return 0 if media_range == "*/*" else None
+
+
+def _negotiated(request: Request, response: Response, media_type: str) -> Response:
+    """A GraphQL JSON answer in ``media_type``; with ``application/graphql-response+json`` a request error (nothing
+    executed) is 400, with ``application/json`` it stays 200 (GraphQL over HTTP, "Status Codes")."""
+    content_type = response.headers.get("content-type", "")
+    if _media_type(content_type)[0] != JSON:
+        return response  # GraphiQL's page, or anything else that is not a GraphQL response
+    response.headers["content-type"] = f"{media_type}; charset=utf-8"
+    request_error = getattr(request.state, "graphql_request_error", False)
+    if media_type == GRAPHQL_RESPONSE_JSON and response.status_code == 200 and request_error:
         response.status_code = 400
     return response

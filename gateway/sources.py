@@ -9,6 +9,12 @@ came from (:class:`Provenance`).
 A source that fails yields its typed :class:`~gateway.errors.SourceError` for the fields it provides; a later
 source providing the same field is tried next. Every other field of the answer stands.
 
+Who acts travels with every department call: a request's principal goes down :meth:`SourceSet.fetch` as an argument
+and is set (:func:`~adapters.credentials.acting_as`) only around the adapter call itself. A source whose
+credentials carry the acting principal (``hmac_headers``) is cached per that principal, as signed (``vary_by_caller``
+is forced on at start-up): a load shared by concurrent requests (single-flight) or refreshed in the background
+(stale-while-revalidate) is shared only by requests of the same principal, and is signed for it.
+
     sources = SourceSet(config, adapters)          # once, in the app's lifespan
     request = sources.for_request()                # per GraphQL request
     value = await request.value("Person", "11010519491231002X", "maritalStatus")
@@ -27,6 +33,8 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from adapters.base import Adapter, Record
+from adapters.credentials import ACTING_PRINCIPAL, acting_as, acting_scope, carries_acting_principal
+from auth.principal import Principal
 from cache import Fetched, RecordCache, Stamp
 from gateway.config import CachePolicy, FieldMap, GatewayConfig, SourceConfig
 from gateway.errors import (
@@ -136,6 +144,10 @@ class SourceSet:
         self._policies = {
             (name, query): _query_policy(src, query) for name, src in config.sources.items() for query in src.queries
         }
+        # Sources told who acts: what they answer may depend on it, and each call must be signed for its own caller.
+        self.acting_sources = frozenset(
+            name for name, src in config.sources.items() if carries_acting_principal(src.credentials)
+        )
 
     async def open(self) -> None:
         """Open every adapter at start-up. A wrong configuration (``ConfigError``) stops the start; a department
@@ -193,10 +205,10 @@ class SourceSet:
     def providers(self, entity: str, field_name: str) -> list[Provider]:
         return self._providers.get((entity, field_name), [])
 
-    def for_request(self) -> RequestSources:
-        """A request's view, with its deadline (``security.request_deadline`` from now)."""
+    def for_request(self, principal: Principal | None = None) -> RequestSources:
+        """A request's view, with its deadline (``security.request_deadline`` from now), acting for ``principal``."""
         deadline = asyncio.get_running_loop().time() + self.config.security.request_deadline
-        return RequestSources(self, deadline=deadline)
+        return RequestSources(self, deadline=deadline, principal=principal)
 
     async def fetch(
         self,
@@ -206,16 +218,23 @@ class SourceSet:
         *,
         deadline: float | None = None,
         scope: str | None = None,
+        acting: Principal | None = None,
     ) -> dict[str, Fetched]:
         """Records for ``keys`` from the cache or the department. A department is asked within its concurrency cap
         (queueing up to ``deadline``, in loop time), maintenance windows, circuit breaker, retries and per-attempt
-        timeout; only typed errors come out. ``scope`` is the caller, for sources whose answers depend on it."""
+        timeout; only typed errors come out. ``scope`` is the caller, for sources whose answers depend on it;
+        ``acting`` the principal a source that is told who acts is told, and then also the scope of its answers."""
         adapter = self.adapters[source]
+        acting = acting if source in self.acting_sources else None
+        if source in self.acting_sources:
+            scope = acting_scope(acting)  # shared, and cached, only for calls that would be signed alike
 
         async def call(missing: Sequence[str]) -> Mapping[str, Sequence[Record]]:
             async def read() -> Mapping[str, Sequence[Record]]:
-                await self._ensure_open(source)
-                return await adapter.fetch(query, missing)
+                # set here, in whichever task runs the call (a shared load, a background refresh), for this call only
+                with acting_as(acting):
+                    await self._ensure_open(source)
+                    return await adapter.fetch(query, missing)
 
             return await self._guarded(source, read, deadline)
 
@@ -246,12 +265,15 @@ class SourceSet:
         limit: int,
         offset: int,
         deadline: float | None = None,
+        acting: Principal | None = None,
     ) -> list[Record]:
         adapter = self.adapters[source]
+        acting = acting if source in self.acting_sources else None
 
         async def read() -> list[Record]:
-            await self._ensure_open(source)
-            return await adapter.search(query, filters, limit=limit, offset=offset)
+            with acting_as(acting):
+                await self._ensure_open(source)
+                return await adapter.search(query, filters, limit=limit, offset=offset)
 
         return await self._guarded(source, read, deadline)
 
@@ -285,6 +307,9 @@ class RequestSources:
     deadline: float | None = None
     # Who is asking, for sources whose answers depend on the caller (``cache.vary_by_caller``).
     scope: str = "anonymous"
+    # Who acts, told to the departments that take it (signed headers). Unset, the request's ACTING_PRINCIPAL, read
+    # in the request's own context when it first asks a department.
+    principal: Principal | None = None
     # What an answer built from this request's values depends on (see cache.responses): the stamp of every record
     # read, and whether every record read was fresh from the cache (a department call, a stale value, an error or a
     # listing makes it false).
@@ -303,21 +328,31 @@ class RequestSources:
         adapter = self.sources.adapters[source]
 
         async def load(keys: list[str]) -> list[Fetched | BaseException]:
+            acting = self.acting()
+
+            def fetch(wanted: list[str]) -> Awaitable[dict[str, Fetched]]:
+                return self.sources.fetch(
+                    source, query, wanted, deadline=self.deadline, scope=self.scope, acting=acting
+                )
+
             if adapter.capabilities(query).batch:
                 try:
-                    found = await self.sources.fetch(source, query, keys, deadline=self.deadline, scope=self.scope)
+                    found = await fetch(keys)
                 except SourceError as exc:
                     return self._noted([exc] * len(keys))
                 return self._noted([found[k] for k in keys])
-            singles = await asyncio.gather(
-                *(self.sources.fetch(source, query, [k], deadline=self.deadline, scope=self.scope) for k in keys),
-                return_exceptions=True,
-            )
+            singles = await asyncio.gather(*(fetch([k]) for k in keys), return_exceptions=True)
             return self._noted(
                 [r if isinstance(r, BaseException) else r[k] for k, r in zip(keys, singles, strict=True)]
             )
 
         return load
+
+    def acting(self) -> Principal | None:
+        """The principal this request acts for."""
+        if self.principal is None:
+            self.principal = ACTING_PRINCIPAL.get()
+        return self.principal
 
     def _noted(self, results: list[Fetched | BaseException]) -> list[Fetched | BaseException]:
         for result in results:
@@ -401,7 +436,13 @@ class RequestSources:
             if unknown:
                 raise BadUserInput(f"{entity} listing cannot filter by {', '.join(unknown)}")
             records = await self.sources.search(
-                name, search.query, raw_filters, limit=first + 1, offset=offset, deadline=self.deadline
+                name,
+                search.query,
+                raw_filters,
+                limit=first + 1,
+                offset=offset,
+                deadline=self.deadline,
+                acting=self.acting(),
             )
             loader = self.loader(name, search.query)
             now = _now()
@@ -453,6 +494,8 @@ def _query_policy(source: SourceConfig, query: str) -> CachePolicy:
     fields = [f for f in source.provides.values() if query_of(source, f) == query]
     ttls = [f.cache_ttl for f in fields if f.cache_ttl is not None]
     policy = source.cache
+    if carries_acting_principal(source.credentials) and not policy.vary_by_caller:
+        policy = policy.model_copy(update={"vary_by_caller": True})  # the department's answer may depend on who acts
     if ttls:
         ttl = min(ttls) if policy.ttl is None else min(policy.ttl, *ttls)
         policy = policy.model_copy(update={"ttl": ttl})

@@ -19,8 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from auth.oidc import OidcIssuerConfig, OidcVerifier, peek_issuer
+from auth.backend import GatewayAuthBackend, Identity, RequirePrincipal, unauthorized
+from auth.config import AuthConfig
+from auth.oidc import OidcIssuerConfig, OidcVerifier, peek_issuer, token_issuer
 from auth.principal import ClaimMapping, PrincipalKind
 from gateway.errors import InvalidCredentials
 from tests.auth.samples import ZHANG_WEI
@@ -564,3 +571,59 @@ async def test_peek_issuer_routes_by_the_unverified_iss(server: OAuth2MockServer
     assert peek_issuer(await server.token({**CLERK, "iss": None})) is None
     assert peek_issuer("not-a-jwt") is None
     assert peek_issuer("opaque.bearer.value") is None
+
+
+@module_loop
+async def test_token_issuer_says_what_is_missing(server: OAuth2MockServer) -> None:
+    assert token_issuer(await server.token(CLERK)) == server.issuer
+    for token, reason in [
+        (await server.token({**CLERK, "iss": None}), "the token has no iss claim"),
+        (await server.token({**CLERK, "iss": 7}), "the token's iss claim is not a string"),
+        ("opaque.bearer.value", "the bearer token is not a JWT"),
+    ]:
+        with pytest.raises(InvalidCredentials) as caught:
+            token_issuer(token)
+        assert caught.value.message == reason
+
+
+@module_loop
+async def test_a_signed_token_without_iss_is_refused_over_http_with_a_true_reason(server: OAuth2MockServer) -> None:
+    """A well-signed token from the trusted issuer that lacks ``iss`` is a JWT: the 401 says the claim is missing."""
+    config = AuthConfig.model_validate(
+        {
+            "audit": None,
+            "issuers": {
+                "province": {
+                    "issuer": server.issuer,
+                    "jwks_url": server.jwks_url,
+                    "audience": AUDIENCE,
+                    "claims": CLERK_MAPPING.model_dump(),
+                }
+            },
+        }
+    )
+    identity = Identity(config)
+
+    async def viewer(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.identity)
+
+    guarded = RequirePrincipal(Starlette(routes=[Route("/graphql", viewer)]), identity)
+    app = AuthenticationMiddleware(
+        guarded,
+        backend=GatewayAuthBackend(identity),
+        on_error=unauthorized(identity),  # type: ignore[arg-type]
+    )
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+            ok = await http.get("/graphql", headers={"Authorization": f"Bearer {await server.token(CLERK)}"})
+            no_iss = await server.token({**CLERK, "iss": None})
+            refused = await http.get("/graphql", headers={"Authorization": f"Bearer {no_iss}"})
+            garbage = await http.get("/graphql", headers={"Authorization": "Bearer opaque.bearer.value"})
+    finally:
+        await identity.aclose()
+
+    assert (ok.status_code, ok.text) == (200, "oidc:province:zhang.wei")
+    assert refused.status_code == 401
+    assert 'error_description="the token has no iss claim"' in refused.headers["www-authenticate"]
+    assert refused.json()["errors"][0]["message"] == "credentials refused: the token has no iss claim"
+    assert 'error_description="the bearer token is not a JWT"' in garbage.headers["www-authenticate"]

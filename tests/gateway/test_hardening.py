@@ -16,13 +16,20 @@ import strawberry
 from starlette.applications import Starlette
 from starlette.routing import Route
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http.ides import GraphQL_IDE
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from gateway.config import LimitsConfig, SecurityConfig
 from gateway.errors import ConfigError
 from gateway.extensions.errors import ErrorCodes
-from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
+from gateway.hardening import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    HardenedGraphQL,
+    hardening_extensions,
+    hardening_middleware,
+)
 
 
 def _record(info: Info, name: str) -> None:
@@ -59,6 +66,16 @@ class Query:
         _record(info, "item")
         return Item()
 
+    @strawberry.field
+    def broken(self, info: Info) -> str | None:
+        _record(info, "broken")
+        raise ValueError("a department failed")
+
+    @strawberry.field
+    def required(self, info: Info) -> str:
+        _record(info, "required")
+        raise ValueError("a department failed")
+
 
 @strawberry.type
 class Mutation:
@@ -72,7 +89,7 @@ Client = Callable[..., AsyncIterator[httpx.AsyncClient]]
 JSON_HEADERS = {"content-type": "application/json"}
 
 
-def make_app(security: SecurityConfig, *, batching: bool = True) -> Starlette:
+def make_app(security: SecurityConfig, *, batching: bool = True, ide: GraphQL_IDE | None = None) -> Starlette:
     config = StrawberryConfig(batching_config={"max_operations": 1000} if batching else None)
     schema = strawberry.Schema(
         query=Query,
@@ -85,7 +102,7 @@ def make_app(security: SecurityConfig, *, batching: bool = True) -> Starlette:
             *hardening_extensions(security),
         ],
     )
-    view: HardenedGraphQL[Any, None] = HardenedGraphQL(schema, graphql_ide=None, max_batch=security.limits.max_batch)
+    view: HardenedGraphQL[Any, None] = HardenedGraphQL(schema, graphql_ide=ide, max_batch=security.limits.max_batch)
     app = Starlette(
         routes=[Route("/graphql", view, methods=["GET", "POST"])], middleware=hardening_middleware(security)
     )
@@ -103,8 +120,8 @@ def security(**overrides: Any) -> SecurityConfig:
 async def client() -> AsyncIterator[Callable[[SecurityConfig], httpx.AsyncClient]]:
     clients: list[httpx.AsyncClient] = []
 
-    def _client(config: SecurityConfig, *, batching: bool = True) -> httpx.AsyncClient:
-        app = make_app(config, batching=batching)
+    def _client(config: SecurityConfig, *, batching: bool = True, ide: GraphQL_IDE | None = None) -> httpx.AsyncClient:
+        app = make_app(config, batching=batching, ide=ide)
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         made = httpx.AsyncClient(transport=transport, base_url="http://gateway")
         made.app = app  # type: ignore[attr-defined]
@@ -375,10 +392,28 @@ async def test_graphql_response_json_answers_a_request_error_with_400(client: Cl
     assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
 
 
-async def test_legacy_json_clients_get_200_for_a_request_error(client: Client) -> None:
-    response = await post(client(security()), {"query": "{ nope }"}, accept="application/json")
+@pytest.mark.parametrize("query", ["{ hello", "{ nope }"], ids=["parse", "validation"])
+async def test_legacy_json_clients_get_200_and_only_errors_for_a_document_that_fails(
+    client: Client, query: str
+) -> None:
+    gw = client(security())
+    response = await post(gw, {"query": query}, accept=JSON)
     assert response.status_code == 200
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    body = response.json()
+    assert "data" not in body  # a request error: nothing ran, so no data entry (GraphQL, "Response Format")
+    assert codes(response) in (["GRAPHQL_PARSE_FAILED"], ["GRAPHQL_VALIDATION_FAILED"])
+    assert calls(gw) == []
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE_JSON])
+async def test_a_document_that_fails_is_400_without_data_for_graphql_response_json_only(
+    client: Client, accept: str
+) -> None:
+    response = await post(client(security()), {"query": "{ hello"}, accept=accept)
+    assert response.status_code == (400 if accept == GRAPHQL_RESPONSE_JSON else 200)
+    assert response.headers["content-type"] == f"{accept}; charset=utf-8"
+    assert "data" not in response.json()
 
 
 async def test_a_mutation_over_get_is_405(client: Client) -> None:
@@ -393,10 +428,10 @@ async def test_a_mutation_over_get_is_405(client: Client) -> None:
 
 async def test_errors_the_view_raises_are_graphql_json(client: Client) -> None:
     gw = client(security())
-    response = await gw.post("/graphql", content="{}", headers={"content-type": "application/xml"})
+    response = await gw.post("/graphql", content='{"query":', headers=JSON_HEADERS)
     assert response.status_code == 400
     assert response.json() == {
-        "errors": [{"message": "Unsupported content type", "extensions": {"code": "BAD_REQUEST"}}]
+        "errors": [{"message": "Unable to parse request body as JSON", "extensions": {"code": "BAD_REQUEST"}}]
     }
 
 
@@ -439,3 +474,178 @@ async def test_a_client_leaving_before_its_body_arrives_gets_nothing_and_raises_
 
     assert sent == []
     assert app.state.calls == []
+
+
+# --- GraphQL over HTTP, clause by clause (graphql/graphql-over-http, spec/GraphQLOverHTTP.md) -----------------------
+
+BOTH = pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE_JSON])
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        (GRAPHQL_RESPONSE_JSON, GRAPHQL_RESPONSE_JSON),
+        (JSON, JSON),
+        ("*/*", JSON),  # a legacy client's default
+        ("application/*", JSON),
+        (f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8, {JSON}; charset=utf-8", GRAPHQL_RESPONSE_JSON),  # recommended
+        (f"{JSON}, {GRAPHQL_RESPONSE_JSON}", JSON),  # equal q: the client's order
+        (f"{JSON};q=0.5, {GRAPHQL_RESPONSE_JSON}", GRAPHQL_RESPONSE_JSON),
+        (f"{GRAPHQL_RESPONSE_JSON};q=0, */*", JSON),  # q=0: not acceptable, whatever else matches
+        (f"{GRAPHQL_RESPONSE_JSON};q=0.2, */*;q=0.5", JSON),
+        ("text/html, */*;q=0.1", JSON),
+        ("Application/GraphQL-Response+JSON", GRAPHQL_RESPONSE_JSON),
+    ],
+)
+async def test_the_answer_takes_the_highest_priority_media_type_accepted(
+    client: Client, accept: str, media_type: str
+) -> None:
+    response = await post(client(security()), {"query": "{ hello }"}, accept=accept)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == f"{media_type}; charset=utf-8"
+    assert response.json() == {"data": {"hello": "world"}}
+
+
+async def test_no_accept_header_is_answered_as_graphql_response_json(client: Client) -> None:
+    gw = client(security())
+    request = gw.build_request("POST", "/graphql", content=json.dumps({"query": "{ nope }"}), headers=JSON_HEADERS)
+    del request.headers["accept"]
+    response = await gw.send(request)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    "accept", ["text/html", "application/xml, text/*", f"{JSON};q=0", f"{JSON}; charset=iso-8859-1", "image/*"]
+)
+async def test_an_accept_naming_neither_media_type_is_406_and_nothing_runs(client: Client, accept: str) -> None:
+    gw = client(security())
+    response = await post(gw, {"query": "mutation { touch }"}, accept=accept)
+    assert response.status_code == 406
+    assert codes(response) == ["NOT_ACCEPTABLE"]
+    assert calls(gw) == []
+
+
+async def test_graphiql_is_still_shown_to_a_browser_accepting_only_html(client: Client) -> None:
+    gw = client(security(csrf=False), ide="graphiql")
+    response = await gw.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+
+
+@BOTH
+async def test_data_with_field_errors_is_200(client: Client, accept: str) -> None:
+    response = await post(client(security()), {"query": "{ hello broken }"}, accept=accept)
+    assert response.status_code == 200
+    assert response.json()["data"] == {"hello": "world", "broken": None}
+    assert len(response.json()["errors"]) == 1
+
+
+@BOTH
+async def test_data_null_from_a_field_error_is_200_with_a_data_entry(client: Client, accept: str) -> None:
+    """Execution ran: a non-null field's error nulls ``data``, which is a partial response, not a request error."""
+    response = await post(client(security()), {"query": "{ required }"}, accept=accept)
+    assert response.status_code == 200
+    assert response.json()["data"] is None
+    assert response.json()["errors"][0]["path"] == ["required"]
+
+
+@BOTH
+async def test_an_operation_that_cannot_be_determined_is_a_request_error(client: Client, accept: str) -> None:
+    gw = client(security())
+    response = await post(gw, {"query": "query A { hello }", "operationName": "B"}, accept=accept)
+    assert response.status_code == (400 if accept == GRAPHQL_RESPONSE_JSON else 200)
+    assert response.json() == {
+        "errors": [{"message": 'Unknown operation named "B".', "extensions": {"code": "OPERATION_RESOLUTION_FAILURE"}}]
+    }
+    assert calls(gw) == []
+
+
+@BOTH
+async def test_variables_that_cannot_be_coerced_are_a_request_error(client: Client, accept: str) -> None:
+    gw = client(security())
+    query = "query($n: Int!) { item { children(first: $n) { name } } }"
+    response = await post(gw, {"query": query, "variables": {"n": "many"}}, accept=accept)
+    assert response.status_code == (400 if accept == GRAPHQL_RESPONSE_JSON else 200)
+    assert "data" not in response.json()
+    assert calls(gw) == []
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "body",
+    [
+        "NONSENSE",
+        '{"query":',
+        '"{ hello }"',
+        "7",
+        "null",
+        "[1, 2]",
+        '{"qeury": "{ hello }"}',
+        '{"query": 7}',
+        '{"query": "{ hello }", "variables": [7]}',
+        '{"query": "{ hello }", "operationName": 7}',
+        '{"query": "{ hello }", "extensions": "apq"}',
+    ],
+)
+async def test_a_body_that_is_not_a_graphql_request_is_400(client: Client, accept: str, body: str) -> None:
+    gw = client(security())
+    response = await gw.post("/graphql", content=body, headers={**JSON_HEADERS, "accept": accept})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == f"{accept}; charset=utf-8"
+    assert [error["extensions"]["code"] for error in response.json()["errors"]] == ["BAD_REQUEST"]
+    assert calls(gw) == []
+
+
+async def test_an_empty_operation_name_is_no_operation_name(client: Client) -> None:
+    response = await post(client(security()), {"query": "query A { hello }", "operationName": ""})
+    assert response.json() == {"data": {"hello": "world"}}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/xml", "application/graphql", f"{GRAPHQL_RESPONSE_JSON}", f"{JSON}; charset=iso-8859-1", None],
+)
+async def test_a_body_in_another_media_type_or_charset_is_415(client: Client, content_type: str | None) -> None:
+    gw = client(security(csrf=False))  # the CSRF check refuses the simple ones first, with 400
+    headers = {"content-type": content_type} if content_type is not None else {}
+    request = gw.build_request("POST", "/graphql", content='{"query": "{ hello }"}', headers=headers)
+    assert content_type is not None or "content-type" not in request.headers
+    response = await gw.send(request)
+    assert response.status_code == 415
+    assert codes(response) == ["UNSUPPORTED_MEDIA_TYPE"]
+    assert calls(gw) == []
+
+
+@pytest.mark.parametrize("content_type", [JSON, f"{JSON}; charset=utf-8", "Application/JSON; Charset=UTF-8"])
+async def test_json_in_utf_8_is_read_with_or_without_a_charset(client: Client, content_type: str) -> None:
+    gw = client(security())
+    body = json.dumps({"query": "# 民政局的窗口\n{ hello }"}, ensure_ascii=False)
+    response = await gw.post("/graphql", content=body.encode(), headers={"content-type": content_type})
+    assert response.status_code == 200
+    assert response.json() == {"data": {"hello": "world"}}
+
+
+@BOTH
+async def test_a_query_over_get_runs(client: Client, accept: str) -> None:
+    gw = client(security())
+    params = {"query": "query($n: Int) { item { children(first: $n) { name } } }", "variables": '{"n": 1}'}
+    response = await gw.get("/graphql", params=params, headers={"x-onewindow-request": "1", "accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == f"{accept}; charset=utf-8"
+    assert response.json() == {"data": {"item": {"children": [{"name": "item"}]}}}
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "params",
+    [{"query": "mutation { touch }"}, {"query": "query A { hello } mutation B { touch }", "operationName": "B"}],
+    ids=["mutation", "mutation-by-name"],
+)
+async def test_a_mutation_over_get_is_405_with_allow_post(client: Client, accept: str, params: dict[str, str]) -> None:
+    gw = client(security())
+    response = await gw.get("/graphql", params=params, headers={"x-onewindow-request": "1", "accept": accept})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert codes(response) == ["METHOD_NOT_ALLOWED"]
+    assert calls(gw) == []

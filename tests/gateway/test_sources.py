@@ -14,18 +14,26 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from adapters.base import Adapter
+from adapters.credentials import ACTING_PRINCIPAL, verify_hmac_request
 from adapters.rest import RestAdapter
 from auth.access import Access
 from auth.policy import Policy
 from auth.principal import Principal, PrincipalKind
+from cache import RecordCache
 from gateway.config import GatewayConfig, parse_config
+from gateway.errors import InvalidCredentials
 from gateway.extensions.errors import ErrorCodes
 from gateway.keys import id_number_check_char
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
 from schema.query import build_schema
+from tests.adapters.secured_servers import serve
 
 
 def make_ids(n: int) -> list[str]:
@@ -218,3 +226,107 @@ async def test_unknown_person_has_null_fields_and_no_provenance(gateway: Callabl
         id=stranger,
     )
     assert out == {"data": {"person": {"name": None, "provenance": []}}, "errors": []}
+
+
+# -- who acts: departments told the acting principal (hmac_headers) ------------------------------------------------
+
+HMAC_KEYS = {"onewindow-2026": "hmac-shared-secret-for-acting-tests"}
+ZHAO = Principal("zhao.lei", PrincipalKind.CLERK, "cas", department="民政局", window="A-01")
+QIAN = Principal("qian.min", PrincipalKind.OFFICER, "oidc:province", department="公安局")
+
+
+@dataclass
+class ActingDepartment:
+    """A department that answers only requests signed with its key, and says in the record whom it answered for.
+
+    ``served``: the acting subject of every request it answered, in order; ``delay``: how long each answer takes,
+    so that concurrent requests overlap."""
+
+    delay: float = 0.1
+    served: list[str] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/people/{key}", self._person)])
+
+    async def _person(self, request: Request) -> Response:
+        target = request.scope["raw_path"].decode()
+        try:
+            acting = verify_hmac_request(request.method, target, request.headers, await request.body(), HMAC_KEYS)
+        except InvalidCredentials as exc:
+            return JSONResponse({"error": str(exc)}, 401)
+        subject = "nobody" if acting is None else acting.subject
+        self.served.append(subject)
+        call = len(self.served)
+        await asyncio.sleep(self.delay)
+        return JSONResponse({"id": request.path_params["key"], "acting": subject, "call": call})
+
+
+def _acting_source(url: str) -> dict[str, Any]:
+    [(key_id, secret)] = HMAC_KEYS.items()
+    return {
+        **_source("HRSS", {"Person.name": {"value": "acting"}, "Person.phone": {"value": "call"}}, batch=False),
+        "base_url": url,
+        "credentials": {"type": "hmac_headers", "key_id": key_id, "secret": secret},
+        "cache": {"ttl": "0.3s", "stale_while_revalidate": "1m"},
+    }
+
+
+async def _as_a_request(source_set: SourceSet, principal: Principal, key: str) -> tuple[str, str]:
+    """One GraphQL request's read, as the app makes it: in its own task, the principal set in get_context."""
+
+    async def request() -> tuple[str, str]:
+        ACTING_PRINCIPAL.set(principal)
+        sources = source_set.for_request()
+        sources.scope = principal.identity
+        return await sources.value("Person", key, "name"), await sources.value("Person", key, "phone")
+
+    return await asyncio.create_task(request())
+
+
+async def test_concurrent_principals_get_answers_signed_for_themselves_fresh_and_revalidated() -> None:
+    department = ActingDepartment()
+    key = make_ids(1)[0]
+    async with serve(department.app()) as url:
+        config = parse_config({"sources": {"hrss": _acting_source(url)}, "cache": {"url": "memory://"}}, {})
+        adapters: dict[str, Adapter] = {"hrss": RestAdapter("hrss", config.sources["hrss"])}
+        cache = RecordCache(config.cache)
+        source_set = SourceSet(config, adapters, cache=cache)
+        await source_set.open()
+        try:
+            # both ask for the same key at once: neither joins the other's load
+            zhao, qian = await asyncio.gather(
+                _as_a_request(source_set, ZHAO, key), _as_a_request(source_set, QIAN, key)
+            )
+            assert (zhao[0], qian[0]) == ("zhao.lei", "qian.min")
+            assert sorted(department.served) == ["qian.min", "zhao.lei"]
+            assert {zhao[1], qian[1]} == {"1", "2"}
+
+            # once stale, each is served their own stale answer while their own refresh runs in the background
+            await asyncio.sleep(0.35)
+            zhao_stale, qian_stale = await asyncio.gather(
+                _as_a_request(source_set, ZHAO, key), _as_a_request(source_set, QIAN, key)
+            )
+            assert (zhao_stale, qian_stale) == (zhao, qian)
+            for _ in range(100):
+                if len(department.served) == 4:
+                    break
+                await asyncio.sleep(0.02)
+            assert sorted(department.served[2:]) == ["qian.min", "zhao.lei"]  # each refresh signed for its own
+            await asyncio.sleep(0.25)  # the refreshed answers arrive and are stored
+
+            zhao_fresh, qian_fresh = await asyncio.gather(
+                _as_a_request(source_set, ZHAO, key), _as_a_request(source_set, QIAN, key)
+            )
+            assert (zhao_fresh[0], qian_fresh[0]) == ("zhao.lei", "qian.min")
+            assert {zhao_fresh[1], qian_fresh[1]} == {"3", "4"}  # the refreshed answers, one per principal
+            assert len(department.served) == 4
+        finally:
+            await source_set.aclose()
+
+
+def test_only_sources_whose_credentials_carry_the_principal_are_told_who_acts() -> None:
+    sources = {
+        "hrss": _acting_source("http://department.invalid"),
+        "ps": _source("Public Security", {"Person.ethnicity": {"value": "mz"}}, batch=False),
+    }
+    assert SourceSet(parse_config({"sources": sources}, {}), {}).acting_sources == {"hrss"}
