@@ -31,7 +31,6 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from adapters.base import Adapter
-from adapters.credentials import ACTING_PRINCIPAL
 from adapters.registry import get_adapter_class
 from auth.access import Access
 from auth.audit import AuditLog
@@ -86,7 +85,7 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
         state = request.app.state
         principal: Principal = request.user
-        sources = state.sources.for_request()
+        sources = state.sources.for_request(principal)
         sources.scope = principal.identity
         audit: AuditLog | None = state.audit
         request_id, client_request_id = _request_ids(request)
@@ -99,8 +98,6 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
             client=_client(request),
             audit_ready=(lambda: audit.healthy) if audit is not None else None,
         )
-        # Departments that take the acting principal (signed headers) read it from here, in this request's context.
-        ACTING_PRINCIPAL.set(principal)
         context = GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
         request.state.gateway_context = context
         return context
