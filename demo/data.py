@@ -159,20 +159,7 @@ def _new_person(
             break
     name = _name(rng, gender)
     degree_count = rng.choices((0, 1, 2, 3), (35, 40, 18, 7))[0]
-    return Person(
-        id_number=id_number,
-        name=name,
-        gender=gender,
-        ethnicity_code=_ethnicity(rng, region),
-        birth_date=birth,
-        region=region,
-        address=_address(rng, region),
-        phone=_phone(rng),
-        marriage=marriage,
-        social_insurance=_social_insurance(rng, region, birth, today) if rng.random() < 0.88 else None,
-        degrees=_degrees(rng, birth, today, degree_count),
-        licences=person_licences(rng, today, id_number, name, region, birth, marriage),
-    )
+    return _drawn(rng, today, id_number, name, gender, birth, region, marriage, degree_count)
 
 
 def _spouse(rng: random.Random, today: dt.date, partner: Person, used: set[str]) -> Person:
@@ -192,6 +179,34 @@ def _grandson(rng: random.Random, today: dt.date, grandmother: Person, used: set
     birth = _years_after(today, -rng.randint(23, 28)) - dt.timedelta(days=rng.randint(0, 364))
     grandson = _new_person(rng, today, grandmother.region, "MALE", birth, Marriage("10", None, None), used)
     return dataclasses.replace(grandson, name="王建国")
+
+
+def _drawn(
+    rng: random.Random,
+    today: dt.date,
+    id_number: str,
+    name: str,
+    gender: str,
+    birth: dt.date,
+    region: Region,
+    marriage: Marriage,
+    degree_count: int,
+) -> Person:
+    """A person's remaining attributes, drawn from ``rng`` in a fixed order (the seed decides them all)."""
+    return Person(
+        id_number=id_number,
+        name=name,
+        gender=gender,
+        ethnicity_code=_ethnicity(rng, region),
+        birth_date=birth,
+        region=region,
+        address=_address(rng, region),
+        phone=_phone(rng),
+        marriage=marriage,
+        social_insurance=_social_insurance(rng, region, birth, today) if rng.random() < 0.88 else None,
+        degrees=_degrees(rng, birth, today, degree_count),
+        licences=person_licences(rng, today, id_number, name, region, birth, marriage),
+    )
 
 
 def _id_number(region: Region, birth: dt.date, sequence: int) -> str:
@@ -284,20 +299,7 @@ def _random_person(rng: random.Random, today: dt.date) -> Person:
     name = _name(rng, gender)
     degree_count = rng.choices((0, 1, 2, 3), (35, 40, 18, 7))[0]
     marriage = _marriage(rng, region, birth, today)
-    return Person(
-        id_number=id_number,
-        name=name,
-        gender=gender,
-        ethnicity_code=_ethnicity(rng, region),
-        birth_date=birth,
-        region=region,
-        address=_address(rng, region),
-        phone=_phone(rng),
-        marriage=marriage,
-        social_insurance=_social_insurance(rng, region, birth, today) if rng.random() < 0.88 else None,
-        degrees=_degrees(rng, birth, today, degree_count),
-        licences=person_licences(rng, today, id_number, name, region, birth, marriage),
-    )
+    return _drawn(rng, today, id_number, name, gender, birth, region, marriage, degree_count)
 
 
 def _sample_person(rng: random.Random, today: dt.date) -> Person:

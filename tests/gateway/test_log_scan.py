@@ -120,7 +120,7 @@ async def scene(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[S
         async with serve_asgi(application, log_level="debug", access_log=True) as url:
             scene = Scene(url, departments, issuer, SessionTokens(config.auth.sessions), api_key)
             scene.used(api_key)
-            scene.used(api_key.rsplit("_", 1)[1])  # the secret part alone
+            scene.used(api_key.split("_", 2)[2])  # the secret part alone (owk_<key id>_<secret>)
             yield scene
 
 

@@ -16,56 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from auth.audit import AuditFilter, AuditLog
 from auth.audit.query import AuditRecord
 from demo.data import SAMPLE_ENTITY_CODE, SAMPLE_PERSON_ID
 from demo.departments import CIVIL_AFFAIRS, MARKET_REGULATION, DemoDepartments
 from demo.model import Case, Dataset, Person
 from gateway.app import create_app
-from gateway.config import GatewayConfig, load_config
+from gateway.config import load_config
 from gateway.serving import serve_asgi
 from tests.demo_config import DEMO_CONFIG
-
-PERSON = """
-query($id: IdNumber!, $case: String!) {
-  person(idNumber: $id, purpose: {caseNumber: $case}) { %s }
-}"""
-PERSON_NO_PURPOSE = "query($id: IdNumber!) { person(idNumber: $id) { %s } }"
+from tests.demo_gateway import ServedGateway
 
 
 @dataclass
-class Relations:
+class Relations(ServedGateway):
     """The gateway, with the demo's policy, over the running demo departments."""
 
-    url: str
-    config: GatewayConfig
     dataset: Dataset
 
-    async def query(self, query: str, **variables: Any) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.post(f"{self.url}/graphql", json={"query": query, "variables": variables})
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
     async def person(self, id_number: str, selection: str, *, case: str | None) -> dict[str, Any]:
-        if case is None:
-            return await self.query(PERSON_NO_PURPOSE % selection, id=id_number)
-        return await self.query(PERSON % selection, id=id_number, case=case)
+        return await self.ask_person(id_number, selection, case=case)
 
     async def audit(self, applicant: str) -> list[AuditRecord]:
-        """The disclosures recorded under ``applicant``'s ID number, oldest first."""
-        assert self.config.auth.audit is not None
-        log = AuditLog(self.config.auth.audit)
-        await log.open()
-        try:
-            records = await log.query(AuditFilter(applicant=applicant), limit=1000)
-            return sorted(records, key=lambda record: record.seq)
-        finally:
-            await log.aclose()
+        return await self.audit_of(applicant)
 
 
 Start = Callable[..., Awaitable[Relations]]

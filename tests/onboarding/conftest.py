@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from auth.audit import AuditFilter, AuditLog
 from auth.audit.query import AuditRecord
 from demo.departments import DemoDepartments
 from gateway.app import create_app
-from gateway.config import GatewayConfig, load_config
+from gateway.config import load_config
 from gateway.serving import serve_asgi
 from tests.demo_config import DEMO_CONFIG
+from tests.demo_gateway import ServedGateway
 from tests.onboarding.allowance_table import AllowanceTable, allowance_table
 from tests.onboarding.holdings import Holdings
 from tests.onboarding.housing_fund_service import (
@@ -41,19 +40,11 @@ from tests.onboarding.real_estate_service import RealEstateRegistry
 
 HERE = Path(__file__).parent
 
-PERSON = """
-query($id: IdNumber!, $case: String!) {
-  person(idNumber: $id, purpose: {caseNumber: $case}) { %s }
-}"""
-PERSON_NO_PURPOSE = "query($id: IdNumber!) { person(idNumber: $id) { %s } }"
-
 
 @dataclass
-class Onboarded:
+class Onboarded(ServedGateway):
     """The gateway over the demo departments and one onboarded department, served on loopback."""
 
-    url: str
-    config: GatewayConfig
     demo: DemoDepartments
     purpose: str
 
@@ -61,30 +52,13 @@ class Onboarded:
     def applicant(self) -> str:
         return self.demo.dataset.sample_person.id_number
 
-    async def query(self, query: str, **variables: Any) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.post(f"{self.url}/graphql", json={"query": query, "variables": variables})
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
     async def person(self, selection: str, *, id_number: str | None = None, purpose: bool = True) -> dict[str, Any]:
         """``person`` for the sample person (or ``id_number``) with the purpose case, or without one."""
-        key = id_number or self.applicant
-        if purpose:
-            return await self.query(PERSON % selection, id=key, case=self.purpose)
-        return await self.query(PERSON_NO_PURPOSE % selection, id=key)
+        return await self.ask_person(id_number or self.applicant, selection, case=self.purpose if purpose else None)
 
     async def audit(self) -> list[AuditRecord]:
         """The disclosures recorded for the sample person, oldest first."""
-        assert self.config.auth.audit is not None
-        log = AuditLog(self.config.auth.audit)
-        await log.open()
-        try:
-            records = await log.query(AuditFilter(applicant=self.applicant), limit=1000)
-            return sorted(records, key=lambda record: record.seq)
-        finally:
-            await log.aclose()
+        return await self.audit_of(self.applicant)
 
 
 Onboard = Callable[..., Awaitable[Onboarded]]
