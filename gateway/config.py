@@ -285,6 +285,9 @@ class SecurityConfig(Strict):
     rate_limit: str | None = "600/minute"
     rate_limit_per_client: str | None = "1200/minute"
     rate_limit_storage: str = "memory://"
+    # Keys the hash that names each principal's budget in a shared storage (redis://): every process sharing it
+    # sets the same secret (at least 32 bytes, from the environment).
+    rate_limit_key_secret: KeySecret | None = None
     request_deadline: Duration = 10.0
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 

@@ -140,6 +140,11 @@ def hardening_middleware(security: SecurityConfig) -> list[Middleware]:
                 per_principal=security.rate_limit,
                 per_client=security.rate_limit_per_client,
                 storage=security.rate_limit_storage,
+                key_secret=(
+                    security.rate_limit_key_secret.get_secret_value().encode()
+                    if security.rate_limit_key_secret is not None
+                    else None
+                ),
             )
         )
     if security.csrf:

@@ -34,7 +34,9 @@ answered 429 with ``Retry-After`` and a ``RATE_LIMITED`` GraphQL error.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
+import secrets
 import time
 from collections.abc import Collection
 
@@ -77,13 +79,15 @@ def _item(value: str | None, key: str) -> RateLimitItem | None:
         raise ConfigError(key, f"{value!r} is not a rate limit (use e.g. '600/minute')") from exc
 
 
-def budget_key(identity: str) -> str:
-    """The storage key of a principal's budget: a hash of its identity, which may hold an ID number.
+def budget_key(identity: str, secret: bytes) -> str:
+    """The storage key of a principal's budget: a keyed hash of its identity, which may hold an ID number (a plain
+    hash of one could be reversed by trying every ID number).
 
-    >>> budget_key("oidc:province:zhang.wei") == budget_key("oidc:province:zhang.wei") != budget_key("cas:zhang.wei")
+    >>> key = budget_key("oidc:province:zhang.wei", b"k" * 32)
+    >>> key == budget_key("oidc:province:zhang.wei", b"k" * 32) != budget_key("cas:zhang.wei", b"k" * 32)
     True
     """
-    return hashlib.sha256(f"principal:{identity}".encode()).hexdigest()[:32]
+    return hmac.new(secret, f"principal:{identity}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 async def _hit(limiter: RateLimiter, item: RateLimitItem, kind: str, key: str) -> int | None:
@@ -102,13 +106,14 @@ async def _too_many(send: Send, retry_after: int) -> None:
 class PrincipalBudget:
     """One request's access to the per-principal budget, left in its scope by :class:`RateLimit`."""
 
-    def __init__(self, limiter: RateLimiter, item: RateLimitItem) -> None:
+    def __init__(self, limiter: RateLimiter, item: RateLimitItem, secret: bytes) -> None:
         self._limiter = limiter
         self._item = item
+        self._secret = secret
 
     async def charge(self, identity: str) -> int | None:
         """Count the request against ``identity`` (a verified principal's); seconds to wait when over budget."""
-        return await _hit(self._limiter, self._item, "principal", budget_key(identity))
+        return await _hit(self._limiter, self._item, "principal", budget_key(identity, self._secret))
 
 
 async def charge_principal(scope: Scope, send: Send, identity: str) -> bool:
@@ -137,12 +142,20 @@ class RateLimit:
         per_principal: str | None,
         per_client: str | None,
         storage: str = "memory://",
+        key_secret: bytes | None = None,
         paths: Collection[str] = ("/graphql",),
     ) -> None:
         self.app = app
         self.per_principal = _item(per_principal, "security.rate_limit")
         self.per_client = _item(per_client, "security.rate_limit_per_client")
         self.limiter = SlidingWindowCounterRateLimiter(rate_limit_storage(storage))
+        if key_secret is None and not storage.startswith("memory://") and self.per_principal is not None:
+            raise ConfigError(
+                "security.rate_limit_key_secret",
+                "required with a shared rate limit storage: processes sharing it key the principals' budgets alike",
+            )
+        # In memory, budgets live and die with this process: a random key of its own serves.
+        self.key_secret = key_secret if key_secret is not None else secrets.token_bytes(32)
         self.paths = frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,5 +167,5 @@ class RateLimit:
                     await _too_many(send, retry_after)
                     return
             if self.per_principal is not None:
-                scope[PRINCIPAL_BUDGET] = PrincipalBudget(self.limiter, self.per_principal)
+                scope[PRINCIPAL_BUDGET] = PrincipalBudget(self.limiter, self.per_principal, self.key_secret)
         await self.app(scope, receive, send)

@@ -205,3 +205,20 @@ async def test_refused_credentials_count_against_the_client_address_only(make_ga
         # zhang.wei, from another address, still has the whole of his own budget
         zhang = await gw.oidc_token("zhang.wei")
         assert [await ask(alice, **bearer(zhang)) for _ in range(4)] == [200, 200, 200, 429]
+
+
+async def test_a_shared_budget_storage_needs_the_key_that_names_budgets(redis_url: str) -> None:
+    from starlette.applications import Starlette
+
+    from gateway.errors import ConfigError
+    from gateway.middleware.rate_limit import RateLimit, budget_key
+
+    with pytest.raises(ConfigError) as info:
+        RateLimit(Starlette(), per_principal="5/minute", per_client=None, storage=redis_url)
+    assert info.value.path == "security.rate_limit_key_secret"
+    limit = RateLimit(Starlette(), per_principal="5/minute", per_client=None, storage=redis_url, key_secret=b"s" * 32)
+    assert limit.key_secret == b"s" * 32
+    # The key is keyed: without the secret, a stored budget name says nothing of whose it is.
+    identity = "oidc:province:11010519491231002X"
+    assert budget_key(identity, b"s" * 32) != budget_key(identity, b"t" * 32)
+    assert "11010519491231002X" not in budget_key(identity, b"s" * 32)
