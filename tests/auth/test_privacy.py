@@ -208,3 +208,26 @@ async def test_a_derived_field_is_released_only_if_every_field_it_reads_is(
         assert body["data"]["case"]["status"]
         assert body["data"]["case"]["warningState"] is None
         assert _codes(body)["warningState"] == ("FORBIDDEN", "NOT_SHARED")
+
+
+async def test_a_mask_on_a_sub_field_masks_that_part_only(departments: DemoDepartments, tmp_path: Path) -> None:
+    def mask_city(data: dict[str, object]) -> None:
+        masking = data["auth"]["policy"].setdefault("masking", {})  # type: ignore[index, union-attr]
+        masking["Person.socialInsurance.city"] = {"mask": "name", "reveal_to": ["supervisor"]}
+
+    async for secured in _serve(departments, tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", mask_city):
+        purpose = departments.dataset.sample_purpose.case_number
+        query = """query($id: IdNumber!, $c: String!) {
+          person(idNumber: $id, purpose: {caseNumber: $c}) {
+            socialInsurance { city contributionMonths } provenance { field masked } } }"""
+        _, body, _ = await secured.ask(clerk(), query, id=SAMPLE_PERSON_ID, c=purpose)
+        insurance = body["data"]["person"]["socialInsurance"]
+        held = departments.dataset.persons_by_id[SAMPLE_PERSON_ID].social_insurance
+        assert held is not None
+        assert insurance["city"] != held.city
+        assert insurance["city"].startswith(held.city[0])
+        assert insurance["city"].endswith("*")
+        assert insurance["contributionMonths"] == held.months
+        assert {"field": "socialInsurance", "masked": True} in body["data"]["person"]["provenance"]
+        records = await _audit(secured, applicant=SAMPLE_PERSON_ID)
+        assert records[-1].masked == ("socialInsurance",)
