@@ -166,15 +166,17 @@ async def onboard(demo: DemoDepartments, tmp_path: Path) -> AsyncIterator[Onboar
     numbers = itertools.count(1)
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(yaml_name: str, variables: dict[str, str], *, clerk_department: str = "民政局") -> Onboarded:
+        async def start(
+            yaml_name: str, variables: dict[str, str], *, clerk_department: str = "民政局", cache: bool = False
+        ) -> Onboarded:
             n = next(numbers)
             config = load_config(
                 DEMO_CONFIG,
                 demo.variables
                 | {
-                    # Each gateway its own audit chain; no cache, so every read reaches the department.
+                    # Each gateway its own audit chain; no cache unless asked, so every read reaches the department.
                     "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp_path / f'audit-{n}.db'}",
-                    "DEMO_CACHE": "false",
+                    "DEMO_CACHE": "true" if cache else "false",
                     "DEMO_CLERK_DEPARTMENT": clerk_department,
                 }
                 | variables,

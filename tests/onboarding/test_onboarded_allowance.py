@@ -9,8 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from demo.departments import DemoDepartments
+from tests.gateway.faults import Fault, FaultProxy
 from tests.onboarding.allowance_table import allowance_table
 from tests.onboarding.conftest import Onboard, assert_no_id_number_in_errors, bureau_without_agreement, codes
 from tests.onboarding.holdings import Holdings
@@ -92,3 +94,28 @@ async def test_no_active_row_means_false_not_null(
     assert "errors" not in body, body["errors"]
     assert body["data"]["person"]["receivesAllowance"] is False  # absent: false
     assert body["data"]["person"]["raw"]["allowance"]["active"] is None  # the withdrawn row is not active
+
+
+async def test_a_department_down_fails_its_fields_only_and_a_cached_answer_stands(
+    onboard: Onboard, allowance_variables: dict[str, str]
+) -> None:
+    url = make_url(allowance_variables["DB_URL"])
+    async with FaultProxy(url.port or 5432) as proxy:
+        proxied = {**allowance_variables, "DB_URL": url.set(port=proxy.port).render_as_string(hide_password=False)}
+        cached = await onboard("allowance.yaml", proxied, cache=True)
+        uncached = await onboard("allowance.yaml", proxied)
+        assert (await cached.person("receivesAllowance"))["data"]["person"]["receivesAllowance"] is True
+        proxy.mode = Fault.STALL
+        # Without a cache: the register's field fails with a typed error naming it; the household registry's stands.
+        body = await uncached.person("name receivesAllowance")
+        assert body["data"]["person"]["name"]
+        assert body["data"]["person"]["receivesAllowance"] is None
+        found = codes(body)
+        assert found["person.receivesAllowance"][0] in ("SOURCE_TIMEOUT", "SOURCE_UNAVAILABLE")
+        assert set(found) == {"person.receivesAllowance"}
+        assert [e["extensions"]["source"] for e in body["errors"]] == [SOURCE]
+        # With the cache, the answer read before the fault is served, as for a built-in field.
+        body = await cached.person("receivesAllowance provenance { field source }")
+        assert "errors" not in body, body["errors"]
+        assert body["data"]["person"]["receivesAllowance"] is True
+        proxy.mode = Fault.FORWARD
