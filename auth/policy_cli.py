@@ -19,7 +19,6 @@ from auth.policy import Policy
 from auth.principal import Principal, PrincipalKind
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import ConfigError
-from schema.catalog import CATALOG
 
 __all__ = ["policy_app"]
 
@@ -57,7 +56,7 @@ def explain(
     refused = False
     for target in field:
         entity, _, name = target.partition(".")
-        if entity not in CATALOG or not name:
+        if entity not in cfg.catalog or not name:
             _err.print(f"[bold red]unknown field[/] {target!r} (use Entity.field, e.g. Person.maritalStatus)")
             raise typer.Exit(2)
         _out.print(f"[bold]{target}[/]")
