@@ -10,9 +10,9 @@
 Mesh is ``@graphql-mesh/cli`` with its ``openapi`` handler (hrss, from the department's own OpenAPI document) and
 its ``soap`` handler (public_security and civil_affairs, from their WSDLs), pinned in ``bench/mesh/package.json``
 and its lock file and installed with ``npm ci`` into ``bench/.mesh/`` (git-ignored) the first time it is needed.
-``mesh build`` then ``mesh start`` serve it on a free loopback port, in one process (``serve.fork: false``: one
-process like ``onewindow serve``). With ``cache=True`` Mesh runs its response cache plugin on its in-memory LRU
-store, with the same 60 s time to live as the demo configuration's cache.
+``mesh build`` then ``mesh start`` serve it on a free loopback port in one process, like ``onewindow serve``
+(``serve.fork: false``), logging to ``bench/.mesh/<project>/mesh.log``. With ``cache=True`` Mesh runs its response
+cache plugin on its in-memory LRU store, with the same 60 s time to live as the demo configuration's cache.
 
 Mesh names its root fields after the documents it reads (``getInsured`` from the OpenAPI operationId,
 ``<Definitions>_<Service>_<Port>_<Operation>`` from a WSDL): :meth:`MeshQueries.introspect` finds them in the
@@ -101,10 +101,14 @@ def mesh_gateway(variables: Mapping[str, str], *, cache: bool, root: Path = MESH
     port = free_port()
     (project / ".meshrc.yaml").write_text(meshrc(variables, port=port, cache=cache), encoding="utf-8")
     env = {**os.environ, "NODE_ENV": "production", "DEBUG": ""}
-    subprocess.run(["node", str(cli), "build", "--dir", str(project)], env=env, check=True, capture_output=True)
+    log = project / "mesh.log"
+    log.write_text("")  # this run's output only
+    build = subprocess.run(["node", str(cli), "build", "--dir", str(project)], env=env, capture_output=True, text=True)
+    if build.returncode != 0:
+        raise RuntimeError(f"mesh build failed in {project}:\n{build.stdout[-2000:]}{build.stderr[-2000:]}")
     url = f"http://127.0.0.1:{port}"
     # node itself, not npx: the process whose CPU time and RSS are read is the one serving
-    with process(["node", str(cli), "start", "--dir", str(project)], env=env) as proc:
+    with process(["node", str(cli), "start", "--dir", str(project)], env=env, log=log) as proc:
         wait_http(f"{url}/healthcheck")
         yield url, proc.pid
 
