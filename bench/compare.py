@@ -55,6 +55,7 @@ from plot import plot_ratios
 from run import RESULTS, data_plane_config, demo_departments, gateway_env, onewindow_gateway
 
 SIDES = ("onewindow", "mesh")
+_NAMES = {"onewindow": "OneWindow", "mesh": "Mesh"}
 GOAL = 1.5
 """OneWindow's goal against Mesh: 1.5 × its throughput (and at most 1/1.5 of its p99 and CPU per request)."""
 HOT_KEYS = 100
@@ -96,13 +97,14 @@ def _workloads(queries: MeshQueries, persons: Sequence[str]) -> list[Workload]:
     return [
         Workload(
             "person",
-            "one person's social insurance (REST), distinct ID numbers, cache off",
+            f"one person's social insurance (REST), {len(persons)} distinct ID numbers, cache off",
             False,
             sides(PERSON, person_ow, queries.person, person_mesh, persons),
         ),
         Workload(
             "fanout",
-            "name (SOAP 1.1) + marital status (SOAP 1.2) + social insurance (REST), distinct ID numbers, cache off",
+            f"name (SOAP 1.1) + marital status (SOAP 1.2) + social insurance (REST), {len(persons)} distinct "
+            "ID numbers, cache off",
             False,
             sides(
                 FANOUT,
@@ -114,7 +116,7 @@ def _workloads(queries: MeshQueries, persons: Sequence[str]) -> list[Workload]:
         ),
         Workload(
             "marriage_insurance",
-            "marital status (SOAP 1.2) + social insurance (REST), distinct ID numbers, cache off",
+            f"marital status (SOAP 1.2) + social insurance (REST), {len(persons)} distinct ID numbers, cache off",
             False,
             sides(
                 MARRIAGE_INSURANCE,
@@ -184,7 +186,7 @@ def _run(
         if reason is not None:
             if name == "onewindow":
                 raise RuntimeError(f"OneWindow does not answer {workload.name} correctly: {reason}")
-            result["not_timed"] = f"{name} does not answer it correctly: {reason}"
+            result["not_timed"] = f"{_NAMES[name]} does not answer it correctly: {reason}"
             print(f"{workload.name:>18}: not timed, {result['not_timed']}", file=sys.stderr)
             return result
     scripts = {name: lua(workload.sides[name].bodies, tmp / f"{workload.name}-{name}.lua") for name in SIDES}

@@ -53,8 +53,11 @@ def plot_ratios(report: dict[str, Any], path: Path) -> None:
         f"medians of {s['rounds']} × {s['duration_s']} s\n(load average {load} at the start{noisy})",
         fontsize=9,
     )
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
+    untimed = [f"{name}: {r['not_timed'].split(':')[0]}" for name, r in report["results"].items() if "not_timed" in r]
+    if untimed:
+        fig.text(0.01, 0.01, "Not timed — " + "; ".join(untimed), fontsize=7, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.04 if untimed else 0, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
