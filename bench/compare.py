@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 from harness import cpu_seconds, department_calls, lua, require_data, rss_mb, wrk
 from mesh import MeshQueries, body, install, mesh_gateway
-from plot import plot_ratios
+from plot import NOISY_LOAD, plot_ratios
 from run import RESULTS, data_plane_config, demo_departments, gateway_env, onewindow_gateway
 
 SIDES = ("onewindow", "mesh")
@@ -304,6 +304,10 @@ def _mesh_versions() -> dict[str, str]:
     }
 
 
+def _rps(side: dict[str, Any]) -> list[str]:
+    return [f"{r['rps']:.0f}" for r in side["rounds"]]
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
@@ -329,6 +333,16 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine load: `{m['start']['uptime']}` at the start, `{m['end']['uptime']}` at the end.",
         "",
+        *(
+            [
+                f"**Noisy figures:** other work shared these {m['cpus']} CPUs during the run (load average "
+                f"{m['start']['load_average_1m']} → {m['end']['load_average_1m']}); the rounds below spread widely. "
+                "Take the final figures on a quiet machine.",
+                "",
+            ]
+            if max(m["start"]["load_average_1m"], m["end"]["load_average_1m"]) >= NOISY_LOAD
+            else []
+        ),
         "Ratios are OneWindow / Mesh: above 1 is better for req/s, below 1 is better for p99 and CPU per request. "
         f"The goal is {GOAL} × Mesh's req/s. CPU is the gateway process's user + system time over the timed window "
         "divided by the requests sent; RSS is read after the workload's last round.",
@@ -354,6 +368,12 @@ def _markdown(report: dict[str, Any]) -> str:
         errors = {side: r[side]["non_2xx"] for side in SIDES if r[side]["non_2xx"]}
         if errors:
             notes.append(f"- **{name}**: non-2xx answers during the timed rounds: {errors}")
+    spread = [
+        f"- `{name}`: OneWindow {', '.join(_rps(r['onewindow']))}; Mesh {', '.join(_rps(r['mesh']))}"
+        for name, r in report["results"].items()
+        if "ratios" in r
+    ]
+    lines += ["", "Requests per second in each round, in the order taken:", "", *spread]
     lines += ["", "Workloads:", ""]
     lines += [f"- `{name}`: {r['title']}" for name, r in report["results"].items()]
     if notes:
@@ -363,8 +383,9 @@ def _markdown(report: dict[str, Any]) -> str:
 
 
 _MESH_NOTES = (
-    "- Its SOAP handler (@graphql-mesh/soap 0.17.20, the newest on the npm registry, on @omnigraph/soap 0.4.19) "
-    "sends every call in a SOAP 1.2 envelope (`application/soap+xml`, no SOAPAction). civil_affairs speaks SOAP 1.2 "
+    "- Its SOAP handler (@graphql-mesh/soap 0.17.20 on @omnigraph/soap 0.4.19: the newest versions the npm "
+    "registry offered this machine) sends every call in a SOAP 1.2 envelope (`application/soap+xml`, no "
+    "SOAPAction); so does @omnigraph/soap 0.96.0, the newest offered. civil_affairs speaks SOAP 1.2 "
     "and answers; public_security's household registry speaks SOAP 1.1 and answers with a VersionMismatch fault, "
     "which Mesh turns into `null` with no error. So Mesh cannot answer `fanout` (the person's name); "
     "`marriage_insurance` is the fan-out both can answer.",
