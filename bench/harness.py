@@ -18,7 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,24 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def process(args: Sequence[str], env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process in a session of its own, interrupted (then killed) with everything it started."""
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)
+def process(
+    args: Sequence[str], env: Mapping[str, str] | None = None, *, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process in a session of its own, interrupted (then killed) with everything it started; its output
+    goes to ``log`` if given (appended), else to the benchmark's own."""
+    with ExitStack() as stack:
+        output = stack.enter_context(log.open("ab")) if log is not None else None
+        proc = subprocess.Popen(
+            args, env=env, cwd=ROOT, start_new_session=True, stdout=output, stderr=subprocess.STDOUT if log else None
+        )
+        with _stopped(proc):
+            yield proc
+
+
+@contextmanager
+def _stopped(proc: subprocess.Popen[bytes]) -> Iterator[None]:
     try:
-        yield proc
+        yield
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:

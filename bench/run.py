@@ -82,7 +82,7 @@ def _overlap_bodies(known: Sequence[str]) -> list[str]:
     return [_body(FANOUT_QUERY, k) for k in known[1000:1200]]
 
 
-def _data_plane_config(tmp: Path) -> Path:
+def data_plane_config(tmp: Path) -> Path:
     """The demo configuration, open (every field unconditional, a service development principal), audit off."""
 
     def edit(data: dict[str, Any]) -> None:
@@ -99,7 +99,7 @@ def _identity_persons(args: argparse.Namespace) -> int:
     return per_round * args.identity_rounds + 2
 
 
-def _id_numbers(count: int) -> tuple[list[str], list[str]]:
+def id_numbers(count: int) -> tuple[list[str], list[str]]:
     """The persons the departments hold, and ``count`` distinct valid ID numbers starting with them."""
     from demo.data import build_dataset
     from gateway.keys import id_number_check_char
@@ -119,7 +119,7 @@ def _id_numbers(count: int) -> tuple[list[str], list[str]]:
 
 
 @contextmanager
-def _departments(latency: float, tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+def demo_departments(latency: float, tmp: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
     """The demo departments in a process of their own: the configuration variables and each one's counter URL."""
     variables_file = tmp / "variables.json"
     script = str(ROOT / "bench" / "departments.py")
@@ -135,8 +135,23 @@ def _departments(latency: float, tmp: Path) -> Iterator[tuple[dict[str, str], di
         yield variables, stats_urls
 
 
+def gateway_env(variables: Mapping[str, str], tmp: Path, *, cache: bool) -> dict[str, str]:
+    """The environment of a benchmarked gateway: the departments' addresses, quiet logs, no rate limit."""
+    return {
+        **os.environ,
+        **variables,
+        "ONEWINDOW_LOG_LEVEL": "warning",
+        "ONEWINDOW_ACCESS_LOG": "false",
+        "DEMO_RATE_LIMIT": "1000000/second",
+        "DEMO_CACHE": "true" if cache else "false",
+        # the demo's stores default to files in the working directory: keep them in the run's own
+        "DEMO_KEYS_URL": f"sqlite+aiosqlite:///{tmp / 'keys.db'}",
+        "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp / 'audit.db'}",
+    }
+
+
 @contextmanager
-def _gateway(config: Path, env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
+def onewindow_gateway(config: Path, env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
     """``onewindow serve config`` on a free port: its URL and process id, once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -175,24 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     identity_persons = max(args.persons, _identity_persons(args))
-    known, distinct = _id_numbers(identity_persons)
+    known, distinct = id_numbers(identity_persons)
     load_at_start = round(os.getloadavg()[0], 2)
 
     with tempfile.TemporaryDirectory(prefix="onewindow-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        with _departments(args.latency, tmp) as (variables, stats_urls):
-            env = {
-                **os.environ,
-                **variables,
-                "ONEWINDOW_LOG_LEVEL": "warning",
-                "ONEWINDOW_ACCESS_LOG": "false",
-                "DEMO_RATE_LIMIT": "1000000/second",
-                "DEMO_CACHE": "false",
-                # the demo's stores default to files in the working directory: keep them in the run's own
-                "DEMO_KEYS_URL": f"sqlite+aiosqlite:///{tmp / 'keys.db'}",
-                "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp / 'audit.db'}",
-            }
-            cached_env = {**env, "DEMO_CACHE": "true"}
+        with demo_departments(args.latency, tmp) as (variables, stats_urls):
+            env = gateway_env(variables, tmp, cache=False)
+            cached_env = gateway_env(variables, tmp, cache=True)
             results: dict[str, Any] = {}
             floor_rps: float | None = None
             if args.only is None:
@@ -247,8 +252,8 @@ def _run_data_plane(
     known: Sequence[str],
 ) -> dict[str, Any]:
     """The floor and scenarios a-d."""
-    config = _data_plane_config(tmp)
-    with _gateway(config, env) as (gateway, gateway_pid):
+    config = data_plane_config(tmp)
+    with onewindow_gateway(config, env) as (gateway, gateway_pid):
         sample = [_body(PERSON_QUERY, known[0])]
         require_data(gateway, sample)
         answer = httpx.post(f"{gateway}/graphql", content=sample[0], headers=_JSON, timeout=10).content
@@ -262,7 +267,7 @@ def _run_data_plane(
         # checked here, without the cache: on the cache gateway the check would warm what overlap measures
         require_data(gateway, _overlap_bodies(known))
     floor_rps = results["floor"]["rps"]
-    with _gateway(config, cached_env) as (cached, cached_pid):
+    with onewindow_gateway(config, cached_env) as (cached, cached_pid):
         results |= _run_cache_scenarios(args, tmp, cached, stats_urls, known, cached_pid, floor_rps)
     return results
 
