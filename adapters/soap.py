@@ -468,7 +468,7 @@ class SoapAdapter(Adapter):
                 raise SourceFault(self.name, f"{operation}: HTTP {exc.status_code} without a SOAP fault") from exc
             # zeep's message quotes the whole body; the status is what an operator needs here
             raise BadSourceData(self.name, f"{operation}: the answer (HTTP {exc.status_code}) is not XML") from exc
-        except (zeep.exceptions.Error, ValueError) as exc:
+        except (zeep.exceptions.Error, ValueError, IndexError) as exc:  # zeep reads an empty Body as IndexError
             # zeep's and the parsers' messages may quote a value of the record (a date it could not read): the
             # exception's type is what the message may carry; the chained exception keeps the rest for a debugger
             raise BadSourceData(

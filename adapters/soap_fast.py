@@ -169,6 +169,11 @@ def _reader(xsd_type: Any, seen: dict[int, _Record]) -> Callable[..., Any]:
     return _leaf(xsd_type)
 
 
+def _particle(particle: Any) -> str:
+    """``an xsd:choice``, ``an xsd:any``, ``an xsd:group``, ``an xsd:all``."""
+    return f"an xsd:{type(particle).__name__.lower()}"
+
+
 def _record(xsd_type: ComplexType, seen: dict[int, _Record]) -> _Record:
     if id(xsd_type) in seen:  # a type that contains itself
         return seen[id(xsd_type)]
@@ -181,15 +186,14 @@ def _record(xsd_type: ComplexType, seen: dict[int, _Record]) -> _Record:
     if not nested:
         return record
     if len(nested) != 1 or type(nested[0][1]) is not XsdSequence:
-        kind = type(nested[0][1]).__name__ if len(nested) == 1 else "several particles"
-        raise NotCompiled(f"the answer has an xsd:{kind.lower()} where only sequences compile")
+        raise NotCompiled(f"the answer has {_particle(nested[0][1]) if len(nested) == 1 else 'several particles'}")
     sequence = nested[0][1]
     if sequence.max_occurs != 1 or sequence.min_occurs != 1:
         raise NotCompiled("the answer has a repeated or optional sequence")
     fields = []
     for name, element in sequence.elements_nested:
         if type(element) is not Element:
-            raise NotCompiled(f"the answer has an {type(element).__name__.lower()} (xsd:any, choice or group)")
+            raise NotCompiled(f"the answer has {_particle(element)} in a sequence")
         fields.append(_Field(name, element, _reader(element.type, seen)))
     record.fields = tuple(fields)
     return record
