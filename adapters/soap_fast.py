@@ -33,7 +33,6 @@ import httpx
 import zeep.helpers
 from lxml import etree
 from zeep.exceptions import TransportError, XMLParseError
-from zeep.utils import get_media_type
 from zeep.wsdl.bindings.soap import SoapBinding
 from zeep.wsdl.messages.soap import DocumentMessage
 from zeep.wsdl.utils import etree_to_string
@@ -259,7 +258,8 @@ class CompiledCall:
             if status != 200:
                 message = f"Server returned HTTP status {status} (no content available)"
                 raise TransportError(message, status_code=status)  # type: ignore[no-untyped-call]
-        media_type = get_media_type(response.headers.get("Content-Type", "text/xml"))  # type: ignore[no-untyped-call]
+        # zeep's get_media_type parses the header with the email package; only multipart/related matters here
+        media_type = response.headers.get("Content-Type", "text/xml").partition(";")[0].strip().lower()
         if media_type == "multipart/related" or b"<!DOCTYPE" in content:
             return self._by_zeep(response)
         try:
