@@ -178,9 +178,10 @@ def compile_materials(declared: Mapping[Any, Any], catalog: Catalog) -> dict[str
             material = _material(mwhere, name, decl, catalog)
             entity = material.entity
             if entity is not None:
-                seen = entities.setdefault(entity, mwhere)
-                if len(entities) > 1:
-                    raise ConfigError(mwhere, f"reads a {entity} but {seen} reads a {next(iter(entities))}")
+                for other, seen in entities.items():
+                    if other != entity:
+                        raise ConfigError(mwhere, f"reads a {entity} but {seen} reads a {other}")
+                entities.setdefault(entity, mwhere)
             materials.append(material)
         items[code] = ItemMaterials(code, tuple(materials), next(iter(entities), None))
     return items
