@@ -39,6 +39,7 @@ from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
 from gateway.durations import Duration, DurationOrZero, KeySecret, Strict, parse_duration
 from gateway.errors import ConfigError
+from gateway.materials import ItemMaterials, MaterialsSection, compile_materials
 from gateway.model import Catalog, ModelDeclaration, SharingClass
 
 __all__ = [
@@ -317,8 +318,11 @@ class GatewayConfig(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     model: ModelDeclaration = Field(default_factory=ModelDeclaration)
     sources: dict[str, SourceConfig] = Field(min_length=1)
+    # Each service item's required materials, matched to licence types or unified fields (gateway/materials.py).
+    materials: MaterialsSection = Field(default_factory=dict)
 
     _catalog: Catalog | None = PrivateAttr(default=None)
+    _materials: dict[str, ItemMaterials] | None = PrivateAttr(default=None)
 
     @property
     def catalog(self) -> Catalog:
@@ -328,6 +332,13 @@ class GatewayConfig(Strict):
 
             self._catalog = catalog_for(self.model)
         return self._catalog
+
+    @property
+    def service_materials(self) -> dict[str, ItemMaterials]:
+        """``materials:`` checked against the catalog: each service item's materials, by item code."""
+        if self._materials is None:
+            self._materials = compile_materials(self.materials, self.catalog)
+        return self._materials
 
 
 def interpolate(value: Any, variables: Mapping[str, str], path: str = "") -> Any:
@@ -389,6 +400,7 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
     from gateway.validation import check_config  # the catalog and adapters are imported only here
 
     check_config(config)
+    config.service_materials  # noqa: B018 - checked now, so that a wrong material fails at start-up
     return config
 
 

@@ -29,6 +29,7 @@ from schema.audit import AccessLogEntry, AuditLogRecord, audit_log, my_access_lo
 from schema.catalog import CATALOG
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
+from schema.materials import material_type, read_materials
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
 
@@ -210,6 +211,14 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             ),
         )
 
+    Material = material_type(types)
+
+    async def materials(
+        info: GatewayInfo, service_item: str, applicant: str, purpose: PurposeInput | None = None
+    ) -> Any:
+        case_number = purpose.case_number if purpose is not None else None
+        return await read_materials(info, Material, service_item, applicant, case_number)
+
     def root(resolver: Any, description: str) -> Any:
         return strawberry.field(resolver=resolver, description=description)
 
@@ -245,6 +254,14 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             "cases": (
                 CaseConnection,
                 root(cases, "Cases, newest listing order of the approval platform, filtered and paged."),
+            ),
+            "materials": (
+                _list_of(Material),
+                root(
+                    materials,
+                    "A service item's materials, and which government already holds for the applicant (read for a "
+                    "purpose): those HELD need not be submitted.",
+                ),
             ),
         },
         description="One endpoint over every department system: ask by the applicant's key.",
