@@ -48,6 +48,7 @@ logger = logging.getLogger("onewindow.workers")
 
 WORKER_START_FAILED = 3
 """A worker's exit code when it could not start (uvicorn's own for a failed start-up)."""
+_STOPPED = (0, -signal.SIGTERM, -signal.SIGINT)  # how a worker asked to stop ends (uvicorn raises the signal again)
 
 
 def refuse_process_state(config: GatewayConfig, workers: int) -> None:
@@ -310,20 +311,20 @@ class Supervisor:
         return max(0.0, min(self._restarts.values()) - time.monotonic())
 
     def _stop(self, wakeup: socket.socket, *, failed: bool) -> int:
-        """SIGTERM to every worker (uvicorn: stop listening, finish what is in flight), SIGINT to them at a second
-        signal (uvicorn: stop without waiting); wait for all of them."""
+        """SIGTERM to every worker (uvicorn: stop listening, finish what is in flight), and SIGINT at a second
+        SIGINT (uvicorn: stop without waiting, as at a second Ctrl+C); wait for all of them."""
         self._restarts.clear()
         self._signal_all(signal.SIGTERM)
-        signals_seen = len(self._signals)
+        before, forced = len(self._signals), False
         clean = True
         while self._running:
             self._wait(wakeup, timeout=None)
-            if len(self._signals) > signals_seen:
-                signals_seen = len(self._signals)
+            if not forced and signal.SIGINT in self._signals[before:]:  # a repeated SIGTERM changes nothing
+                forced = True
                 logger.warning("stopping the workers without waiting for their requests in flight")
                 self._signal_all(signal.SIGINT)
             for worker in self._exited():
-                clean = clean and worker.process.exitcode == 0
+                clean = clean and worker.process.exitcode in _STOPPED
         return 1 if failed or not clean else 0
 
     def _signal_all(self, signum: int) -> None:
@@ -353,20 +354,12 @@ class _WorkerServer(uvicorn.Server):
             self._ready.close()
 
 
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def _serve_worker(spec: WorkerSpec, ready: Connection) -> None:
     """A worker process: read the configuration, build the gateway, bind its own socket and serve on it."""
     from gateway.app import create_app  # in the worker: the supervisor needs none of the gateway's imports here
     from gateway.config import load_config
     from gateway.logs import logging_config
 
-    # A stop asked for is a clean exit: uvicorn raises the signal again once it has shut down gracefully, and a
-    # signal before it has started (Ctrl+C reaches every process of the terminal) ends the start quietly.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _exit_cleanly)
     log_config = logging_config(spec.log_level)  # redacted, as ``onewindow serve``'s
     logging.config.dictConfig(log_config)
     try:
@@ -382,7 +375,9 @@ def _serve_worker(spec: WorkerSpec, ready: Connection) -> None:
         log_config=log_config,
     )
     server = _WorkerServer(config, ready)
-    with sock:
+    # Once it has stopped gracefully, uvicorn raises the signal that stopped it again: SIGTERM ends the process
+    # (the supervisor counts that as a clean stop), SIGINT raises KeyboardInterrupt, caught here as uvicorn does.
+    with sock, contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(WORKER_START_FAILED)
