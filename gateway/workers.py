@@ -11,7 +11,8 @@ idles. Each worker then serves the gateway under uvicorn on that socket::
 
 The supervisor starts again a worker that dies (after a backoff that grows, at most :class:`RestartBudget` times
 within its window), and turns SIGINT or SIGTERM into a graceful stop of every worker: each stops listening,
-finishes its requests in flight, and closes its sources. A second signal stops them without waiting.
+finishes its requests in flight, and closes its sources. A second SIGINT (Ctrl+C again) stops them without
+waiting.
 
 Several processes share only what lives outside them: :func:`refuse_process_state` refuses a configuration that
 keeps such state in the memory of one process (the record cache, rate limit counters, a SQLite audit store).
@@ -291,10 +292,11 @@ class Supervisor:
     def _reap_listening(self) -> None:
         for worker in self._running.values():
             if worker.ready is not None and worker.ready.poll():
-                with contextlib.suppress(EOFError):
+                with contextlib.suppress(EOFError):  # EOF: it died before listening, and is reaped as exited
                     worker.ready.recv()
                     worker.ready.close()
                     worker.ready = None
+                    logger.info("worker %d (pid %s) listens", worker.index, worker.process.pid)
 
     def _exited(self) -> list[_Worker]:
         gone = [worker for worker in self._running.values() if not worker.process.is_alive()]
