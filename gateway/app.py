@@ -4,7 +4,7 @@
     app = create_app(config)                 # nothing is connected yet
     uvicorn.run(app)                         # the lifespan opens every source, then serves /graphql
 
-Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up),
+Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up, and its pid),
 ``/readyz`` (ready or not, 200 or 503; with the operator's credential also each source -- open, circuit breaker,
 maintenance, credentials refused -- the degraded sources and the audit's state), ``/metrics`` (Prometheus; the
 operator's credential unless ``http.metrics_public``). See :mod:`gateway.operator`.
@@ -17,6 +17,7 @@ import functools
 import gc
 import hmac
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -298,7 +299,8 @@ def create_app(
             await identity.aclose()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        # the process that answered: which of several workers on one port (``onewindow serve --workers``)
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     operator = OperatorCredential(config.http.operator_token)
 

@@ -4,7 +4,7 @@ onewindow demo                      # demo departments + gateway with GraphiQL o
 onewindow demo --config mine.yaml   # the same, with your own file laid over the demo configuration
 onewindow departments               # only the simulated departments; prints `export DEMO_...=` lines
 onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
-onewindow serve onewindow.yaml      # run the gateway under uvicorn
+onewindow serve onewindow.yaml      # run the gateway under uvicorn; --workers N: N processes on the port
 onewindow schema [CONFIG]           # print the unified schema (SDL), with a configuration's model and raw types
 onewindow policy explain CONFIG --kind clerk --department 民政局 --field Person.maritalStatus
 onewindow keys create|list|revoke   # API keys for counter terminals and integrators
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging.config
 import os
 import shlex
 import sys
@@ -40,6 +41,7 @@ from gateway.raw import RawField
 from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
 from gateway.sources import SourceSet
+from gateway.workers import Supervisor, WorkerSpec, refuse_process_state
 from schema.query import build_schema
 
 __all__ = ["app", "main"]
@@ -160,8 +162,16 @@ def serve(
     config: Annotated[Path | None, typer.Argument(help="The YAML configuration file (or ONEWINDOW_CONFIG).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the port, each with its own socket (SO_REUSEPORT); above 1, the cache, rate "
+            "limits and audit must live in Redis and PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the gateway for a configuration file under uvicorn."""
+    """Run the gateway for a configuration file under uvicorn (in ``--workers`` processes)."""
     settings = GatewaySettings()
     path = config or settings.config
     if path is None:
@@ -169,14 +179,33 @@ def serve(
         raise typer.Exit(2)
     cfg = _load(path)
     application = _build(cfg, path, debug=settings.debug or None, freeze_startup_objects=True)
+    host = host or settings.host or cfg.http.host
+    port = port if port is not None else (settings.port or cfg.http.port)
+    if workers > 1:  # each process with a socket of its own on the port (gateway/workers.py)
+        raise typer.Exit(_supervise(path, cfg, WorkerSpec.of(settings, path, host, port), workers))
     uvicorn.run(
         application,
-        host=host or settings.host or cfg.http.host,
-        port=port if port is not None else (settings.port or cfg.http.port),
+        host=host,
+        port=port,
         log_level=settings.log_level,
         access_log=settings.access_log,
         log_config=logging_config(settings.log_level),  # redacted; the access log without query-string values
     )
+
+
+def _supervise(path: Path, cfg: GatewayConfig, spec: WorkerSpec, workers: int) -> int:
+    """Serve ``spec`` in ``workers`` processes (:mod:`gateway.workers`); refuse, before any starts, a configuration
+    whose state one process keeps in its memory."""
+    try:
+        refuse_process_state(cfg, workers)
+    except ConfigError as exc:
+        _err.print(f"[bold red]configuration error[/] in {path}: {exc}")
+        raise typer.Exit(2) from None
+    if spec.port == 0:
+        _err.print("[red]--workers needs a fixed port: each worker binds its own socket to it[/]")
+        raise typer.Exit(2)
+    logging.config.dictConfig(logging_config(spec.log_level))
+    return Supervisor(spec, workers).run()
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,7 +181,7 @@ async def test_readiness_names_a_department_that_is_down_at_start(departments: D
         assert ready.json()["degraded"] == [CIVIL_AFFAIRS]
         assert ready.json()["sources"][CIVIL_AFFAIRS]["status"] == "unavailable"
         assert ready.json()["sources"][HRSS]["status"] == "ready"
-        assert (await client.get(f"{url}/healthz")).json() == {"status": "ok"}
+        assert (await client.get(f"{url}/healthz")).json() == {"status": "ok", "pid": os.getpid()}
 
 
 async def test_graphiql_is_served_when_enabled(gateway: Gateway) -> None:
