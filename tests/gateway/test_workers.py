@@ -84,7 +84,10 @@ def _minimal(tmp_path: Path, **sections: str) -> Path:
         "    queries: {q: {path: '/x/{key}'}}\n    provides: {Person.name: {value: n}}\n"
     )
     shared = {
-        "security": "{production: false, rate_limit_storage: 'redis://127.0.0.1:6379/0'}",
+        "security": (
+            "{production: false, rate_limit_storage: 'redis://127.0.0.1:6379/0', "
+            "rate_limit_key_secret: workers-test-rate-limit-key-secret-0123456789}"
+        ),
         "cache": "{url: 'redis://127.0.0.1:6379/0', key_secret: workers-test-key-secret}",
         "auth": "{audit: {url: 'postgresql+asyncpg://onewindow@127.0.0.1/onewindow'}}",
     }
@@ -188,6 +191,7 @@ async def workers(
             data["cache"].update(url=redis_url, namespace=namespace, key_secret=f"{namespace}-key-secret")
             data["security"].update(rate_limit=f"{BUDGET}/hour", rate_limit_per_client=None)
             data["security"]["rate_limit_storage"] = redis_url
+            data["security"]["rate_limit_key_secret"] = f"{namespace}-rate-limit-key-secret-0123456789"
             data["auth"]["development_principal"]["subject"] = subject
             data["auth"]["audit"] = {"url": postgres_url, "schema": schema, "write_timeout": "5s"}
             data["auth"]["api_keys"] = {"url": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"}
