@@ -39,6 +39,7 @@ from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
 from gateway.durations import Duration, DurationOrZero, KeySecret, Strict, parse_duration
 from gateway.errors import ConfigError
+from gateway.forms import CompiledForm, FormTemplate, compile_forms
 from gateway.model import Catalog, ModelDeclaration, SharingClass
 
 __all__ = [
@@ -314,8 +315,11 @@ class GatewayConfig(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     model: ModelDeclaration = Field(default_factory=ModelDeclaration)
     sources: dict[str, SourceConfig] = Field(min_length=1)
+    # Form templates prefilled from the departments (gateway.forms, gateway.prefill).
+    forms: dict[str, FormTemplate] = Field(default_factory=dict)
 
     _catalog: Catalog | None = PrivateAttr(default=None)
+    _forms: dict[str, CompiledForm] | None = PrivateAttr(default=None)
 
     @property
     def catalog(self) -> Catalog:
@@ -325,6 +329,13 @@ class GatewayConfig(Strict):
 
             self._catalog = catalog_for(self.model)
         return self._catalog
+
+    @property
+    def compiled_forms(self) -> dict[str, CompiledForm]:
+        """The ``forms:`` with their paths resolved against :attr:`catalog` (checked when the file is loaded)."""
+        if self._forms is None:
+            self._forms = compile_forms(self.forms, self.catalog)
+        return self._forms
 
 
 def interpolate(value: Any, variables: Mapping[str, str], path: str = "") -> Any:
@@ -386,6 +397,7 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
     from gateway.validation import check_config  # the catalog and adapters are imported only here
 
     check_config(config)
+    config.compiled_forms  # noqa: B018  -- a form's path that the model does not have fails here
     return config
 
 
