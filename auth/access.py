@@ -186,14 +186,16 @@ class Access:
         *,
         purpose: Purpose | None = None,
         path: Sequence[str | int] | None = None,
+        source: str | None = None,
     ) -> Released:
         """One field as this principal may receive it; raises :class:`Forbidden` (recorded) when refused.
-        ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance)."""
+        ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance).
+        ``source``: that source's answer alone (nothing, if the policy does not release the field through it)."""
         verdict = await self.decide(entity, key, field_name, purpose)
         if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
             # Fail closed before any department is asked: nothing personal is fetched that could not be recorded.
             raise AuditUnavailable("personal data withheld: the audit store cannot record disclosures now")
-        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources)
+        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources, source=source)
         value = resolved.value
         masked = False
         if value is not None:

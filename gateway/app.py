@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -51,6 +51,7 @@ from gateway.logs import install_redaction
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.middleware.request_id import RequestIds
 from gateway.operator import OperatorCredential
+from gateway.prefill_routes import prefill_endpoint, prefill_openapi
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext
@@ -357,6 +358,17 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse(url="/graphql")
 
+    # /prefill answers only whom /graphql would: the same authentication, principal rate limit and Access.
+    authenticated_prefill = AuthenticationMiddleware(
+        RequirePrincipal(request_response(prefill_endpoint(config, policy)), identity),
+        backend=GatewayAuthBackend(identity),
+        on_error=unauthorized(identity),  # type: ignore[arg-type]
+    )
+    prefill_document = prefill_openapi(config)
+
+    async def prefill_openapi_page(request: Request) -> Response:
+        return JSONResponse(prefill_document)
+
     metrics_page = metrics_endpoint(metrics.registry)
     routes: list[BaseRoute] = [
         Route("/graphql", authenticated_graphql, methods=["GET", "POST"]),
@@ -364,6 +376,8 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics_page if config.http.metrics_public else operator.required(metrics_page)),
         Route("/hooks/invalidate/{source}", invalidate_hook, methods=["POST"]),
+        Route("/prefill/openapi.json", prefill_openapi_page),
+        Route("/prefill/{form}/{applicant}", authenticated_prefill, methods=["GET"]),
         Route("/", home),
     ]
     if identity.cas is not None:

@@ -9,6 +9,7 @@ onewindow schema [CONFIG]           # print the unified schema (SDL), with a con
 onewindow policy explain CONFIG --kind clerk --department 民政局 --field Person.maritalStatus
 onewindow keys create|list|revoke   # API keys for counter terminals and integrators
 onewindow audit verify|prune        # the disclosure audit trail
+onewindow forms coverage --demo     # how much of each configured form the departments prefill
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from auth.policy_cli import policy_app
 from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
+from gateway.forms_cli import forms_app
 from gateway.logs import logging_config
 from gateway.probe import ProbeReport, probe_all
 from gateway.raw import RawField
@@ -54,6 +56,7 @@ _err = Console(stderr=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(forms_app, name="forms")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
 

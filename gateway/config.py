@@ -39,6 +39,7 @@ from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
 from gateway.durations import Duration, DurationOrZero, KeySecret, Strict, parse_duration
 from gateway.errors import ConfigError
+from gateway.forms import CompiledForm, FormTemplate, compile_forms
 from gateway.materials import ItemMaterials, MaterialsSection, compile_materials
 from gateway.model import Catalog, ModelDeclaration, SharingClass
 
@@ -320,9 +321,12 @@ class GatewayConfig(Strict):
     sources: dict[str, SourceConfig] = Field(min_length=1)
     # Each service item's required materials, matched to licence types or unified fields (gateway/materials.py).
     materials: MaterialsSection = Field(default_factory=dict)
+    # Form templates prefilled from the departments (gateway.forms, gateway.prefill).
+    forms: dict[str, FormTemplate] = Field(default_factory=dict)
 
     _catalog: Catalog | None = PrivateAttr(default=None)
     _materials: dict[str, ItemMaterials] | None = PrivateAttr(default=None)
+    _forms: dict[str, CompiledForm] | None = PrivateAttr(default=None)
 
     @property
     def catalog(self) -> Catalog:
@@ -339,6 +343,13 @@ class GatewayConfig(Strict):
         if self._materials is None:
             self._materials = compile_materials(self.materials, self.catalog)
         return self._materials
+
+    @property
+    def compiled_forms(self) -> dict[str, CompiledForm]:
+        """The ``forms:`` with their paths resolved against :attr:`catalog` (checked when the file is loaded)."""
+        if self._forms is None:
+            self._forms = compile_forms(self.forms, self.catalog)
+        return self._forms
 
 
 def interpolate(value: Any, variables: Mapping[str, str], path: str = "") -> Any:
@@ -401,6 +412,7 @@ def parse_config(data: Any, variables: Mapping[str, str] | None = None) -> Gatew
 
     check_config(config)
     config.service_materials  # noqa: B018 - checked now, so that a wrong material fails at start-up
+    config.compiled_forms  # noqa: B018  -- a form's path that the model does not have fails here
     return config
 
 

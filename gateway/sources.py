@@ -316,7 +316,7 @@ class RequestSources:
     stamps: list[Stamp] = field(default_factory=list)
     all_cached: bool = True
     _loaders: dict[tuple[str, str], DataLoader[str, Fetched]] = field(default_factory=dict)
-    _resolved: dict[tuple[str, str, str], asyncio.Future[Resolved]] = field(default_factory=dict)
+    _resolved: dict[tuple[str, ...], asyncio.Future[Resolved]] = field(default_factory=dict)
 
     def loader(self, source: str, query: str) -> DataLoader[str, Fetched]:
         loader = self._loaders.get((source, query))
@@ -363,12 +363,24 @@ class RequestSources:
                 self.stamps.append(stamp)
         return results
 
-    async def resolve(self, entity: str, key: str, field_name: str, *, only: Sequence[str] | None = None) -> Resolved:
+    async def resolve(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        *,
+        only: Sequence[str] | None = None,
+        source: str | None = None,
+    ) -> Resolved:
         """The unified value of one field with its provenance; raises the first source's error if none answers.
-        ``only``: the sources the caller may receive this field from (the policy's choice; fixed per request)."""
-        return await once(
-            self._resolved, (entity, key, field_name), lambda: self._resolve(entity, key, field_name, only)
-        )
+        ``only``: the sources the caller may receive this field from (the policy's choice; fixed per request).
+        ``source``: that source's answer alone (a conflict check asks each provider), remembered apart."""
+        if source is not None:
+            only = [source] if only is None or source in only else []
+            slot: tuple[str, ...] = (entity, key, field_name, source)
+        else:
+            slot = (entity, key, field_name)
+        return await once(self._resolved, slot, lambda: self._resolve(entity, key, field_name, only))
 
     async def value(self, entity: str, key: str, field_name: str) -> Any:
         return (await self.resolve(entity, key, field_name)).value

@@ -29,6 +29,7 @@ from schema.audit import AccessLogEntry, AuditLogRecord, audit_log, my_access_lo
 from schema.catalog import CATALOG
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
+from schema.forms import FormPrefillResult, prefill_form
 from schema.materials import material_type, read_materials
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
@@ -219,6 +220,16 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         case_number = purpose.case_number if purpose is not None else None
         return await read_materials(info, Material, service_item, applicant, case_number)
 
+    async def prefill(
+        info: GatewayInfo,
+        form: str,
+        applicant: str,
+        purpose: PurposeInput | None = None,
+        conflicts: bool | None = None,
+    ) -> FormPrefillResult:
+        case_number = purpose.case_number if purpose is not None else None
+        return await prefill_form(info, form, applicant, case_number, conflicts)
+
     def root(resolver: Any, description: str) -> Any:
         return strawberry.field(resolver=resolver, description=description)
 
@@ -250,6 +261,15 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             "case": (
                 Optional[Case],  # noqa: UP045
                 root(case, "A case by its case number; null when the approval platform does not know it."),
+            ),
+            "prefill": (
+                FormPrefillResult,
+                root(
+                    prefill,
+                    "A configured form (forms:) prefilled for an applicant (ID number or credit code, as the form "
+                    "says): each field's value, status and provenance, read under the purpose like any field. "
+                    "conflicts: ask every department providing a field and flag disagreements (default: the form's).",
+                ),
             ),
             "cases": (
                 CaseConnection,

@@ -1,0 +1,118 @@
+"""The GraphQL shape of a prefilled form (:mod:`gateway.prefill`): ``prefill(form:, applicant:, purpose:)``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from auth.access import Purpose
+from gateway.errors import BadUserInput
+from gateway.prefill import FieldStatus, FormPrefill, prefill
+from schema.context import GatewayInfo
+
+__all__ = ["FormPrefillResult", "PrefillFieldResult", "PrefillStatus", "prefill_form"]
+
+PrefillStatus = strawberry.enum(FieldStatus, name="PrefillStatus", description="What could be done for a field.")
+
+
+@strawberry.type(description="Where a prefilled value came from (one per department read along its path).")
+class PrefillProvenance:
+    field: str
+    source: str
+    department: str
+    fetched_at: dt.datetime
+    stale: bool
+
+
+@strawberry.type(description="One department's value of a field, when departments disagree (conflict mode).")
+class DepartmentValue:
+    source: str
+    department: str
+    value: JSON | None
+
+
+@strawberry.type(description="One labelled field of a form, as prefilled.")
+class PrefillFieldResult:
+    label: str
+    path: str = strawberry.field(description="The unified field path, e.g. Person.spouse.name.")
+    required: bool
+    status: PrefillStatus  # type: ignore[valid-type]
+    value: JSON | None = strawberry.field(
+        description="The value as released to the caller (masked if the policy says)."
+    )
+    reason: str | None = strawberry.field(description="REFUSED: the policy's reason; UNAVAILABLE: the error code.")
+    detail: str
+    sources: list[str] = strawberry.field(description="The sources asked (NO_RECORD) or that answered.")
+    masked: bool
+    provenance: list[PrefillProvenance]
+    values: list[DepartmentValue] = strawberry.field(description="CONFLICT: each department's value.")
+
+
+@strawberry.type(description="A form of a service item, prefilled for one applicant.")
+class FormPrefillResult:
+    form: str
+    title: str
+    service_item: str
+    applicant: str
+    fields: list[PrefillFieldResult]
+
+
+async def prefill_form(
+    info: GatewayInfo, form: str, applicant: str, case_number: str | None, conflicts: bool | None
+) -> FormPrefillResult:
+    """The ``prefill`` root field: the form named ``form`` for ``applicant`` under the case ``case_number``."""
+    context = info.context
+    config = context.sources.sources.config
+    compiled = config.compiled_forms.get(form)
+    if compiled is None:
+        raise BadUserInput(f"no form named {form!r}; configured: {', '.join(config.compiled_forms) or 'none'}")
+    key = applicant_key(config.catalog[compiled.template.applicant].parse_key, applicant)
+    purpose = None
+    if case_number is not None:
+        if not case_number.strip():
+            raise BadUserInput("purpose.caseNumber must not be empty")
+        purpose = Purpose(case_number.strip(), key)
+    result = await prefill(
+        context.access, compiled, key, purpose=purpose, conflicts=conflicts, path=info.path.as_list()
+    )
+    return to_graphql(result)
+
+
+def applicant_key(parse: Any, applicant: str) -> str:
+    try:
+        return str(parse(applicant))
+    except (ValueError, BadUserInput) as exc:
+        raise BadUserInput(f"applicant {applicant!r} is not a valid key: {exc}") from None
+
+
+def to_graphql(result: FormPrefill) -> FormPrefillResult:
+    return FormPrefillResult(
+        form=result.form,
+        title=result.title,
+        service_item=result.service_item,
+        applicant=result.applicant,
+        fields=[
+            PrefillFieldResult(
+                label=f.label,
+                path=f.path,
+                required=f.required,
+                status=f.status,
+                value=f.value,
+                reason=f.reason,
+                detail=f.detail,
+                sources=list(f.sources),
+                masked=f.masked,
+                provenance=[
+                    PrefillProvenance(
+                        field=p.field, source=p.source, department=p.department, fetched_at=p.fetched_at, stale=p.stale
+                    )
+                    for p in f.provenance
+                ],
+                values=[DepartmentValue(source=v.source, department=v.department, value=v.value) for v in f.values],
+            )
+            for f in result.fields
+        ],
+    )
