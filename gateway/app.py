@@ -7,7 +7,8 @@
 Routes: ``/graphql`` (GraphQL over HTTP, and GraphiQL when enabled), ``/healthz`` (the process is up, and its pid),
 ``/readyz`` (ready or not, 200 or 503; with the operator's credential also each source -- open, circuit breaker,
 maintenance, credentials refused -- the degraded sources and the audit's state), ``/metrics`` (Prometheus; the
-operator's credential unless ``http.metrics_public``). See :mod:`gateway.operator`.
+operator's credential unless ``http.metrics_public``). See :mod:`gateway.operator`. ``/console`` (the clerk's
+console) and ``/static/...`` (its assets and GraphiQL's) where enabled: see :mod:`gateway.pages`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from gateway.logs import install_redaction
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.middleware.request_id import RequestIds
 from gateway.operator import OperatorCredential
+from gateway.pages import console_enabled, page_routes
 from gateway.prefill_routes import prefill_endpoint, prefill_openapi
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
@@ -243,6 +245,7 @@ def create_app(
     # the app is built; raw namespaces join it once their departments have described their records.
     schema = build_schema(extensions, config.catalog)
     ide = "graphiql" if graphiql and not security.production else None
+    console = console_enabled(config.http.console, graphiql=ide is not None, production=security.production)
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
     policy = Policy(config)
     identity = Identity(config.auth, production=security.production)
@@ -379,6 +382,7 @@ def create_app(
         Route("/prefill/openapi.json", prefill_openapi_page),
         Route("/prefill/{form}/{applicant}", authenticated_prefill, methods=["GET"]),
         Route("/", home),
+        *page_routes(graphiql=ide is not None, console=console),
     ]
     if identity.cas is not None:
         routes += cas_routes(identity.cas, identity.sessions)

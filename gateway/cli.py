@@ -38,6 +38,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.forms_cli import forms_app
 from gateway.logs import logging_config
+from gateway.pages import console_enabled
 from gateway.probe import ProbeReport, probe_all
 from gateway.raw import RawField
 from gateway.serving import serve_asgi
@@ -294,6 +295,8 @@ def _banner(url: str, cfg: GatewayConfig, purpose: str) -> None:
         table.add_row(name, src.kind, src.department)
     _out.print(table)
     _out.print(f"\n[bold green]OneWindow is up.[/] Open GraphiQL at [bold]{url}[/]")
+    if console_enabled(cfg.http.console, graphiql=True, production=cfg.security.production):
+        _out.print(f"The clerk's console is at [bold]{url.removesuffix('/graphql')}/console[/].")
     principal = cfg.auth.development_principal
     if principal is not None:
         _out.print(

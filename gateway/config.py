@@ -299,12 +299,14 @@ class HttpConfig(Strict):
 
     ``operator_token`` (``${ONEWINDOW_OPERATOR_TOKEN}``, at least 32 bytes) is the bearer token that shows
     ``/readyz`` in full (sources, degraded list, the audit's state) and ``/metrics``; without it ``/readyz`` says only
-    whether the process is ready. ``metrics_public`` serves ``/metrics`` to anyone.
+    whether the process is ready. ``metrics_public`` serves ``/metrics`` to anyone. ``console`` serves the clerk's
+    console at ``/console``; left unset, it is served wherever GraphiQL is (``graphiql`` on, not in production).
     """
 
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
     graphiql: bool = False
+    console: bool | None = None
     debug: bool = False
     operator_token: KeySecret | None = None
     metrics_public: bool = False

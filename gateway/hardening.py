@@ -9,7 +9,8 @@ Three pieces, wired in :func:`gateway.app.create_app`::
 - :func:`hardening_extensions`: persisted queries, query limits and, in production, no introspection and no
   field suggestions ("Did you mean ...?" would reveal the schema introspection hides).
 - :func:`hardening_middleware`: rate limit, CSRF prevention, body size limit (outermost first).
-- :class:`HardenedGraphQL`: the view's share of GraphQL over HTTP (the working draft's MUSTs and SHOULDs):
+- :class:`HardenedGraphQL`: GraphiQL's page with every asset served locally (:mod:`gateway.pages`), and the view's
+  share of GraphQL over HTTP (the working draft's MUSTs and SHOULDs):
 
   ==========================================  ==============================  ==================================
   request                                     ``application/json`` answer     ``application/graphql-response+json``
@@ -58,6 +59,7 @@ from gateway.extensions.persisted import PersistedQueries, PersistedQueryStore, 
 from gateway.middleware.body_limit import BodySizeLimit
 from gateway.middleware.csrf import CSRFPrevention
 from gateway.middleware.rate_limit import RateLimit
+from gateway.pages import graphiql_page
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
@@ -194,6 +196,10 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             return await self.run(request)
         except HTTPException as exc:
             return self._error_response(request, exc)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # the gateway's own page, its assets served locally: strawberry's loads them from a CDN (blank offline)
+        return graphiql_page()
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # a GET with only a persisted query's hash (no ``query``) is an operation, not a visit to GraphiQL

@@ -17,6 +17,12 @@ find_python() {
     return 1
 }
 
+# The console's tests drive Debian's Chromium (Playwright never downloads a browser here); as root (CI) install it
+# when missing. Elsewhere those tests are skipped with the reason, or fail under CI=true.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+
 pythons=()
 for version in 3.11 3.13; do
     if found=$(find_python "$version"); then pythons+=("$found"); fi

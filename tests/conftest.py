@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import NoReturn
 
 import pytest
 
@@ -24,14 +25,17 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def require_server(name: str, host: str, port: int) -> None:
-    """Skip (locally) or fail (in CI) when the server ``name`` does not answer at host:port."""
-    if _reachable(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}"
+def unavailable(message: str) -> NoReturn:
+    """Skip (locally) or fail (in CI) a test whose server or tool is missing, saying which."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message}; CI must provide it", pytrace=False)
-    pytest.skip(f"{message}; start it to run this test")
+    pytest.skip(f"{message}; provide it to run this test")
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (in CI) when the server ``name`` does not answer at host:port."""
+    if not _reachable(host, port):
+        unavailable(f"{name} is not reachable at {host}:{port}")
 
 
 @pytest.fixture
