@@ -191,7 +191,7 @@ async def workers(
             data["cache"].update(url=redis_url, namespace=namespace, key_secret=f"{namespace}-key-secret")
             data["security"].update(rate_limit=f"{BUDGET}/hour", rate_limit_per_client=None)
             data["security"]["rate_limit_storage"] = redis_url
-            data["security"]["rate_limit_key_secret"] = f"{namespace}-rate-limit-key-secret-0123456789"
+            data["security"]["rate_limit_key_secret"] = _rate_limit_secret(namespace)
             data["auth"]["development_principal"]["subject"] = subject
             data["auth"]["audit"] = {"url": postgres_url, "schema": schema, "write_timeout": "5s"}
             data["auth"]["api_keys"] = {"url": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"}
@@ -234,11 +234,16 @@ async def workers(
             await _forget(redis_url, namespace, subject)
 
 
+def _rate_limit_secret(namespace: str) -> str:
+    return f"{namespace}-rate-limit-key-secret-0123456789"
+
+
 async def _forget(redis_url: str, namespace: str, subject: str) -> None:
     """Delete the test's cache entries and its principal's rate limit counters from Redis."""
     client = redis.Redis.from_url(redis_url)
     try:
-        for pattern in (f"{namespace}:*", f"*{budget_key(f'development:{subject}')}*"):
+        budget = budget_key(f"development:{subject}", _rate_limit_secret(namespace).encode())
+        for pattern in (f"{namespace}:*", f"*{budget}*"):
             async for key in client.scan_iter(match=pattern):
                 await client.delete(key)
     finally:
