@@ -126,7 +126,9 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 from urllib.request import url2pathname
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, RecordShape, mentions
@@ -432,14 +434,19 @@ class RestAdapter(Adapter):
                 method, url, params=params, json=body, headers=self._headers, timeout=self._timeout, auth=auth
             )
         except httpx.TimeoutException as exc:
+            if not _timed_out(exc):
+                raise self._unavailable(what, exc.__cause__ or exc) from exc
             raise SourceTimeout(self.name, f"no answer to {what} within {self.config.timeout:g}s") from exc
         except (httpx.TransportError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
-            reason = str(exc) or type(exc).__name__
-            raise SourceUnavailable(self.name, f"cannot reach {self.options.base_url} for {what}: {reason}") from exc
+            raise self._unavailable(what, exc) from exc
         except httpx.DecodingError as exc:
             raise BadSourceData(self.name, f"{what} answered a body that cannot be decoded: {exc}") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise SourceFault(self.name, f"{what} failed: {exc}") from exc
+
+    def _unavailable(self, what: str, exc: BaseException) -> SourceUnavailable:
+        reason = str(exc) or type(exc).__name__
+        return SourceUnavailable(self.name, f"cannot reach {self.options.base_url} for {what}: {reason}")
 
     def _check_status(self, response: httpx.Response, what: str, keys: Sequence[str] = ()) -> None:
         status = response.status_code
@@ -535,14 +542,12 @@ class RestAdapter(Adapter):
             if self._closed:
                 raise RuntimeError(f"the adapter for source {self.name!r} is closed")
             # URLs are built absolute (see _url), so an injected client needs no base_url of its own.
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout,
-                verify=self._verify,
-                limits=httpx.Limits(
-                    max_connections=self.config.max_concurrency,
-                    max_keepalive_connections=self.config.max_concurrency,
-                ),
+            limits = httpx.Limits(
+                max_connections=self.config.max_concurrency,
+                max_keepalive_connections=self.config.max_concurrency,
             )
+            transport = AiohttpTransport(verify=self._verify, limits=limits)
+            self._client = httpx.AsyncClient(timeout=self._timeout, verify=self._verify, transport=transport)
         return self._client
 
     def _excerpt(self, response: httpx.Response, keys: Sequence[str]) -> str:
@@ -567,6 +572,13 @@ class RestAdapter(Adapter):
         if location is None or not location.startswith(("http://", "https://", "/")):
             return None
         return location if location.startswith("http") else self._url(location)
+
+
+def _timed_out(exc: httpx.TimeoutException) -> bool:
+    """Whether a timeout is one: httpx-aiohttp reports every aiohttp connection error (refused, reset, a TLS
+    handshake refused) as ``ConnectTimeout``; those are a department out of reach, not a slow one."""
+    cause = exc.__cause__
+    return not isinstance(cause, aiohttp.ClientConnectionError) or isinstance(cause, aiohttp.ServerTimeoutError)
 
 
 def _path_segment(key: str) -> str:

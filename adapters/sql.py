@@ -326,6 +326,11 @@ class SqlAdapter(Adapter):
         except NoSuchModuleError:
             raise ConfigError(path, f"unknown database dialect {url.drivername!r}") from None
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": self._connect_args()}
+        if url.get_backend_name() == "sqlite":
+            # A file, in a read-only session (see _sqlite_session): no server to lose the connection, no transaction
+            # to roll back. aiosqlite runs each step on a thread of its own, so the ping (a SELECT 1) and the
+            # rollback on return were five of a look-up's nine round trips to it.
+            kwargs.update(pool_pre_ping=False, pool_reset_on_return=None)
         if issubclass(dialect, DefaultDialect) and issubclass(dialect.get_pool_class(url), QueuePool):
             kwargs.update(pool_size=self.config.max_concurrency, max_overflow=0, pool_timeout=self.config.timeout)
         try:
