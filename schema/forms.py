@@ -1,4 +1,5 @@
-"""The GraphQL shape of a prefilled form (:mod:`gateway.prefill`): ``prefill(form:, applicant:, purpose:)``."""
+"""The GraphQL shape of a prefilled form (:mod:`gateway.prefill`): ``prefill(form:, applicant:, purpose:)``, and
+``forms``, the configured forms (what a window front end offers to prefill for a service item)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from gateway.errors import BadUserInput
 from gateway.prefill import FieldStatus, FormPrefill, prefill
 from schema.context import GatewayInfo
 
-__all__ = ["FormPrefillResult", "PrefillFieldResult", "PrefillStatus", "prefill_form"]
+__all__ = ["FormInfo", "FormPrefillResult", "PrefillFieldResult", "PrefillStatus", "list_forms", "prefill_form"]
 
 PrefillStatus = strawberry.enum(FieldStatus, name="PrefillStatus", description="What could be done for a field.")
 
@@ -58,6 +59,28 @@ class FormPrefillResult:
     service_item: str
     applicant: str
     fields: list[PrefillFieldResult]
+
+
+@strawberry.type(description="A configured form (forms:): what prefill(form:) takes, and the service item it is for.")
+class FormInfo:
+    name: str = strawberry.field(description="The form's name, as prefill(form:) takes it.")
+    title: str
+    service_item: str = strawberry.field(description="The code of the service item the form is for.")
+    applicant: str = strawberry.field(description="The applicant entity: Person or LegalEntity.")
+
+
+def list_forms(info: GatewayInfo) -> list[FormInfo]:
+    """The ``forms`` root field: every configured form, by name (configuration only: nobody's data is read)."""
+    forms = info.context.sources.sources.config.compiled_forms
+    return [
+        FormInfo(
+            name=name,
+            title=compiled.template.title,
+            service_item=compiled.template.service_item,
+            applicant=compiled.template.applicant,
+        )
+        for name, compiled in sorted(forms.items())
+    ]
 
 
 async def prefill_form(

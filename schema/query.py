@@ -29,7 +29,7 @@ from schema.audit import AccessLogEntry, AuditLogRecord, audit_log, my_access_lo
 from schema.catalog import CATALOG
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
-from schema.forms import FormPrefillResult, prefill_form
+from schema.forms import FormInfo, FormPrefillResult, list_forms, prefill_form
 from schema.materials import material_type, read_materials
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
@@ -270,6 +270,10 @@ def _query_type(types: SchemaTypes) -> type[Any]:
                     "says): each field's value, status and provenance, read under the purpose like any field. "
                     "conflicts: ask every department providing a field and flag disagreements (default: the form's).",
                 ),
+            ),
+            "forms": (
+                list[FormInfo],
+                root(list_forms, "The configured forms (forms:), each with the service item it is for."),
             ),
             "cases": (
                 CaseConnection,

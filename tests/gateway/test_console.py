@@ -20,6 +20,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_p
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import DemoDepartments
 from gateway.app import create_app
+from gateway.config import GatewayConfig
 from gateway.pages import CONSOLE_CSP
 from gateway.serving import serve_asgi
 from tests.conftest import unavailable
@@ -36,6 +37,7 @@ class Demo:
 
     url: str
     departments: DemoDepartments
+    config: GatewayConfig
 
     def department_calls(self) -> int:
         return sum(counter.total for counter in self.departments.counters.values())
@@ -45,7 +47,7 @@ class Demo:
 async def demo(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[Demo]:
     config = demo_config(departments.variables, tmp_path, open_policy=False)
     async with serve_asgi(create_app(config)) as url:
-        yield Demo(url, departments)
+        yield Demo(url, departments, config)
 
 
 @pytest.fixture
@@ -97,20 +99,33 @@ async def _screenshot(page: Page, name: str) -> None:
         await page.screenshot(path=str(DOCS_IMAGES / name), full_page=True)
 
 
-async def test_console_shows_the_applicant_with_badges_and_timeline(demo: Demo, browser: Browser) -> None:
+async def _look_up(page: Page, demo: Demo) -> str:
+    """The sample person looked up for the sample purpose (a case of 最低生活保障审核确认); the purpose's number."""
     purpose = demo.departments.dataset.sample_purpose.case_number
-    requests: list[str] = []
-    failures: list[str] = []
-    page = await _page(browser, requests, failures)
     response = await page.goto(f"{demo.url}/console")
     assert response is not None
     assert response.headers["content-security-policy"] == CONSOLE_CSP
-    await page.wait_for_selector("body[data-ready]")
-
+    await page.wait_for_selector("body[data-ready=forms]")
     await page.fill("#id-number", SAMPLE_PERSON_ID)
     await page.fill("#purpose", purpose)
     await page.click("#submit")
-    await page.wait_for_selector("tr[data-field=maritalStatus]")
+    return purpose
+
+
+async def test_console_shows_the_applicant_with_badges_and_timeline(demo: Demo, browser: Browser) -> None:
+    dataset = demo.departments.dataset
+    with_form = {form.template.service_item for form in demo.config.compiled_forms.values()}
+    # an item of one of the applicant's cases without a form: the person's own fields are shown for it
+    item = next(c.service_item for c in dataset.cases_by_applicant[SAMPLE_PERSON_ID] if c.service_item not in with_form)
+    requests: list[str] = []
+    failures: list[str] = []
+    page = await _page(browser, requests, failures)
+    purpose = await _look_up(page, demo)
+    await page.wait_for_selector("body[data-shown]")
+    # the picker offers the applicant's service items, the purpose case's chosen
+    assert "最低生活保障审核确认" in await page.locator("#service-item option:checked").inner_text()
+    await page.select_option("#service-item", item)
+    await page.wait_for_selector(f"body[data-shown='{item}'] tr[data-field=maritalStatus]")
 
     assert await page.inner_text("tr[data-field=name] td.value") == "王秀英"
     marital = page.locator("tr[data-field=maritalStatus]")
@@ -121,14 +136,42 @@ async def test_console_shows_the_applicant_with_badges_and_timeline(demo: Demo, 
     ethnicity = page.locator("tr[data-field=ethnicity]")
     assert await ethnicity.locator(".badge.refused").inner_text() == "refused: NOT_SHARED"
     assert await ethnicity.locator(".badge.department").count() == 0
-    # materials held (the sample person's electronic licences) and the purpose case in the timeline
-    assert await page.locator("#materials li .badge.VALID").count() >= 1
+    # the item's materials, each with its status, and the purpose case in the timeline
+    assert await page.locator("#materials li[data-material=居民身份证] .badge").count() >= 1
     case = page.locator(f".case.purpose[data-case='{purpose}']")
     assert "最低生活保障审核确认" in await case.inner_text()
     assert await case.locator("ol li").count() >= 1
     assert await case.locator(".badge.ON_TIME, .badge.WARNING, .badge.OVERDUE, .badge.CLOSED").count() == 1
-    # the picker offers the applicant's service items, the purpose case's chosen
-    assert "最低生活保障审核确认" in await page.locator("#service-item option:checked").inner_text()
+    assert await page.locator(".case.picked .badge").count() >= 1
+
+    _all_loopback(requests)
+    assert not failures
+
+
+async def test_console_prefills_the_form_of_the_purpose_item_with_materials_held(demo: Demo, browser: Browser) -> None:
+    requests: list[str] = []
+    failures: list[str] = []
+    page = await _page(browser, requests, failures)
+    await _look_up(page, demo)
+    # the purpose case's item, 最低生活保障审核确认, has the social_assistance form: its rows, prefilled
+    await page.wait_for_selector("tr[data-path='Person.maritalStatus']")
+    assert "最低生活保障申请表" in await page.inner_text("#form-title")
+    name = page.locator("tr[data-path='Person.name']")
+    assert await name.get_attribute("data-field") == "name"
+    assert await name.locator("td.value").inner_text() == "王秀英"
+    assert await name.locator(".badge.PREFILLED").inner_text() == "PREFILLED"
+    assert await name.locator(".badge.department").count() >= 1
+    marital = page.locator("tr[data-field=maritalStatus]")
+    assert await marital.locator("td.value").inner_text() == "WIDOWED"
+    assert await marital.locator(".badge.PREFILLED, .badge.CONFLICT").count() == 1
+    assert await page.locator("#values tbody tr .badge.PREFILLED").count() >= 5
+    # no person row: every row is a form field
+    assert await page.locator("#values tbody tr:not([data-path])").count() == 0
+    # the materials of the item, the ID card held by government
+    id_card = page.locator("#materials li[data-material=居民身份证]")
+    assert await id_card.locator(".badge.HELD").inner_text() == "HELD"
+    assert "居民身份证" in await id_card.inner_text()
+    assert await page.locator("#materials li .badge.NOT_CONNECTED").count() >= 1
 
     await _screenshot(page, "console.png")
     _all_loopback(requests)

@@ -1,21 +1,23 @@
 // The clerk's console: one page over the gateway's own /graphql, with the caller's credentials (same origin).
 //
-// At load it asks the schema what it has (introspection). With `prefill` and `materials` it shows the prefilled
-// form of the chosen service item and the materials already held; without them, the person's fields and their
-// electronic licences. Either way each value carries its badges (department, age, stale, masked, conflict or
-// refusal) and the applicant's cases show their timeline. Nothing is built: this file is served as it is.
+// At load it asks which forms are configured (`forms`). For the service item picked (the purpose case's, at first)
+// it shows the item's form prefilled (`prefill`) when one is configured, and otherwise the person's own fields (their
+// selection built from introspection when it is on); either way the item's materials and which are held
+// (`materials`), or the person's electronic licences for an item without a materials list. Every value carries its
+// badges (status, department, age, stale, masked, each department's value in conflict, refusal and its reason) and
+// the applicant's cases show their timeline. Each row's data-field is the unified field (the last part of a form
+// field's path, which is also in data-path). Nothing is built: this file is served as it is.
 "use strict";
 
 const ENDPOINT = "/graphql";
 const ACCEPT = "application/graphql-response+json, application/json";
-// Entities are not expanded inside a form or a material: each would be a read of its own, for its own purpose.
+// Entities are not expanded in the person's fields: each would be a read of its own, for its own purpose.
 const ENTITIES = new Set(["Person", "LegalEntity", "Case"]);
 const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK = "10X98765432";
 
 const SCHEMA_QUERY = `query ConsoleSchema {
   __schema {
-    queryType { fields { name args { name type { ...Ref } } type { ...Ref } } }
     types { name kind enumValues { name } fields { name args { name } type { ...Ref } } }
   }
 }
@@ -72,23 +74,6 @@ async function ask(query, variables = {}) {
 class Schema {
   constructor(introspected) {
     this.types = new Map(introspected.types.map((t) => [t.name, t]));
-    this.roots = new Map(introspected.queryType.fields.map((f) => [f.name, f]));
-  }
-
-  has(root, ...args) {
-    const field = this.roots.get(root);
-    return Boolean(field) && args.every((name) => field.args.some((a) => a.name === name));
-  }
-
-  argType(root, name) {
-    return typeName(this.roots.get(root).args.find((a) => a.name === name).type);
-  }
-
-  /** The enum values of a root field's argument, or null when it takes free text. */
-  argChoices(root, name) {
-    const ref = named(this.roots.get(root).args.find((a) => a.name === name).type);
-    const type = this.types.get(ref.name);
-    return type && type.kind === "ENUM" ? type.enumValues.map((v) => v.name) : null;
   }
 
   /** Every leaf of `name`, and of the objects under it to `depth`, leaving out entities and fields with arguments. */
@@ -106,22 +91,11 @@ class Schema {
     }
     return parts.length ? `{ ${parts.join(" ")} }` : "";
   }
-
-  rootSelection(root, depth) {
-    const ref = named(this.roots.get(root).type);
-    return ref.kind === "OBJECT" ? this.selection(ref.name, depth) : "";
-  }
 }
 
 function named(ref) {
   while (ref.kind === "NON_NULL" || ref.kind === "LIST") ref = ref.ofType;
   return ref;
-}
-
-function typeName(ref) {
-  if (ref.kind === "NON_NULL") return `${typeName(ref.ofType)}!`;
-  if (ref.kind === "LIST") return `[${typeName(ref.ofType)}]`;
-  return ref.name;
 }
 
 // ---- the page
@@ -212,7 +186,7 @@ function valueRow(field, label, value, badges) {
 function renderPerson(person, errors) {
   const body = $("values").tBodies[0];
   body.replaceChildren();
-  $("form-title").textContent = "Applicant 申请人 (the form service is not on this gateway yet: the person's fields)";
+  $("form-title").textContent = "Applicant 申请人 (no form for this service item: the person's fields)";
   if (!person) {
     showError(errors && errors.length ? errors[0].message : "No person with this ID number.");
     return;
@@ -244,50 +218,74 @@ function renderPerson(person, errors) {
   if (!licences.length && !refused.has("licences")) list.append(el("li", { class: "muted" }, "No licence held."));
 }
 
-/** The per-field rows of a prefill answer, whatever it is called: a list, or the first list inside an object. */
-function prefillItems(answer) {
-  if (Array.isArray(answer)) return answer;
-  for (const value of Object.values(answer || {})) {
-    if (Array.isArray(value) && value.length && typeof value[0] === "object") return value;
+/** The unified field a form row fills: the last part of its path (Person.spouse.name -> name). */
+function fieldOf(path) {
+  return path.split(".").pop();
+}
+
+function age(fetchedAt) {
+  return Math.max(0, (Date.now() - new Date(fetchedAt).getTime()) / 1000);
+}
+
+/** The badges of one prefilled field: its status (and why), each department read, and each one's value in conflict. */
+function prefillBadges(row) {
+  const badges = [badge(row.status, row.status, row.detail || undefined)];
+  if (row.reason) badges.push(el("span", { class: "muted" }, ` ${row.reason} `));
+  for (const p of row.provenance) {
+    const short = p.department.split(" (")[0];
+    badges.push(badge("department", short, `${p.department} — source ${p.source} (${p.field})`));
+    const at = new Date(p.fetchedAt).toLocaleTimeString();
+    badges.push(badge("age", `fetched ${seconds(age(p.fetchedAt))} ago`, `fetched ${p.fetchedAt} (${at})`));
+    if (p.stale) badges.push(badge("stale", "stale", "the department failed; a cached value stands in"));
   }
-  return [];
+  if (row.masked) badges.push(badge("masked", "masked", "masked for this caller"));
+  if (row.status === "NO_RECORD" && row.sources.length) {
+    badges.push(el("span", { class: "muted" }, ` asked: ${row.sources.join(", ")} `));
+  }
+  if (row.values.length) {
+    badges.push(
+      el(
+        "ul",
+        { class: "values" },
+        row.values.map((v) =>
+          el("li", { "data-source": v.source }, badge("department", v.department.split(" (")[0], v.department),
+            plain(v.value)),
+        ),
+      ),
+    );
+  }
+  return badges;
 }
 
-function provenanceOf(item, root) {
-  if (Array.isArray(item.provenance)) return item.provenance;
-  if (item.provenance) return [item.provenance];
-  const field = item.field || item.name;
-  return ((root && root.provenance) || []).filter((p) => p.field === field);
-}
-
-function renderPrefill(answer, item) {
+function renderPrefill(answer) {
   const body = $("values").tBodies[0];
   body.replaceChildren();
-  $("form-title").textContent = `Form 表单: ${item ? item.name || item.code : ""}`;
-  for (const row of prefillItems(answer)) {
-    const field = row.field || row.name || row.key;
-    const label = row.label || row.name || field;
-    const value = row.value !== undefined ? row.value : row.summary;
-    const badges = provenanceBadges(provenanceOf(row, answer), row.status);
-    if (row.reason) badges.push(el("span", { class: "muted" }, ` ${row.reason}`));
-    body.append(valueRow(field, label, value, badges));
+  $("form-title").textContent = `Form 表单: ${answer.title || answer.form} (${answer.form} · ${answer.serviceItem})`;
+  for (const row of answer.fields) {
+    const label = row.required ? `${row.label} *` : row.label;
+    const tr = valueRow(fieldOf(row.path), label, row.value, prefillBadges(row));
+    tr.dataset.path = row.path;
+    tr.dataset.status = row.status;
+    body.append(tr);
   }
 }
 
 function renderMaterials(materials) {
   const list = $("materials");
   list.replaceChildren();
-  for (const material of prefillItems(materials)) {
-    const provenance = provenanceOf(material);
+  for (const material of materials) {
+    const licence = material.licence;
+    const found = licence ? `${licence.type || "licence"} ${licence.number || ""}` : material.summary;
     list.append(
       el(
         "li",
-        { "data-material": material.name },
-        `${material.name} `,
-        badge(material.status || "NO_RECORD", material.status || "?"),
-        material.summary || material.licence ? el("span", {}, ` ${plain(material.summary || material.licence)} `) : null,
-        material.reason ? el("span", { class: "muted" }, ` ${material.reason} `) : null,
-        provenanceBadges(provenance),
+        { "data-material": material.name, "data-status": material.status },
+        `${material.name}${material.required ? "" : " (if applicable)"} `,
+        badge(material.status, material.status),
+        found ? el("span", {}, ` ${found} `) : null,
+        licence && licence.validUntil ? el("span", { class: "muted" }, ` valid until ${licence.validUntil} `) : null,
+        el("span", { class: "muted" }, ` ${material.reason} `),
+        provenanceBadges(material.provenance ? [material.provenance] : []),
       ),
     );
   }
@@ -297,16 +295,18 @@ function renderMaterials(materials) {
 function renderTimeline(cases, purpose, item) {
   const box = $("timeline");
   box.replaceChildren();
-  const shown = cases.filter((c) => !item || !c.serviceItem || c.serviceItem.code === item);
-  for (const c of shown) {
+  for (const c of cases) {
     const events = (c.events || []).map((e) =>
       el("li", {}, `${e.at ? new Date(e.at).toLocaleString() : ""} ${e.type || ""} `,
         el("span", { class: "muted" }, [e.handler, e.note].filter(Boolean).join(" · "))),
     );
+    const classes = ["case"];
+    if (c.caseNumber === purpose) classes.push("purpose");
+    if (item && c.serviceItem && c.serviceItem.code === item) classes.push("picked");
     box.append(
       el(
         "div",
-        { class: c.caseNumber === purpose ? "case purpose" : "case", "data-case": c.caseNumber },
+        { class: classes.join(" "), "data-case": c.caseNumber },
         el("strong", {}, `${c.caseNumber} `),
         c.serviceItem ? `${c.serviceItem.name} (${c.serviceItem.department}) ` : "",
         badge(c.status || "NO_RECORD", c.status || "?"),
@@ -316,19 +316,20 @@ function renderTimeline(cases, purpose, item) {
       ),
     );
   }
-  if (!shown.length) box.append(el("p", { class: "muted" }, "No case of this applicant."));
+  if (!cases.length) box.append(el("p", { class: "muted" }, "No case of this applicant."));
 }
 
 // ---- the clerk's flow
 
-const state = { schema: null, cases: [], items: new Map(), lookup: null };
+// forms: the configured forms of a person applicant, by service item code (the console looks up ID numbers).
+const state = { schema: null, forms: new Map(), cases: [], items: new Map(), lookup: null, person: null, shown: 0 };
 
+/** The service items to pick from: the applicant's cases', then those a form is configured for. */
 function pickerItems(cases) {
   const items = new Map();
-  const choices = state.schema && state.schema.has("prefill") ? state.schema.argChoices("prefill", "form") : null;
-  for (const code of choices || []) items.set(code, { code, name: code });
-  if (!choices) {
-    for (const c of cases) if (c.serviceItem) items.set(c.serviceItem.code, c.serviceItem);
+  for (const c of cases) if (c.serviceItem) items.set(c.serviceItem.code, c.serviceItem);
+  for (const form of state.forms.values()) {
+    if (!items.has(form.serviceItem)) items.set(form.serviceItem, { code: form.serviceItem, name: form.title });
   }
   return items;
 }
@@ -339,33 +340,80 @@ function fillPicker(purpose) {
   const chosen = purposeCase && purposeCase.serviceItem ? purposeCase.serviceItem.code : null;
   picker.replaceChildren();
   for (const item of state.items.values()) {
-    picker.append(el("option", { value: item.code, selected: item.code === chosen }, `${item.name} · ${item.code}`));
+    const form = state.forms.has(item.code) ? " · 表单" : "";
+    picker.append(el("option", { value: item.code, selected: item.code === chosen }, `${item.name} · ${item.code}${form}`));
   }
   picker.disabled = state.items.size === 0;
 }
 
-function prefillMode() {
-  const s = state.schema;
-  return Boolean(s && s.has("prefill", "form", "applicant") && s.has("materials", "serviceItem", "applicant"));
+const PREFILL = `query ConsolePrefill($form: String!, $applicant: String!, $purpose: PurposeInput) {
+  prefill(form: $form, applicant: $applicant, purpose: $purpose) {
+    form title serviceItem applicant
+    fields {
+      label path required status value reason detail sources masked
+      provenance { field source department fetchedAt stale }
+      values { source department value }
+    }
+  }
+}`;
+
+const MATERIALS = `query ConsoleMaterials($item: String!, $applicant: String!, $purpose: PurposeInput) {
+  materials(serviceItem: $item, applicant: $applicant, purpose: $purpose) {
+    name required status reason field summary
+    licence { type number validUntil status }
+    ${PROVENANCE}
+  }
+}`;
+
+/** The item's materials, or null when none are configured for it (or they could not be read: `problem` says). */
+async function materialsOf(code, idNumber, purpose) {
+  try {
+    const answer = await ask(MATERIALS, { item: code, applicant: idNumber, purpose: { caseNumber: purpose } });
+    return { materials: answer.data.materials, problem: null };
+  } catch (error) {
+    return { materials: null, problem: error.message };
+  }
+}
+
+/** The person's own fields and licences (the fallback for an item without a form), read once per look-up. */
+async function personOf(idNumber, purpose) {
+  if (!state.person) {
+    const selection = state.schema
+      ? state.schema.selection("Person", 1)
+      : `{ name gender birthDate maritalStatus phone licences { type number validUntil status } ${PROVENANCE} }`;
+    const query = `query ConsolePerson($id: IdNumber!, $purpose: PurposeInput) {
+      person(idNumber: $id, purpose: $purpose) ${selection}
+    }`;
+    state.person = await ask(query, { id: idNumber, purpose: { caseNumber: purpose } });
+  }
+  return state.person;
 }
 
 async function showItem() {
   const { idNumber, purpose } = state.lookup;
   const code = $("service-item").value || null;
-  renderTimeline(state.cases, purpose, prefillMode() ? code : null);
-  if (!prefillMode() || !code) return;
-  const s = state.schema;
-  const query = `query ConsoleForm($form: ${s.argType("prefill", "form")}, $item: ${s.argType("materials", "serviceItem")},
-      $applicant: ${s.argType("prefill", "applicant")}, $purpose: PurposeInput) {
-    prefill(form: $form, applicant: $applicant, purpose: $purpose) ${s.rootSelection("prefill", 3)}
-    materials(serviceItem: $item, applicant: $applicant, purpose: $purpose) ${s.rootSelection("materials", 2)}
-  }`;
-  const variables = { form: code, item: code, applicant: idNumber, purpose: { caseNumber: purpose } };
-  const answer = await ask(query, variables);
-  const errors = (answer.errors || []).filter((e) => !e.path || e.path.length === 1);
-  showError(errors.map((e) => e.message).join(" "));
-  renderPrefill(answer.data.prefill, state.items.get(code));
-  renderMaterials(answer.data.materials);
+  const shown = ++state.shown; // a later pick wins over an answer still on its way
+  renderTimeline(state.cases, purpose, code);
+  showError("");
+  const form = code ? state.forms.get(code) : undefined;
+  const materials = code ? materialsOf(code, idNumber, purpose) : Promise.resolve({ materials: null, problem: null });
+  if (form) {
+    const [answer, found] = await Promise.all([
+      ask(PREFILL, { form: form.name, applicant: idNumber, purpose: { caseNumber: purpose } }),
+      materials,
+    ]);
+    if (shown !== state.shown) return;
+    showError((answer.errors || []).map((e) => e.message).join(" "));
+    renderPrefill(answer.data.prefill);
+    if (found.materials) renderMaterials(found.materials);
+    else $("materials").replaceChildren(el("li", { class: "muted" }, found.problem || "No material listed."));
+  } else {
+    const [answer, found] = await Promise.all([personOf(idNumber, purpose), materials]);
+    if (shown !== state.shown) return;
+    renderPerson(answer.data.person, answer.errors);
+    if (found.materials) renderMaterials(found.materials); // else the person's licences, as renderPerson listed them
+  }
+  document.body.dataset.shown = code || "";
 }
 
 async function lookUp(event) {
@@ -378,21 +426,15 @@ async function lookUp(event) {
   showError(problem);
   if (problem) return; // nothing is asked of the gateway for a number that cannot be one
   state.lookup = { idNumber, purpose };
+  state.person = null;
   $("submit").disabled = true;
   try {
-    const person = prefillMode()
-      ? ""
-      : `person(idNumber: $id, purpose: $purpose) ${state.schema ? state.schema.selection("Person", 1) : `{ name gender birthDate maritalStatus phone licences { type number validUntil status } ${PROVENANCE} }`}`;
-    const query = `query ConsoleApplicant($id: IdNumber!, $applicant: String, $purpose: PurposeInput) {
-      ${CASES}
-      ${person}
-    }`;
-    const answer = await ask(query, { id: idNumber, applicant: idNumber, purpose: { caseNumber: purpose } });
+    const query = `query ConsoleApplicant($applicant: String, $purpose: PurposeInput) { ${CASES} }`;
+    const answer = await ask(query, { applicant: idNumber, purpose: { caseNumber: purpose } });
     state.cases = (answer.data.cases ? answer.data.cases.edges : []).map((edge) => edge.node);
     state.items = pickerItems(state.cases);
     fillPicker(purpose);
     $("results").hidden = false;
-    if (!prefillMode()) renderPerson(answer.data.person, answer.errors);
     await showItem();
   } catch (error) {
     showError(error.message);
@@ -414,12 +456,18 @@ async function start() {
   try {
     state.schema = new Schema((await ask(SCHEMA_QUERY)).data.__schema);
   } catch {
-    state.schema = null; // introspection is off (production): the person's fields, which need no schema
+    state.schema = null; // introspection is off (production): the person's fields from a fixed selection
   }
-  $("mode").textContent = prefillMode()
-    ? "Prefilled forms and materials held, from the form and materials services."
-    : "The form and materials services are not on this gateway: the applicant's own fields and licences.";
-  document.body.dataset.ready = prefillMode() ? "prefill" : "person";
+  try {
+    const { data } = await ask("{ forms { name title serviceItem applicant } }");
+    state.forms = new Map(data.forms.filter((f) => f.applicant === "Person").map((f) => [f.serviceItem, f]));
+  } catch {
+    state.forms = new Map(); // a gateway without forms: the person's fields for every item
+  }
+  $("mode").textContent = state.forms.size
+    ? "A service item with a form (表单) shows it prefilled; any other, the applicant's own fields. Both with the materials held."
+    : "No form is configured on this gateway: the applicant's own fields, and the materials held.";
+  document.body.dataset.ready = state.forms.size ? "forms" : "person";
 }
 
 start();
