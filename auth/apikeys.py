@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth.ddl import serialise_schema_changes
 from auth.principal import Principal, PrincipalKind
 from gateway.durations import DatabaseUrl, Duration, DurationOrZero, Strict
 from gateway.errors import AuthError, ConfigError, InvalidCredentials
@@ -66,6 +67,7 @@ _KEY_ID_BYTES = 8
 _SECRET_BYTES = 32
 _KEY = re.compile(rf"{KEY_PREFIX}([0-9a-f]{{{_KEY_ID_BYTES * 2}}})_([A-Za-z0-9_-]{{43,128}})")
 _SAFE_KEY_ID = re.compile(r"[0-9a-f]{1,64}")
+_DDL_LOCK = 0x6F6E_6577_6B65_7973  # "onewkeys": serialises the key table's creation by gateways starting together
 _TABLE = "onewindow_api_keys"
 
 
@@ -254,6 +256,8 @@ class ApiKeyStore:
         self._engine = engine
         try:
             async with engine.begin() as conn:
+                # Gateway processes starting together (serve --workers): one creates the table, the others find it.
+                await serialise_schema_changes(conn, _DDL_LOCK)
                 await conn.run_sync(SQLModel.metadata.create_all, tables=[SQLModel.metadata.tables[_TABLE]])
         except (SQLAlchemyError, OSError) as exc:
             await self.aclose()

@@ -34,12 +34,10 @@ from strawberry.types import ExecutionResult
 
 from adapters.base import Adapter
 from adapters.registry import get_adapter_class
-from auth.access import Access
 from auth.audit import AuditLog
 from auth.backend import GatewayAuthBackend, Identity, RequirePrincipal, unauthorized
 from auth.cas import cas_routes
 from auth.policy import Policy
-from auth.principal import Principal
 from cache import RecordCache
 from cache.responses import CachedResponse, ResponseCache, stamps_of
 from gateway.config import GatewayConfig
@@ -56,7 +54,7 @@ from gateway.pages import console_enabled, page_routes
 from gateway.prefill_routes import prefill_endpoint, prefill_openapi
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
-from schema.context import GatewayContext
+from schema.context import GatewayContext, request_access
 from schema.query import build_schema
 
 __all__ = ["GatewayGraphQL", "build_adapters", "create_app"]
@@ -87,22 +85,10 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         self.metrics = metrics
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
-        state = request.app.state
-        principal: Principal = request.user
-        sources = state.sources.for_request(principal)
-        sources.scope = principal.identity
-        audit: AuditLog | None = state.audit
-        request_id, client_request_id = _request_ids(request)
-        access = Access(
-            principal,
-            self.policy,
-            sources,
-            request_id=request_id,
-            client_request_id=client_request_id,
-            client=_client(request),
-            audit_ready=(lambda: audit.healthy) if audit is not None else None,
-        )
-        context = GatewayContext(sources=sources, access=access, audit=state.audit, request=request, response=response)
+        access = request_access(request, self.policy)
+        sources = access.sources
+        audit = request.app.state.audit
+        context = GatewayContext(sources=sources, access=access, audit=audit, request=request, response=response)
         request.state.gateway_context = context
         return context
 

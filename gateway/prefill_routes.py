@@ -18,13 +18,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from auth.access import Access, Purpose
+from auth.access import Purpose
 from auth.audit import AuditLog
 from auth.policy import Policy
-from auth.principal import Principal
 from gateway.config import GatewayConfig
 from gateway.errors import AuditUnavailable, BadUserInput
 from gateway.prefill import FieldStatus, FormPrefill, prefill
+from schema.context import request_access
 
 __all__ = ["prefill_endpoint", "prefill_openapi"]
 
@@ -55,7 +55,7 @@ def prefill_endpoint(config: GatewayConfig, policy: Policy) -> Any:
             return _error(400, "BAD_USER_INPUT", f"the applicant is not a valid key: {exc}")
         case = params.get("purpose", "").strip()
         purpose = Purpose(case, key) if case else None
-        access = _access(request, policy)
+        access = request_access(request, policy)
         try:
             result = await prefill(access, compiled, key, purpose=purpose, conflicts=conflicts)
         except AuditUnavailable as exc:
@@ -71,23 +71,6 @@ def prefill_endpoint(config: GatewayConfig, policy: Policy) -> Any:
         return JSONResponse(_json(result), headers={"Cache-Control": "no-store"})
 
     return endpoint
-
-
-def _access(request: Request, policy: Policy) -> Access:
-    """The request's Access, built as for a GraphQL request (see ``GatewayGraphQL.get_context``)."""
-    principal: Principal = request.user
-    sources = request.app.state.sources.for_request(principal)
-    sources.scope = principal.identity
-    audit: AuditLog | None = request.app.state.audit
-    return Access(
-        principal,
-        policy,
-        sources,
-        request_id=request.state.request_id,
-        client_request_id=request.state.client_request_id,
-        client=request.client.host if request.client else None,
-        audit_ready=(lambda: audit.healthy) if audit is not None else None,
-    )
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

@@ -11,10 +11,11 @@ from strawberry.types import Info
 
 from auth.access import Access
 from auth.audit import AuditEntry, AuditLog
+from auth.policy import Policy
 from auth.principal import Principal
 from gateway.sources import RequestSources
 
-__all__ = ["GatewayContext", "GatewayInfo"]
+__all__ = ["GatewayContext", "GatewayInfo", "request_access"]
 
 
 @dataclass
@@ -46,3 +47,22 @@ class GatewayContext:
 
 
 GatewayInfo = Info[GatewayContext, None]
+
+
+def request_access(request: Request, policy: Policy) -> Access:
+    """One request's :class:`Access`: its principal, its view of the sources (acting for that principal), its ids
+    and whether the audit can record now. The same for a GraphQL request and a plain JSON one (``/prefill``)."""
+    principal: Principal = request.user
+    sources = request.app.state.sources.for_request(principal)
+    sources.scope = principal.identity
+    audit: AuditLog | None = request.app.state.audit
+    state = request.state
+    return Access(
+        principal,
+        policy,
+        sources,
+        request_id=state.request_id,
+        client_request_id=state.client_request_id,
+        client=request.client.host if request.client else None,
+        audit_ready=(lambda: audit.healthy) if audit is not None else None,
+    )

@@ -36,6 +36,7 @@ from auth.audit.chain import (
 )
 from auth.audit.entry import AuditEntry, entry_values
 from auth.audit.tables import HEAD_ID, checkpoint_of, checkpoints, entry_of, head, records, row_of
+from auth.ddl import serialise_schema_changes
 
 __all__ = [
     "ADVANCE_HEAD",
@@ -84,11 +85,7 @@ class ChainSealMismatch(RuntimeError):
 
 async def create_store(conn: AsyncConnection) -> None:
     """Create the tables that are missing and, for an empty store, the chain head."""
-    # Gateways starting together: the first creates the tables, the others wait for its commit and find them.
-    if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_advisory_xact_lock(_DDL_LOCK)))
-    elif conn.dialect.name == "sqlite":
-        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+    await serialise_schema_changes(conn, _DDL_LOCK)
     await conn.run_sync(SQLModel.metadata.create_all, tables=[records, head, checkpoints])
     await conn.run_sync(_add_new_columns)
     if await conn.scalar(select(head.c.id).where(head.c.id == HEAD_ID)) is not None:

@@ -334,3 +334,11 @@ def test_configuration_is_checked_where_it_is_written() -> None:
         parse_config({"sources": sources, "auth": {"api_keys": {"url": "not a url"}}}, {})
     with pytest.raises(ConfigError, match=r"auth\.api_keys\.cache_ttl"):
         parse_config({"sources": sources, "auth": {"api_keys": {"cache_ttl": "soon"}}}, {})
+
+
+async def test_stores_opening_an_empty_database_together_create_its_table_once(make_store: MakeStore) -> None:
+    # Gateway processes started together (serve --workers) open the store at the same moment.
+    stores = await asyncio.gather(*(make_store() for _ in range(4)))
+    _, key = await stores[0].create(subject="counter-a07", kind=PrincipalKind.SERVICE)
+    principals = await asyncio.gather(*(store.authenticate(key) for store in stores))
+    assert {p.subject for p in principals} == {"counter-a07"}

@@ -5,8 +5,6 @@ demo's own policy (the development clerk of 民政局, or of another bureau, and
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +16,10 @@ import yaml
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import DemoDepartments
 from demo.model import Case, Dataset, Licence
-from gateway.app import create_app
-from gateway.config import load_config, parse_config
+from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.serving import serve_asgi
 from tests.demo_config import DEMO_CONFIG
-from tests.demo_gateway import ServedGateway
+from tests.demo_gateway import ServedGateway, demo_gateways
 
 MATERIALS = """
 query($item: String!, $applicant: String!, $purpose: PurposeInput) {
@@ -57,17 +53,10 @@ Start = Callable[..., Awaitable[Window]]
 @pytest.fixture
 async def start(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[Start]:
     """Start a gateway whose development principal is a clerk of ``clerk_department``; no cache, own audit."""
-    numbers = itertools.count(1)
-    async with contextlib.AsyncExitStack() as stack:
+    async with demo_gateways(departments.variables, tmp_path) as serve:
 
         async def run(clerk_department: str = "民政局") -> Window:
-            variables = departments.variables | {
-                "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp_path / f'audit-{next(numbers)}.db'}",
-                "DEMO_CACHE": "false",
-                "DEMO_CLERK_DEPARTMENT": clerk_department,
-            }
-            config = load_config(DEMO_CONFIG, variables)
-            url = await stack.enter_async_context(serve_asgi(create_app(config)))
+            url, config = await serve(clerk_department)
             return Window(url, config, departments.dataset)
 
         yield run

@@ -9,8 +9,6 @@ they were reached from -- a case of that original applicant, handled by the cler
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +20,7 @@ from auth.audit.query import AuditRecord
 from demo.data import SAMPLE_ENTITY_CODE, SAMPLE_PERSON_ID
 from demo.departments import CIVIL_AFFAIRS, MARKET_REGULATION, DemoDepartments
 from demo.model import Case, Dataset, Person
-from gateway.app import create_app
-from gateway.config import load_config
-from gateway.serving import serve_asgi
-from tests.demo_config import DEMO_CONFIG
-from tests.demo_gateway import ServedGateway
+from tests.demo_gateway import ServedGateway, demo_gateways
 
 
 @dataclass
@@ -48,18 +42,10 @@ Start = Callable[..., Awaitable[Relations]]
 @pytest.fixture
 async def start(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[Start]:
     """Start a gateway whose development principal is a clerk of ``clerk_department``; no cache, own audit."""
-    numbers = itertools.count(1)
-    async with contextlib.AsyncExitStack() as stack:
+    async with demo_gateways(departments.variables, tmp_path) as serve:
 
         async def run(clerk_department: str = "民政局") -> Relations:
-            n = next(numbers)
-            variables = departments.variables | {
-                "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp_path / f'audit-{n}.db'}",
-                "DEMO_CACHE": "false",
-                "DEMO_CLERK_DEPARTMENT": clerk_department,
-            }
-            config = load_config(DEMO_CONFIG, variables)
-            url = await stack.enter_async_context(serve_asgi(create_app(config)))
+            url, config = await serve(clerk_department)
             return Relations(url, config, departments.dataset)
 
         yield run

@@ -12,8 +12,6 @@ principal a clerk of another bureau, with a case of the sample person handled th
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +21,8 @@ import pytest
 
 from auth.audit.query import AuditRecord
 from demo.departments import DemoDepartments
-from gateway.app import create_app
-from gateway.config import load_config
 from gateway.serving import serve_asgi
-from tests.demo_config import DEMO_CONFIG
-from tests.demo_gateway import ServedGateway
+from tests.demo_gateway import ServedGateway, demo_gateways
 from tests.onboarding.allowance_table import AllowanceTable, allowance_table
 from tests.onboarding.holdings import Holdings
 from tests.onboarding.housing_fund_service import (
@@ -163,26 +158,12 @@ def bureau_without_agreement(demo: DemoDepartments, config_agreements: set[str])
 @pytest.fixture
 async def onboard(demo: DemoDepartments, tmp_path: Path) -> AsyncIterator[Onboard]:
     """Start a gateway: the demo configuration with ``tests/onboarding/<yaml_name>`` laid over it."""
-    numbers = itertools.count(1)
-    async with contextlib.AsyncExitStack() as stack:
+    async with demo_gateways(demo.variables, tmp_path) as serve:
 
         async def start(
             yaml_name: str, variables: dict[str, str], *, clerk_department: str = "民政局", cache: bool = False
         ) -> Onboarded:
-            n = next(numbers)
-            config = load_config(
-                DEMO_CONFIG,
-                demo.variables
-                | {
-                    # Each gateway its own audit chain; no cache unless asked, so every read reaches the department.
-                    "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp_path / f'audit-{n}.db'}",
-                    "DEMO_CACHE": "true" if cache else "false",
-                    "DEMO_CLERK_DEPARTMENT": clerk_department,
-                }
-                | variables,
-                overlays=[HERE / yaml_name],
-            )
-            url = await stack.enter_async_context(serve_asgi(create_app(config)))
+            url, config = await serve(clerk_department, overlays=[HERE / yaml_name], variables=variables, cache=cache)
             purpose = (
                 demo.dataset.sample_purpose.case_number
                 if clerk_department == "民政局"
