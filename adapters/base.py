@@ -39,7 +39,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -53,6 +53,7 @@ __all__ = [
     "AdapterQuery",
     "Capabilities",
     "FieldShape",
+    "Instrumentation",
     "Record",
     "RecordShape",
     "department_message",
@@ -152,11 +153,22 @@ def mentions(template: Any, marker: str) -> bool:
     return False
 
 
+class Instrumentation(Protocol):
+    """What traces an adapter's calls (:mod:`gateway.telemetry`, when tracing is on). An adapter hands it each
+    client it creates itself -- an ``httpx`` client, a SQLAlchemy engine -- before first use."""
+
+    def http_client(self, client: Any) -> None: ...
+
+    def engine(self, engine: Any) -> None: ...
+
+
 class Adapter(ABC):
     """One configured department system, spoken to in one protocol."""
 
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
     Query: ClassVar[type[AdapterQuery]] = AdapterQuery
+    instrumentation: Instrumentation | None = None
+    """Set by the gateway before :meth:`open` when tracing is on; ``None`` otherwise."""
 
     def __init__(self, name: str, config: SourceConfig) -> None:
         self.name = name

@@ -548,6 +548,8 @@ class RestAdapter(Adapter):
             )
             transport = AiohttpTransport(verify=self._verify, limits=limits)
             self._client = httpx.AsyncClient(timeout=self._timeout, verify=self._verify, transport=transport)
+            if self.instrumentation is not None:
+                self.instrumentation.http_client(self._client)
         return self._client
 
     def _excerpt(self, response: httpx.Response, keys: Sequence[str]) -> str:

@@ -244,6 +244,8 @@ class SoapAdapter(Adapter):
         else:
             http = httpx.AsyncClient(verify=self._verify, timeout=self.config.timeout, auth=self._auth)
             self._owns_http = True
+            if self.instrumentation is not None:
+                self.instrumentation.http_client(http)
         self._http = http
         try:
             client = await self._load_wsdl(http)

@@ -248,6 +248,8 @@ class SqlAdapter(Adapter):
             if self._engine is None:
                 self._check_sqlite_file()
                 self._engine = self._create_engine()
+                if self.instrumentation is not None:
+                    self.instrumentation.engine(self._engine)
             try:
                 async with self._connect(max(self.config.timeout, _MIN_OPEN_TIMEOUT)) as conn:
                     names, tables = await conn.run_sync(self._reflect)

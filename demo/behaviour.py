@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 __all__ = ["STATS_PATH", "DepartmentBehaviour", "DepartmentMiddleware", "RequestCounter", "department_app"]
 
 STATS_PATH = "/__stats"
+_TRACE_PARENTS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,16 @@ class DepartmentBehaviour:
 
 
 class RequestCounter:
-    """What a department received: ``total`` calls, ``failures`` injected, ``metadata`` fetches, and the calls
-    answered per operation (``operations["QueryPerson"]``)."""
+    """What a department received: ``total`` calls, ``failures`` injected, ``metadata`` fetches, the calls
+    answered per operation (``operations["QueryPerson"]``), and the W3C ``traceparent`` headers of the latest calls
+    that carried one (a traced gateway sends them)."""
 
     def __init__(self) -> None:
         self.total = 0
         self.failures = 0
         self.metadata = 0
         self.operations: Counter[str] = Counter()
+        self.trace_parents: deque[str] = deque(maxlen=_TRACE_PARENTS_KEPT)
 
     def hit(self, operation: str) -> None:
         """Count one answered call of ``operation`` (called by the department's handler)."""
@@ -64,6 +67,7 @@ class RequestCounter:
     def reset(self) -> None:
         self.total = self.failures = self.metadata = 0
         self.operations.clear()
+        self.trace_parents.clear()
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -108,6 +112,9 @@ class DepartmentMiddleware:
             await self.app(scope, receive, send)
             return
         self.counter.total += 1
+        for name, value in scope["headers"]:
+            if name == b"traceparent":
+                self.counter.trace_parents.append(value.decode("latin-1"))
         if self.behaviour.latency:
             await asyncio.sleep(self.behaviour.latency)
         if self.behaviour.failure_rate and self._rng.random() < self.behaviour.failure_rate:

@@ -13,6 +13,7 @@ console) and ``/static/...`` (its assets and GraphiQL's) where enabled: see :mod
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gc
@@ -20,7 +21,7 @@ import hmac
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -41,7 +42,7 @@ from auth.policy import Policy
 from cache import RecordCache
 from cache.responses import CachedResponse, ResponseCache, stamps_of
 from gateway.config import GatewayConfig
-from gateway.errors import AuditUnavailable
+from gateway.errors import AuditUnavailable, ConfigError
 from gateway.extensions.audit import AuditDisclosures
 from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
@@ -49,6 +50,7 @@ from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_
 from gateway.logs import install_redaction
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.middleware.request_id import RequestIds
+from gateway.middleware.request_log import RequestLog
 from gateway.operator import OperatorCredential
 from gateway.pages import console_enabled, page_routes
 from gateway.prefill_routes import prefill_endpoint, prefill_openapi
@@ -56,6 +58,9 @@ from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext, request_access
 from schema.query import build_schema
+
+if TYPE_CHECKING:
+    from gateway.telemetry import Tracing
 
 __all__ = ["GatewayGraphQL", "build_adapters", "create_app"]
 
@@ -95,10 +100,12 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         state = request.state
         state.results = getattr(state, "results", 0) + 1
+        outcome = _outcome(result)
         if result.errors:
             state.result_errors = True
+            state.outcome = outcome  # for the request's log line (gateway.middleware.request_log)
         if self.metrics is not None:
-            self.metrics.graphql_request(_outcome(result))
+            self.metrics.graphql_request(outcome)
         return await super().process_result(request, result)
 
     async def respond(self, request: Request) -> Response:
@@ -187,6 +194,17 @@ def _outcome(result: ExecutionResult) -> str:
     return str(extensions.get("code") or "ERROR")
 
 
+def _tracing(config: GatewayConfig) -> Tracing:
+    """The tracing ``tracing.enabled`` asks for; its packages are an optional extra, imported only then."""
+    try:
+        from gateway.telemetry import Tracing
+    except ImportError as exc:
+        raise ConfigError(
+            "tracing.enabled", f"needs the tracing extra ({exc.name} is missing): pip install 'onewindow[tracing]'"
+        ) from None
+    return Tracing(config.tracing)
+
+
 def _request_ids(request: Request) -> tuple[str, str | None]:
     """The gateway's id of the request and the client's (see :class:`~gateway.middleware.request_id.RequestIds`)."""
     state = request.state
@@ -204,6 +222,7 @@ def create_app(
     debug: bool | None = None,
     graphiql: bool | None = None,
     freeze_startup_objects: bool = False,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
@@ -218,6 +237,8 @@ def create_app(
     allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. Left
     off where several apps share a process (tests), whose frozen objects would never be collected."""
     install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
+    if tracing is None and config.tracing.enabled:
+        tracing = _tracing(config)
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
     security = config.security
@@ -265,7 +286,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # A second start of the same app (tests) gets fresh adapters: the first start's were closed when it stopped.
         built = unstarted.pop() if unstarted else adapters if adapters is not None else build_adapters(config)
-        sources = SourceSet(config, built, metrics=metrics, cache=cache)
+        sources = SourceSet(config, built, metrics=metrics, cache=cache, tracing=tracing)
         app.state.audit = audit
         try:
             await identity.open()
@@ -287,6 +308,10 @@ def create_app(
             if audit is not None:
                 await audit.aclose()
             await identity.aclose()
+            if tracing is not None:
+                # what this run traced leaves before it stops (a later start traces on); off the event loop, which
+                # may serve the very collector the spans go to
+                await asyncio.to_thread(tracing.flush)
 
     async def healthz(request: Request) -> Response:
         # the process that answered: which of several workers on one port (``onewindow serve --workers``)
@@ -373,7 +398,13 @@ def create_app(
     if identity.cas is not None:
         routes += cas_routes(identity.cas, identity.sessions)
     # the request's id first: a request refused by the hardening also answers with it
-    middleware = [Middleware(RequestIds), *hardening_middleware(security)]
+    middleware = [
+        Middleware(RequestIds),
+        Middleware(RequestLog, trace_id=tracing.trace_id if tracing is not None else None),
+        *hardening_middleware(security),
+    ]
+    if tracing is not None:
+        middleware.insert(0, tracing.middleware(routes))  # the request's span holds everything else
     application = Starlette(debug=debug, routes=routes, lifespan=lifespan, middleware=middleware)
     # Starlette builds its middleware on the first call; build it now so that a wrong rate limit or its storage
     # fails here, like every other setting, and not when the server starts.

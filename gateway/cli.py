@@ -37,7 +37,7 @@ from gateway.app import build_adapters, create_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.forms_cli import forms_app
-from gateway.logs import logging_config
+from gateway.logs import LogFormat, logging_config
 from gateway.pages import console_enabled
 from gateway.probe import ProbeReport, probe_all
 from gateway.raw import RawField
@@ -174,9 +174,15 @@ def serve(
             "limits and audit must live in Redis and PostgreSQL.",
         ),
     ] = 1,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="text for a terminal, json for a log collector (or ONEWINDOW_LOG_FORMAT)."),
+    ] = None,
 ) -> None:
     """Run the gateway for a configuration file under uvicorn (in ``--workers`` processes)."""
     settings = GatewaySettings()
+    if log_format is not None:
+        settings.log_format = log_format
     path = config or settings.config
     if path is None:
         _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
@@ -193,7 +199,8 @@ def serve(
         port=port,
         log_level=settings.log_level,
         access_log=settings.access_log,
-        log_config=logging_config(settings.log_level),  # redacted; the access log without query-string values
+        # redacted; the access log without query-string values (text), or one JSON line per request (json)
+        log_config=logging_config(settings.log_level, settings.log_format),
     )
 
 
@@ -208,7 +215,7 @@ def _supervise(path: Path, cfg: GatewayConfig, spec: WorkerSpec, workers: int) -
     if spec.port == 0:
         _err.print("[red]--workers needs a fixed port: each worker binds its own socket to it[/]")
         raise typer.Exit(2)
-    logging.config.dictConfig(logging_config(spec.log_level))
+    logging.config.dictConfig(logging_config(spec.log_level, spec.log_format))
     return Supervisor(spec, workers).run()
 
 
@@ -227,15 +234,22 @@ def demo(
             "departments.",
         ),
     ] = None,
+    log_format: Annotated[LogFormat, typer.Option(help="text for a terminal, json for a log collector.")] = "text",
 ) -> None:
     """Start the demo departments on loopback and the gateway with GraphiQL; with --config, your file laid over
     the demo configuration (an integrator's workbench)."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_demo(host, port, latency, failure_rate, data_dir, config))
+        asyncio.run(_demo(host, port, latency, failure_rate, data_dir, config, log_format))
 
 
 async def _demo(
-    host: str, port: int, latency: float, failure_rate: float, data_dir: Path | None, overlay: Path | None
+    host: str,
+    port: int,
+    latency: float,
+    failure_rate: float,
+    data_dir: Path | None,
+    overlay: Path | None,
+    log_format: LogFormat = "text",
 ) -> None:
     from demo.departments import DemoDepartments
 
@@ -252,7 +266,8 @@ async def _demo(
                 _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
                 raise typer.Exit(2) from None
             application = _build(cfg, where, graphiql=True, freeze_startup_objects=True)
-            async with serve_asgi(application, host=host, port=port, log_config=logging_config("info")) as url:
+            log_config = logging_config("info", log_format)
+            async with serve_asgi(application, host=host, port=port, log_config=log_config) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)
                 await asyncio.Event().wait()  # until Ctrl+C
 

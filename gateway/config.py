@@ -63,6 +63,7 @@ __all__ = [
     "SecurityConfig",
     "SharingClass",
     "SourceConfig",
+    "TracingConfig",
     "error_path",
     "interpolate",
     "load_config",
@@ -220,6 +221,9 @@ class SourceConfig(BaseModel):
     # speak HTTP (adapters/credentials.py); typed here so that secrets are SecretStr from the moment they are read.
     credentials: Credentials | None = None
     tls: TlsOptions | None = None
+    # With ``tracing`` on, the department's HTTP calls carry W3C trace context (``traceparent``) and get a client
+    # span; off for a department that must not be sent headers it does not expect (gateway/telemetry.py).
+    trace_context: bool = True
 
     @property
     def options(self) -> dict[str, Any]:
@@ -312,6 +316,23 @@ class HttpConfig(Strict):
     metrics_public: bool = False
 
 
+class TracingConfig(Strict):
+    """OpenTelemetry traces: a span per request and per department call (see :mod:`gateway.telemetry`).
+
+    Off by default. On, spans go over OTLP/HTTP (protobuf) to ``endpoint`` -- or, left unset, where the standard
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables say, else
+    ``http://localhost:4318/v1/traces``; ``exporter: console`` prints them instead, ``none`` only propagates trace
+    context. ``service_name`` unset: ``OTEL_SERVICE_NAME``, else ``onewindow``. ``sample_ratio`` of the traces
+    started here are kept (a caller's sampled ``traceparent`` is followed).
+    """
+
+    enabled: bool = False
+    exporter: Literal["otlp", "console", "none"] = "otlp"
+    endpoint: str | None = None
+    service_name: str | None = None
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class GatewayConfig(Strict):
     """The whole configuration file."""
 
@@ -325,6 +346,7 @@ class GatewayConfig(Strict):
     materials: MaterialsSection = Field(default_factory=dict)
     # Form templates prefilled from the departments (gateway.forms, gateway.prefill).
     forms: dict[str, FormTemplate] = Field(default_factory=dict)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
 
     _catalog: Catalog | None = PrivateAttr(default=None)
     _materials: dict[str, ItemMaterials] | None = PrivateAttr(default=None)

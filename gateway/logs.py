@@ -17,6 +17,13 @@ handlers are configured -- an embedding application's, pytest's. :func:`logging_
 ``onewindow serve`` and ``onewindow demo`` hand to uvicorn: the filter on every handler, the gateway's own loggers
 shown at the chosen level, and zeep's transport (which logs whole envelopes, names and addresses included, at DEBUG)
 kept at INFO.
+
+Two formats (``onewindow serve --log-format json|text``): ``text`` for a terminal, as uvicorn prints, with its
+access line per request; ``json``, one JSON object per line for a log collector: ``time`` (UTC, ISO 8601),
+``level``, ``logger``, ``message`` and the record's fields -- one line per request (``onewindow.requests``:
+``request_id``, ``principal`` as a :func:`pseudonym`, ``method``, ``path``, ``status``, ``outcome``,
+``duration_ms``) and one per department call (``onewindow.calls``: ``request_id``, ``source``, ``operation``,
+``keys``, ``cache``, ``outcome``, ``retries``, ``breaker``, ``duration_ms``), with ``trace_id`` when tracing is on.
 """
 
 from __future__ import annotations
@@ -28,13 +35,31 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn.config
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 from gateway.keys import is_credit_code, is_id_number
 
-__all__ = ["RedactingFilter", "install_redaction", "logging_config", "redact", "redact_record"]
+__all__ = [
+    "LOG_FORMATS",
+    "EventFormatter",
+    "LogFormat",
+    "RedactingFilter",
+    "install_redaction",
+    "logging_config",
+    "pseudonym",
+    "redact",
+    "redact_record",
+    "redact_target",
+]
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+REQUESTS_LOGGER = "onewindow.requests"
+CALLS_LOGGER = "onewindow.calls"
 
 _KEY = secrets.token_bytes(16)  # per process: a hash in the log cannot be checked against a guessed ID number
 _REDACTED = "***"
@@ -98,8 +123,21 @@ def redact(text: str) -> str:
     return _PATTERN.sub(_replace, text)
 
 
-def _access_target(target: str) -> str:
-    """A request target with its query string's values hidden: ``/graphql?query=***&variables=***``."""
+def pseudonym(value: str) -> str:
+    """A short keyed hash of ``value`` (a principal's subject), the same within this process.
+
+    >>> pseudonym("wang.fang") == pseudonym("wang.fang"), pseudonym("wang.fang").startswith("p:")
+    (True, True)
+    """
+    return f"p:{_digest(value)}"
+
+
+def redact_target(target: str) -> str:
+    """A request target with its query string's values hidden, and what is left redacted.
+
+    >>> redact_target("/graphql?query={ viewer { subject } }&operationName=Me")
+    '/graphql?query=***&operationName=Me'
+    """
     path, mark, query = target.partition("?")
     if not mark:
         return redact(path)
@@ -122,7 +160,7 @@ def redact_record(record: logging.LogRecord) -> None:
     if record.name == _ACCESS_LOGGER and isinstance(args, tuple) and len(args) == 5:
         # uvicorn's access formatter reads these five arguments back: keep their shape
         client, method, target, version, status = args
-        record.args = (client, method, _access_target(str(target)), version, status)
+        record.args = (client, method, redact_target(str(target)), version, status)
     else:
         try:
             message = record.getMessage()
@@ -165,14 +203,50 @@ def install_redaction() -> None:
     logging.setLogRecordFactory(redacting_factory)
 
 
-def logging_config(level: str = "info") -> dict[str, Any]:
+class EventFormatter(JsonFormatter):
+    """One JSON object per record: ``time``, ``level``, ``logger``, ``message`` and the record's own fields.
+
+    >>> import json, logging
+    >>> record = logging.makeLogRecord({"name": "onewindow.calls", "levelname": "INFO", "msg": "hrss ok",
+    ...                                 "source": "hrss", "created": 0})
+    >>> line = json.loads(EventFormatter().format(record))
+    >>> line["time"], list(line)
+    ('1970-01-01T00:00:00+00:00', ['time', 'level', 'logger', 'message', 'source'])
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            timestamp="time",
+            rename_fields={"levelname": "level", "name": "logger"},
+            # the redaction's mark, and uvicorn's coloured copy of a message (its format string, unfilled)
+            reserved_attrs=[*RESERVED_ATTRS, "onewindow_redacted", "color_message"],
+            json_ensure_ascii=False,
+        )
+
+    def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_record, record, message_dict)
+        # time, level, logger and message first: a reader of the raw lines scans down the left edge
+        fields = dict(log_record)
+        log_record.clear()
+        for key in ("time", "level", "logger", "message"):
+            log_record[key] = fields.pop(key)
+        log_record.update(fields)
+
+
+def logging_config(level: str = "info", log_format: LogFormat = "text") -> dict[str, Any]:
     """The ``logging.config.dictConfig`` of the gateway's process, for uvicorn's ``log_config``.
 
     uvicorn's own handlers and formatters, each with :class:`RedactingFilter`; the root logger (the gateway's
-    ``onewindow.*`` loggers and the libraries') on a handler at ``level``.
+    ``onewindow.*`` loggers and the libraries') on a handler at ``level``. ``text``: the request and department
+    call lines only at ``debug`` (uvicorn's access line says enough on a terminal). ``json``: every handler writes
+    :class:`EventFormatter` lines, and the request lines replace uvicorn's access log.
 
     >>> logging_config("debug")["root"]
     {'handlers': ['gateway'], 'level': 'DEBUG'}
+    >>> logging_config("info", "json")["loggers"]["uvicorn.access"]["handlers"]
+    []
     """
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["filters"] = {"redact": {"()": RedactingFilter}}
@@ -191,4 +265,12 @@ def logging_config(level: str = "info") -> dict[str, Any]:
     config["root"] = {"handlers": ["gateway"], "level": level.upper()}
     # zeep's transport logs whole SOAP envelopes (names, addresses) at DEBUG: more than redaction can clean
     config["loggers"]["zeep.transports"] = {"level": "INFO"}
+    if log_format == "json":
+        config["formatters"] = {"event": {"()": EventFormatter}}
+        for handler in config["handlers"].values():
+            handler["formatter"] = "event"
+        config["loggers"]["uvicorn.access"] = {"handlers": [], "level": "WARNING", "propagate": False}
+    elif level.upper() != "DEBUG":
+        for name in (REQUESTS_LOGGER, CALLS_LOGGER):
+            config["loggers"][name] = {"level": "ERROR"}
     return config

@@ -17,7 +17,7 @@ __all__ = ["GatewaySettings"]
 
 class GatewaySettings(BaseSettings):
     """``ONEWINDOW_CONFIG``, ``ONEWINDOW_HOST``, ``ONEWINDOW_PORT``, ``ONEWINDOW_DEBUG``, ``ONEWINDOW_LOG_LEVEL``,
-    ``ONEWINDOW_ACCESS_LOG``."""
+    ``ONEWINDOW_LOG_FORMAT`` (``text`` or ``json``: see :mod:`gateway.logs`), ``ONEWINDOW_ACCESS_LOG``."""
 
     model_config = SettingsConfigDict(env_prefix="ONEWINDOW_", extra="ignore")
 
@@ -26,4 +26,5 @@ class GatewaySettings(BaseSettings):
     port: int | None = None
     debug: bool = False
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"
     access_log: bool = True

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -49,9 +50,13 @@ from gateway.errors import (
 from gateway.mapping import read_field
 from gateway.metrics import CacheResult, GatewayMetrics
 from gateway.model import FieldSpec
+from gateway.observe import CALLS_LOG, CacheOutcome, DepartmentCall, observed
 from gateway.raw import RawField, raw_field
 from gateway.resilience import SourceGuard
 from gateway.validation import query_of
+
+if TYPE_CHECKING:
+    from gateway.telemetry import Tracing
 
 __all__ = ["Fetched", "Page", "Provenance", "Provider", "RequestSources", "SourceSet", "once"]
 
@@ -114,11 +119,16 @@ class SourceSet:
         *,
         metrics: GatewayMetrics | None = None,
         cache: RecordCache | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
         self.adapters = dict(adapters)
         self.metrics = metrics
         self.cache = cache
+        self.tracing = tracing
+        if tracing is not None:  # before open: adapters instrument the clients they create
+            for name, adapter in self.adapters.items():
+                adapter.instrumentation = tracing.instrumentation(config.sources[name])
         self.guards = {name: SourceGuard(name, src, metrics=metrics) for name, src in config.sources.items()}
         self._limits = {name: asyncio.Semaphore(src.max_concurrency) for name, src in config.sources.items()}
         self._opened: set[str] = set()
@@ -152,7 +162,9 @@ class SourceSet:
     async def open(self) -> None:
         """Open every adapter at start-up. A wrong configuration (``ConfigError``) stops the start; a department
         that is down only marks its source unavailable -- it is opened again on first use."""
-        results = await asyncio.gather(*(self._open(name) for name in self.adapters), return_exceptions=True)
+        # traced, the start-up's calls (WSDLs, OpenAPI documents, reflected tables) are one trace, not one each
+        with self.tracing.span("open sources") if self.tracing is not None else contextlib.nullcontext():
+            results = await asyncio.gather(*(self._open(name) for name in self.adapters), return_exceptions=True)
         for name, result in zip(self.adapters, results, strict=True):
             if isinstance(result, SourceError):
                 logger.warning("source %s is not available at start-up: %s", name, result)
@@ -223,31 +235,54 @@ class SourceSet:
         """Records for ``keys`` from the cache or the department. A department is asked within its concurrency cap
         (queueing up to ``deadline``, in loop time), maintenance windows, circuit breaker, retries and per-attempt
         timeout; only typed errors come out. ``scope`` is the caller, for sources whose answers depend on it;
-        ``acting`` the principal a source that is told who acts is told, and then also the scope of its answers."""
+        ``acting`` the principal a source that is told who acts is told, and then also the scope of its answers.
+
+        Each read is one :class:`~gateway.observe.DepartmentCall`: a span when tracing is on, a line on
+        ``onewindow.calls`` when that logger is enabled; neither costs anything when both are off."""
+        if self.tracing is None and not CALLS_LOG.isEnabledFor(logging.INFO):
+            return await self._fetch(source, query, keys, deadline, scope, acting, None)
+        call = DepartmentCall(source, query, len(keys))
+        with observed(call, self.tracing, lambda: self.guards[source].breaker.state.value):
+            return await self._fetch(source, query, keys, deadline, scope, acting, call)
+
+    async def _fetch(
+        self,
+        source: str,
+        query: str,
+        keys: Sequence[str],
+        deadline: float | None,
+        scope: str | None,
+        acting: Principal | None,
+        call: DepartmentCall | None,
+    ) -> dict[str, Fetched]:
         adapter = self.adapters[source]
         acting = acting if source in self.acting_sources else None
         if source in self.acting_sources:
             scope = acting_scope(acting)  # shared, and cached, only for calls that would be signed alike
 
-        async def call(missing: Sequence[str]) -> Mapping[str, Sequence[Record]]:
+        async def department(missing: Sequence[str]) -> Mapping[str, Sequence[Record]]:
             async def read() -> Mapping[str, Sequence[Record]]:
                 # set here, in whichever task runs the call (a shared load, a background refresh), for this call only
                 with acting_as(acting):
                     await self._ensure_open(source)
                     return await adapter.fetch(query, missing)
 
-            return await self._guarded(source, read, deadline)
+            return await self._guarded(source, read, deadline, call)
 
         if self.cache is None:
-            found = await call(keys)
+            found = await department(keys)
             now = _now()
             return {key: Fetched(tuple(found.get(key, ())), now) for key in keys}
         policy = self._policies[(source, query)]
-        answers = await self.cache.fetch(source, query, keys, policy, call, scope=scope)
+        answers = await self.cache.fetch(source, query, keys, policy, department, scope=scope)
+        results: list[CacheResult] = [
+            "stale" if fetched.stale else "hit" if fetched.cached else "miss" for fetched in answers.values()
+        ]
         if self.metrics is not None:
-            for fetched in answers.values():
-                result: CacheResult = "stale" if fetched.stale else "hit" if fetched.cached else "miss"
+            for result in results:
                 self.metrics.cache_lookup(source, result)
+        if call is not None:
+            call.cache = _cache_outcome(results)
         return answers
 
     async def invalidate(self, source: str, key: str | None = None) -> int:
@@ -277,8 +312,12 @@ class SourceSet:
 
         return await self._guarded(source, read, deadline)
 
-    async def _guarded(self, source: str, read: Callable[[], Awaitable[T]], deadline: float | None) -> T:
+    async def _guarded(
+        self, source: str, read: Callable[[], Awaitable[T]], deadline: float | None, call: DepartmentCall | None = None
+    ) -> T:
         async def attempt() -> T:
+            if call is not None:
+                call.attempts += 1
             try:
                 return await read()
             except GatewayError:
@@ -498,6 +537,13 @@ async def once(memo: dict[K, asyncio.Future[T]], slot: K, compute: Callable[[], 
         raise
     future.set_result(result)
     return result
+
+
+def _cache_outcome(results: Sequence[CacheResult]) -> CacheOutcome:
+    """One outcome for a read of several keys: stale if any was, a miss if any was asked of the department."""
+    if "stale" in results:
+        return "stale"
+    return "miss" if "miss" in results or not results else "hit"
 
 
 def _query_policy(source: SourceConfig, query: str) -> CachePolicy:

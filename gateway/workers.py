@@ -35,13 +35,16 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from gateway.logs import LogFormat
 
 __all__ = ["RestartBudget", "Supervisor", "WorkerSpec", "refuse_process_state", "reuseport_socket"]
 
@@ -129,11 +132,13 @@ class WorkerSpec:
     log_level: str = "info"
     access_log: bool = True
     debug: bool | None = None
+    log_format: LogFormat = "text"
 
     @classmethod
     def of(cls, settings: GatewaySettings, config: Path, host: str, port: int) -> WorkerSpec:
         """The spec of ``onewindow serve CONFIG --host HOST --port PORT`` under the process ``settings``."""
-        return cls(config, host, port, settings.log_level, settings.access_log, settings.debug or None)
+        debug = settings.debug or None
+        return cls(config, host, port, settings.log_level, settings.access_log, debug, settings.log_format)
 
 
 @dataclass
@@ -362,7 +367,7 @@ def _serve_worker(spec: WorkerSpec, ready: Connection) -> None:
     from gateway.config import load_config
     from gateway.logs import logging_config
 
-    log_config = logging_config(spec.log_level)  # redacted, as ``onewindow serve``'s
+    log_config = logging_config(spec.log_level, spec.log_format)  # redacted, as ``onewindow serve``'s
     logging.config.dictConfig(log_config)
     try:
         application = create_app(load_config(spec.config), debug=spec.debug, freeze_startup_objects=True)
