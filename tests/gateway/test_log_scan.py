@@ -4,11 +4,13 @@ The gateway is served over HTTP, with its access log on, in front of the demo de
 are with OIDC tokens from a real OAuth2 server, the gateway's own session tokens and API keys. Every record of the
 root logger and of uvicorn's loggers is captured at DEBUG while refusals, bad ID numbers and credit codes, a
 department failing, successful reads, GET requests with the query in the URL and credentials sent in a query string
-run; then the captured text is scanned for each ID number, credit code, token and key used.
+run; then the captured text is scanned for each ID number, credit code, token and key used -- as the text
+formatter prints it and as the JSON lines of ``--log-format json`` say it (every field of every line).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +28,7 @@ from demo.data import SAMPLE_ENTITY_CODE, SAMPLE_PERSON_ID
 from demo.departments import HRSS, DemoDepartments
 from gateway.app import create_app
 from gateway.config import load_config
+from gateway.logs import EventFormatter
 from gateway.serving import serve_asgi
 from tests.demo_config import demo_yaml
 from tests.oauth2_server import OAuth2MockServer, start_oauth2_mock_server
@@ -142,6 +145,23 @@ def captured(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
             logger.setLevel(level)
 
 
+@pytest.fixture
+def json_log(captured: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
+    """The same records as ``--log-format json`` writes them: one JSON object per line."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(EventFormatter())
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in UVICORN_LOGGERS)]
+    for logger in loggers:
+        if logger is logging.getLogger() or not logger.propagate:
+            logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -204,19 +224,22 @@ async def _run_scenarios(scene: Scene) -> None:
 
 
 async def test_no_id_number_credit_code_token_or_key_reaches_the_log(
-    scene: Scene, captured: pytest.LogCaptureFixture
+    scene: Scene, captured: pytest.LogCaptureFixture, json_log: io.StringIO
 ) -> None:
     await _run_scenarios(scene)
     scene.secrets |= {SAMPLE_ENTITY_CODE, BAD_CREDIT_CODE, BAD_ID_NUMBER}
 
-    text = captured.text
     records = captured.records
-    # the scan saw what it scans: access lines, and the outcomes of the scenarios
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    # the scan saw what it scans: access lines, the outcomes of the scenarios, a line per request and per call
     assert any(r.name == "uvicorn.access" for r in records)
     assert any(r.name.startswith("onewindow") for r in records)
-    leaked = sorted(secret for secret in scene.secrets if secret in text)
-    assert not leaked, f"in the log: {leaked}"
-    assert SAMPLE_PERSON_ID.lower() not in text.lower()
+    assert {"onewindow.requests", "onewindow.calls", "onewindow.errors"} <= {line["logger"] for line in lines}
+    assert any(line.get("principal") for line in lines if line["logger"] == "onewindow.requests")
+    for text in (captured.text, json_log.getvalue(), json.dumps(lines, ensure_ascii=False)):
+        leaked = sorted(secret for secret in scene.secrets if secret in text)
+        assert not leaked, f"in the log: {leaked}"
+        assert SAMPLE_PERSON_ID.lower() not in text.lower()
 
 
 async def test_expected_outcomes_are_one_line_each_without_a_traceback(

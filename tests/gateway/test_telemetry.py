@@ -35,7 +35,9 @@ from gateway.serving import serve_asgi
 from gateway.telemetry import Tracing
 from tests.demo_config import demo_config
 
-FAN_OUT = "query($id: IdNumber!) { person(idNumber: $id) { name maritalStatus socialInsurance { insured } degrees { degree } } }"
+FAN_OUT = """query($id: IdNumber!) {
+  person(idNumber: $id) { name maritalStatus socialInsurance { insured } degrees { degree } }
+}"""
 FOUR = {PUBLIC_SECURITY, CIVIL_AFFAIRS, HRSS, EDUCATION}
 HTTP_SOURCES = (PUBLIC_SECURITY, CIVIL_AFFAIRS, HRSS)
 
@@ -64,6 +66,10 @@ async def _traced(config: GatewayConfig, ask: Callable[[str], Any]) -> list[Read
     async with serve_asgi(create_app(config, tracing=Tracing(config.tracing, exporter=exporter))) as url:
         await ask(url)
     return list(exporter.get_finished_spans())
+
+
+def _parent(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
 
 
 def _request_span(spans: Sequence[ReadableSpan]) -> ReadableSpan:
@@ -105,7 +111,7 @@ async def test_a_person_fan_out_is_one_request_span_over_four_department_spans(
     calls = _department_spans(spans)
     assert set(calls) == FOUR
     for source, span in calls.items():
-        assert span.parent is not None and span.parent.span_id == request.context.span_id, source
+        assert _parent(span) == request.context.span_id, source
         assert span.context.trace_id == request.context.trace_id
         attributes = span.attributes or {}
         assert attributes["onewindow.cache"] == "miss"
@@ -115,8 +121,9 @@ async def test_a_person_fan_out_is_one_request_span_over_four_department_spans(
         assert span.status.status_code is StatusCode.UNSET
     # the instrumentations' own spans sit under the department's: an HTTP client span, SQL statements
     for source in (*HTTP_SOURCES, EDUCATION):
-        children = [s for s in spans if s.parent is not None and s.parent.span_id == calls[source].context.span_id]
-        assert children and all(s.kind is SpanKind.CLIENT for s in children), source
+        children = [s for s in spans if _parent(s) == calls[source].context.span_id]
+        assert children, source
+        assert all(s.kind is SpanKind.CLIENT for s in children), source
     # the ID number asked for is in no name, attribute or status (a REST path holds it, hashed)
     said = _everything_said(spans)
     assert SAMPLE_PERSON_ID not in said
@@ -140,7 +147,7 @@ async def test_departments_receive_the_request_trace_context_unless_their_source
         assert trace_id == format(request.context.trace_id, "032x")
         # the department was called from the HTTP client span under the source's span
         [client] = [s for s in spans if s.context.span_id == int(span_id, 16)]
-        assert client.parent is not None and client.parent.span_id == calls[source].context.span_id
+        assert _parent(client) == calls[source].context.span_id
     assert not departments.counters[CIVIL_AFFAIRS].trace_parents
     assert departments.counters[CIVIL_AFFAIRS].operations  # asked all the same, its span traced
     assert CIVIL_AFFAIRS in calls
