@@ -400,8 +400,8 @@ async def test_where_value_is_bound_never_spliced(make_adapter: MakeAdapter, dep
 
 async def test_adapter_has_no_way_to_write() -> None:
     public = {name for name in dir(SqlAdapter) if not name.startswith("_")}
-    assert public == {"Options", "Query", "aclose", "capabilities", "describe", "fetch", "open", "parse_options",
-                      "parse_queries", "probe", "search"}  # fmt: skip
+    assert public == {"Options", "Query", "aclose", "capabilities", "describe", "fetch", "instrumentation", "open",
+                      "parse_options", "parse_queries", "probe", "search"}  # fmt: skip
 
 
 # -- configuration checked at open() ---------------------------------------------------------------------------------
