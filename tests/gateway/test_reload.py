@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,12 @@ from gateway.reload import ReloadingGateway, ReloadOutcome
 from gateway.serving import serve_asgi
 from tests.auth.databases import fresh_postgres_schema
 from tests.conftest import unused_port
+from tests.gateway.processes import STARTUP, served_pid, until
 
 VIEWER = "{ viewer { subject } }"
 PERSON = "query($id: IdNumber!) { viewer { subject } person(idNumber: $id) { name maritalStatus } }"
 RELOADS = 10
 CLIENTS = 6
-STARTUP = 60.0
 
 
 def _subject(generation: int) -> str:
@@ -81,13 +80,6 @@ async def _reloading(
         yield Reloading(url, gateway, path, departments, load)
 
 
-async def _until(done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + STARTUP
-    while not done():
-        assert time.monotonic() < deadline, f"{what} took too long"
-        await asyncio.sleep(0.02)
-
-
 async def _viewer(client: httpx.AsyncClient) -> str:
     answer = await client.post("/graphql", json={"query": VIEWER})
     assert answer.status_code == 200, answer.text
@@ -131,10 +123,10 @@ async def test_ten_changes_of_the_file_are_swapped_in_under_load_without_a_faile
 
         async def answers(more: int) -> None:
             at_least = sum(map(len, seen)) + more
-            await _until(lambda: sum(map(len, seen)) >= at_least, "answers")
+            await until(lambda: sum(map(len, seen)) >= at_least, "answers")
 
         async def reloaded(generation: int) -> None:
-            await _until(lambda: running.gateway.generation == generation, "the reload")
+            await until(lambda: running.gateway.generation == generation, "the reload")
 
         async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
             loops = [asyncio.create_task(client_loop(i, client)) for i in range(CLIENTS)]
@@ -219,7 +211,7 @@ async def test_a_request_in_flight_finishes_on_its_configuration_whose_sources_c
         ):
             caplog.set_level(logging.INFO, logger="onewindow.reload")
             slow = asyncio.create_task(client.post("/graphql", json={"query": PERSON, "variables": {"id": person}}))
-            await _until(lambda: departments.counters[PUBLIC_SECURITY].total > 0, "the request")
+            await until(lambda: departments.counters[PUBLIC_SECURITY].total > 0, "the request")
             _write(running.path, 2)
             assert (await running.gateway.reload()).status == "reloaded"
             assert await _viewer(client) == _subject(2)  # a new request: the new configuration
@@ -265,18 +257,18 @@ async def test_sighup_reloads_every_worker(
             return log.read_text(encoding="utf-8", errors="replace")
 
         try:
-            await _until(lambda: supervisor.returncode is not None or "2 workers serve" in output(), "starting")
+            await until(lambda: supervisor.returncode is not None or "2 workers serve" in output(), "starting")
             assert supervisor.returncode is None, output()
             _write(path, 2, edit=shared)
             supervisor.send_signal(signal.SIGHUP)
-            await _until(lambda: output().count("reloaded (sha256") == 2, "both workers reloading")
+            await until(lambda: output().count("reloaded (sha256") == 2, "both workers reloading")
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}", timeout=10, headers={"Connection": "close"}
             ) as client:
                 pids = set()
                 for _ in range(64):  # a new connection each time: either worker may take it
                     assert await _viewer(client) == _subject(2)
-                    pids.add((await client.get("/healthz")).json()["pid"])
+                    pids.add(await served_pid(client))
                 assert len(pids) == 2
 
             def per_process(data: dict[str, Any]) -> None:
@@ -285,7 +277,7 @@ async def test_sighup_reloads_every_worker(
 
             _write(path, 3, edit=per_process)
             supervisor.send_signal(signal.SIGHUP)
-            await _until(lambda: output().count("generation 2 stays: cache.url: memory://") == 2, "two refusals")
+            await until(lambda: output().count("generation 2 stays: cache.url: memory://") == 2, "two refusals")
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
                 assert await _viewer(client) == _subject(2)
         finally:
