@@ -285,3 +285,39 @@ async def test_sighup_reloads_every_worker(
                 supervisor.send_signal(signal.SIGTERM)
             await asyncio.wait_for(supervisor.wait(), STARTUP)
         assert supervisor.returncode == 0, output()
+
+
+async def test_serve_notices_a_changed_file_by_itself(tmp_path: Path, departments: DemoDepartments) -> None:
+    """``onewindow serve`` in one process, polling its file: a change is served without a restart."""
+    path = _write(tmp_path / "onewindow.yaml", 1)
+    port = unused_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        served = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "gateway", "serve", str(path), "--port", str(port), "--reload-interval", "0.1"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **departments.variables, "ONEWINDOW_ACCESS_LOG": "false"},
+            cwd=tmp_path,
+        )
+
+    def output() -> str:
+        return log.read_text(encoding="utf-8", errors="replace")
+
+    try:
+        await until(lambda: served.returncode is not None or "Uvicorn running on" in output(), "starting", output)
+        assert served.returncode is None, output()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            pid = await served_pid(client)
+            assert await _viewer(client) == _subject(1)
+            _write(path, 2)
+            await until(lambda: "reloaded (sha256" in output(), "the reload", output)
+            assert await _viewer(client) == _subject(2)
+            assert await served_pid(client) == pid  # the same process
+    finally:
+        if served.returncode is None:
+            served.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(served.wait(), STARTUP)
+    assert served.returncode in (0, -signal.SIGTERM), output()  # uvicorn raises the signal again once stopped
+    assert "configuration generation 1 closed after its last request" in output()
+    assert "Application shutdown complete" in output()
