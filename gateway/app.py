@@ -223,6 +223,7 @@ def create_app(
     graphiql: bool | None = None,
     freeze_startup_objects: bool = False,
     tracing: Tracing | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
@@ -235,7 +236,10 @@ def create_app(
     has opened everything, move every object built so far -- modules, the schema, parsed WSDLs, pools -- out of the
     cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
     allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. Left
-    off where several apps share a process (tests), whose frozen objects would never be collected."""
+    off where several apps share a process (tests), whose frozen objects would never be collected.
+
+    ``metrics``: the counters to add to (by default new ones), so that the gateways of successive configurations
+    (:mod:`gateway.reload`) count on from one another."""
     install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
     if tracing is None and config.tracing.enabled:
         tracing = _tracing(config)
@@ -260,7 +264,7 @@ def create_app(
     # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
     # lazily and is closed with the sources.
     cache = RecordCache(config.cache) if config.cache.enabled else None
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics() if metrics is None else metrics
     responses = None
     if cache is not None and config.cache.responses.enabled:
         responses = ResponseCache(config.cache.responses, cache, metrics=metrics)

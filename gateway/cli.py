@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging.config
 import os
 import shlex
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -38,9 +40,11 @@ from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.forms_cli import forms_app
 from gateway.logs import LogFormat, logging_config
+from gateway.metrics import GatewayMetrics
 from gateway.pages import console_enabled
 from gateway.probe import ProbeReport, probe_all
 from gateway.raw import RawField
+from gateway.reload import DEFAULT_RELOAD_INTERVAL, ReloadingGateway
 from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
 from gateway.sources import SourceSet
@@ -178,8 +182,17 @@ def serve(
         LogFormat | None,
         typer.Option(help="text for a terminal, json for a log collector (or ONEWINDOW_LOG_FORMAT)."),
     ] = None,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between reads of the configuration file: a changed file is reloaded without dropping "
+            "requests (0: only at SIGHUP).",
+        ),
+    ] = DEFAULT_RELOAD_INTERVAL,
 ) -> None:
-    """Run the gateway for a configuration file under uvicorn (in ``--workers`` processes)."""
+    """Run the gateway for a configuration file under uvicorn (in ``--workers`` processes); reload the file when
+    it changes or at SIGHUP, refusing (and logging) a file start-up would refuse."""
     settings = GatewaySettings()
     if log_format is not None:
         settings.log_format = log_format
@@ -188,13 +201,24 @@ def serve(
         _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
         raise typer.Exit(2)
     cfg = _load(path)
-    application = _build(cfg, path, debug=settings.debug or None, freeze_startup_objects=True)
+    options: dict[str, Any] = {"debug": settings.debug or None, "metrics": GatewayMetrics()}  # kept across reloads
+    application = _build(cfg, path, **options)
     host = host or settings.host or cfg.http.host
     port = port if port is not None else (settings.port or cfg.http.port)
     if workers > 1:  # each process with a socket of its own on the port (gateway/workers.py)
-        raise typer.Exit(_supervise(path, cfg, WorkerSpec.of(settings, path, host, port), workers))
-    uvicorn.run(
+        raise typer.Exit(_supervise(path, cfg, WorkerSpec.of(settings, path, host, port, reload_interval), workers))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the gateway's lifespan listens for it
+    reloading = ReloadingGateway(
+        path,
         application,
+        cfg,
+        build=functools.partial(create_app, **options),
+        interval=reload_interval,
+        hangup=True,
+        freeze_startup_objects=True,
+    )
+    uvicorn.run(
+        reloading,
         host=host,
         port=port,
         log_level=settings.log_level,

@@ -12,7 +12,8 @@ idles. Each worker then serves the gateway under uvicorn on that socket::
 The supervisor starts again a worker that dies (after a backoff that grows, at most :class:`RestartBudget` times
 within its window), and turns SIGINT or SIGTERM into a graceful stop of every worker: each stops listening,
 finishes its requests in flight, and closes its sources. A second SIGINT (Ctrl+C again) stops them without
-waiting.
+waiting. SIGHUP is passed on to every worker, each of which reloads the configuration file
+(:mod:`gateway.reload`; each also notices a changed file by itself).
 
 Several processes share only what lives outside them: :func:`refuse_process_state` refuses a configuration that
 keeps such state in the memory of one process (the record cache, rate limit counters, a SQLite audit store).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import logging.config
 import multiprocessing
@@ -41,6 +43,7 @@ import uvicorn
 
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
+from gateway.reload import DEFAULT_RELOAD_INTERVAL, ReloadingGateway
 from gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -133,12 +136,28 @@ class WorkerSpec:
     access_log: bool = True
     debug: bool | None = None
     log_format: LogFormat = "text"
+    reload_interval: float = DEFAULT_RELOAD_INTERVAL  # seconds between polls of the configuration file
 
     @classmethod
-    def of(cls, settings: GatewaySettings, config: Path, host: str, port: int) -> WorkerSpec:
+    def of(
+        cls,
+        settings: GatewaySettings,
+        config: Path,
+        host: str,
+        port: int,
+        reload_interval: float = DEFAULT_RELOAD_INTERVAL,
+    ) -> WorkerSpec:
         """The spec of ``onewindow serve CONFIG --host HOST --port PORT`` under the process ``settings``."""
-        debug = settings.debug or None
-        return cls(config, host, port, settings.log_level, settings.access_log, debug, settings.log_format)
+        return cls(
+            config,
+            host,
+            port,
+            settings.log_level,
+            settings.access_log,
+            settings.debug or None,
+            settings.log_format,
+            reload_interval,
+        )
 
 
 @dataclass
@@ -206,6 +225,7 @@ class Supervisor:
         wakeup_write.setblocking(False)
         previous_wakeup = signal.set_wakeup_fd(wakeup_write.fileno())
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         try:
             return self._supervise(wakeup_read)
         finally:
@@ -218,6 +238,11 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals.append(signum)
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        """Each worker reloads the configuration (one still starting ignores it, and reads the file anyway)."""
+        logger.info("SIGHUP: the workers reload the configuration")
+        self._signal_all(signal.SIGHUP)
 
     def _supervise(self, wakeup: socket.socket) -> int:
         for index in range(self.workers):
@@ -259,7 +284,7 @@ class Supervisor:
     def _start(self, index: int) -> None:
         ready, told = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_serve_worker, args=(self.spec, told), name=f"onewindow-worker-{index}", daemon=False
+            target=_serve_worker, args=(self.spec, told, self.workers), name=f"onewindow-worker-{index}", daemon=False
         )
         process.start()
         told.close()  # the worker holds its end: EOF here when it dies before saying it listens
@@ -361,16 +386,30 @@ class _WorkerServer(uvicorn.Server):
             self._ready.close()
 
 
-def _serve_worker(spec: WorkerSpec, ready: Connection) -> None:
-    """A worker process: read the configuration, build the gateway, bind its own socket and serve on it."""
+def _serve_worker(spec: WorkerSpec, ready: Connection, workers: int) -> None:
+    """A worker process: read the configuration, build the gateway, bind its own socket and serve on it; reload
+    the configuration when it changes or at SIGHUP, refusing what the supervisor would have refused."""
     from gateway.app import create_app  # in the worker: the supervisor needs none of the gateway's imports here
     from gateway.config import load_config
     from gateway.logs import logging_config
+    from gateway.metrics import GatewayMetrics
 
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the gateway's lifespan listens for it
     log_config = logging_config(spec.log_level, spec.log_format)  # redacted, as ``onewindow serve``'s
     logging.config.dictConfig(log_config)
+    build = functools.partial(create_app, debug=spec.debug, metrics=GatewayMetrics())
     try:
-        application = create_app(load_config(spec.config), debug=spec.debug, freeze_startup_objects=True)
+        gateway = load_config(spec.config)
+        application = ReloadingGateway(
+            spec.config,
+            build(gateway),
+            gateway,
+            build=build,
+            check=functools.partial(refuse_process_state, workers=workers),
+            interval=spec.reload_interval,
+            hangup=True,
+            freeze_startup_objects=True,
+        )
         sock = reuseport_socket(spec.host, spec.port)
     except (ConfigError, OSError) as exc:
         logger.error("worker %d cannot start: %s", os.getpid(), exc)

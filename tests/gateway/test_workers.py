@@ -12,26 +12,24 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as redis
 from typer.testing import CliRunner
 
 from auth.audit import AuditConfig, AuditFilter, AuditLog
 from demo.departments import HRSS, PUBLIC_SECURITY, DemoDepartments
 from demo.variants import demo_yaml
 from gateway.cli import app
-from gateway.middleware.rate_limit import budget_key
 from gateway.workers import RestartBudget, reuseport_socket
 from tests.auth.databases import fresh_postgres_schema
 from tests.conftest import unused_port
+from tests.gateway.processes import STARTUP, forget, rate_limit_secret, served_pid, until
 
-STARTUP = 60.0  # seconds two workers may take to come up (each imports the gateway and opens every source)
 STOP = 30.0
 BUDGET = 10  # requests per principal per hour: no window boundary falls inside a test
 PERSON = "query($id: IdNumber!) { person(idNumber: $id) { name maritalStatus socialInsurance { insured } } }"
@@ -147,7 +145,7 @@ class Workers:
         clients: dict[int, httpx.AsyncClient] = {}
         for _ in range(64):  # each new connection goes to either worker: missing one 64 times is 2**-63
             client = httpx.AsyncClient(base_url=self.url, limits=httpx.Limits(max_connections=1), timeout=30)
-            pid = await _pid(client)
+            pid = await served_pid(client)
             if pid in clients:
                 await client.aclose()
                 continue
@@ -156,21 +154,6 @@ class Workers:
             if len(clients) == 2:
                 return clients
         raise AssertionError(f"new connections all went to {list(clients)}")
-
-
-async def _pid(client: httpx.AsyncClient) -> int:
-    pid: int = (await client.get("/healthz")).json()["pid"]
-    return pid
-
-
-async def _until(done: Callable[[], bool], what: str, workers: Workers | None = None) -> None:
-    deadline = time.monotonic() + STARTUP
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{what} took too long" + (f"; the gateway said:\n{workers.output()}" if workers else "")
-            )
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -191,7 +174,7 @@ async def workers(
             data["cache"].update(url=redis_url, namespace=namespace, key_secret=f"{namespace}-key-secret")
             data["security"].update(rate_limit=f"{BUDGET}/hour", rate_limit_per_client=None)
             data["security"]["rate_limit_storage"] = redis_url
-            data["security"]["rate_limit_key_secret"] = _rate_limit_secret(namespace)
+            data["security"]["rate_limit_key_secret"] = rate_limit_secret(namespace)
             data["auth"]["development_principal"]["subject"] = subject
             data["auth"]["audit"] = {"url": postgres_url, "schema": schema, "write_timeout": "5s"}
             data["auth"]["api_keys"] = {"url": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"}
@@ -216,8 +199,10 @@ async def workers(
             AuditConfig(url=postgres_url, db_schema=schema),
         )
         try:
-            await _until(
-                lambda: supervisor.returncode is not None or "2 workers serve" in running.output(), "starting", running
+            await until(
+                lambda: supervisor.returncode is not None or "2 workers serve" in running.output(),
+                "starting",
+                running.output,
             )
             assert supervisor.returncode is None, running.output()
             for counter in departments.counters.values():
@@ -231,23 +216,7 @@ async def workers(
             except TimeoutError:
                 supervisor.kill()
                 await asyncio.wait_for(supervisor.wait(), 10)
-            await _forget(redis_url, namespace, subject)
-
-
-def _rate_limit_secret(namespace: str) -> str:
-    return f"{namespace}-rate-limit-key-secret-0123456789"
-
-
-async def _forget(redis_url: str, namespace: str, subject: str) -> None:
-    """Delete the test's cache entries and its principal's rate limit counters from Redis."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        budget = budget_key(f"development:{subject}", _rate_limit_secret(namespace).encode())
-        for pattern in (f"{namespace}:*", f"*{budget}*"):
-            async for key in client.scan_iter(match=pattern):
-                await client.delete(key)
-    finally:
-        await client.aclose()
+            await forget(redis_url, namespace, subject)
 
 
 async def test_two_workers_serve_the_port_and_share_one_rate_limit(workers: Workers) -> None:
@@ -263,7 +232,7 @@ async def test_two_workers_serve_the_port_and_share_one_rate_limit(workers: Work
                     allowed[pid] += 1
                 else:
                     assert answer.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-        assert {pid: await _pid(client) for pid, client in clients.items()} == {pid: pid for pid in clients}
+        assert {pid: await served_pid(client) for pid, client in clients.items()} == {pid: pid for pid in clients}
     # one budget: per-process counters would have let each worker allow BUDGET
     assert sum(allowed.values()) == BUDGET, allowed
     assert all(allowed.values()), allowed
@@ -286,7 +255,7 @@ async def test_two_workers_share_the_cache_and_audit_every_disclosure_in_one_cha
         assert loaded == len(persons)
         answers += [await ask(two, person) for person in persons]  # the other worker finds them in Redis
         assert workers.departments.counters[HRSS].total == loaded
-        assert (await _pid(one), await _pid(two)) == (first, second)
+        assert (await served_pid(one), await served_pid(two)) == (first, second)
     audit = AuditLog(workers.audit)
     await audit.open()
     try:
@@ -315,7 +284,7 @@ async def test_a_worker_that_dies_is_started_again(workers: Workers) -> None:
         while not replaced():
             assert time.monotonic() < deadline, workers.output()
             with contextlib.suppress(httpx.TransportError):
-                seen.add(await _pid(client))
+                seen.add(await served_pid(client))
             await asyncio.sleep(0.05)
     assert victim not in seen - pids
     assert workers.supervisor.returncode is None
@@ -326,7 +295,7 @@ async def test_a_stop_lets_the_requests_in_flight_finish(workers: Workers) -> No
     person = workers.departments.dataset.persons[5].id_number
     async with httpx.AsyncClient(base_url=workers.url, timeout=30) as client:
         in_flight = asyncio.create_task(client.post("/graphql", json={"query": PERSON, "variables": {"id": person}}))
-        await _until(lambda: workers.departments.counters[PUBLIC_SECURITY].total > 0, "the request", workers)
+        await until(lambda: workers.departments.counters[PUBLIC_SECURITY].total > 0, "the request", workers.output)
         workers.supervisor.send_signal(signal.SIGTERM)
         answer = await in_flight
     assert answer.status_code == 200, answer.text
