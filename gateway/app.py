@@ -55,6 +55,7 @@ from gateway.prefill_routes import prefill_endpoint, prefill_openapi
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext, request_access
+from schema.federation import Subgraph
 from schema.query import build_schema
 
 __all__ = ["GatewayGraphQL", "build_adapters", "create_app"]
@@ -204,6 +205,7 @@ def create_app(
     debug: bool | None = None,
     graphiql: bool | None = None,
     freeze_startup_objects: bool = False,
+    subgraph: bool = False,
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
@@ -216,7 +218,10 @@ def create_app(
     has opened everything, move every object built so far -- modules, the schema, parsed WSDLs, pools -- out of the
     cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
     allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. Left
-    off where several apps share a process (tests), whose frozen objects would never be collected."""
+    off where several apps share a process (tests), whose frozen objects would never be collected.
+
+    ``subgraph``: serve ``/graphql`` as an Apollo Federation v2 subgraph of what this configuration's sources provide,
+    for a province's router to compose (:mod:`schema.federation`)."""
     install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
@@ -229,7 +234,8 @@ def create_app(
     ]
     # The model (built-in and the configuration's additions) is built now, so that a wrong declaration fails when
     # the app is built; raw namespaces join it once their departments have described their records.
-    schema = build_schema(extensions, config.catalog)
+    federated = Subgraph.of(config) if subgraph else None
+    schema = build_schema(extensions, config.catalog, subgraph=federated)
     ide = "graphiql" if graphiql and not security.production else None
     console = console_enabled(config.http.console, graphiql=ide is not None, production=security.production)
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
@@ -273,7 +279,7 @@ def create_app(
                 await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
             await sources.open()
             raw = await sources.describe_raw()
-            if raw:
+            if raw and federated is None:  # raw namespaces are the city's own, never federated
                 graphql_app.schema = build_schema(extensions, config.catalog, raw)
             app.state.sources = sources
             if freeze_startup_objects:

@@ -129,11 +129,13 @@ class WorkerSpec:
     log_level: str = "info"
     access_log: bool = True
     debug: bool | None = None
+    subgraph: bool = False
 
     @classmethod
-    def of(cls, settings: GatewaySettings, config: Path, host: str, port: int) -> WorkerSpec:
-        """The spec of ``onewindow serve CONFIG --host HOST --port PORT`` under the process ``settings``."""
-        return cls(config, host, port, settings.log_level, settings.access_log, settings.debug or None)
+    def of(cls, settings: GatewaySettings, config: Path, host: str, port: int, *, subgraph: bool = False) -> WorkerSpec:
+        """The spec of ``onewindow serve CONFIG --host HOST --port PORT [--subgraph]`` under the process
+        ``settings``."""
+        return cls(config, host, port, settings.log_level, settings.access_log, settings.debug or None, subgraph)
 
 
 @dataclass
@@ -365,7 +367,9 @@ def _serve_worker(spec: WorkerSpec, ready: Connection) -> None:
     log_config = logging_config(spec.log_level)  # redacted, as ``onewindow serve``'s
     logging.config.dictConfig(log_config)
     try:
-        application = create_app(load_config(spec.config), debug=spec.debug, freeze_startup_objects=True)
+        application = create_app(
+            load_config(spec.config), debug=spec.debug, freeze_startup_objects=True, subgraph=spec.subgraph
+        )
         sock = reuseport_socket(spec.host, spec.port)
     except (ConfigError, OSError) as exc:
         logger.error("worker %d cannot start: %s", os.getpid(), exc)
