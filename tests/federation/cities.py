@@ -16,7 +16,7 @@ from demo.departments import APPROVAL, CIVIL_AFFAIRS, EDUCATION, HRSS, PUBLIC_SE
 from demo.model import Dataset, Person
 from demo.variants import demo_yaml
 
-__all__ = ["CITY_A", "CITY_B", "City", "applicant_of_both"]
+__all__ = ["CITY_A", "CITY_B", "City", "applicant_of_both", "married_applicant"]
 
 CLERK_DEPARTMENT = "民政局"
 
@@ -60,3 +60,14 @@ def applicant_of_both(dataset: Dataset) -> tuple[Person, str]:
             if dataset.service_items_by_code[case.service_item].department == CLERK_DEPARTMENT:
                 return person, case.case_number
     raise AssertionError("the demo data has no insured graduate with a case at the clerk's department")
+
+
+def married_applicant(dataset: Dataset) -> tuple[Person, Person, str]:
+    """A married person with a case handled by the clerk's department, their spouse, and that case's number."""
+    for person in dataset.persons:
+        if person.marriage.spouse_id is None:
+            continue
+        for case in dataset.cases_by_applicant.get(person.id_number, ()):
+            if dataset.service_items_by_code[case.service_item].department == CLERK_DEPARTMENT:
+                return person, dataset.persons_by_id[person.marriage.spouse_id], case.case_number
+    raise AssertionError("the demo data has no married applicant with a case at the clerk's department")
