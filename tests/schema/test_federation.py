@@ -5,6 +5,7 @@ audit -- over the running demo departments. The composition by a real router is 
 from __future__ import annotations
 
 import datetime as dt
+import doctest
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from graphql import ObjectTypeDefinitionNode, parse
 
+import schema.federation
 from demo.departments import DemoDepartments
 from demo.model import Dataset, Person
 from gateway.app import create_app
@@ -75,6 +77,11 @@ async def test_each_city_declares_the_fields_its_own_departments_provide(
         assert _object_fields(sdl, "Query") == {
             "_entities", "_service", "person", "persons", "legalEntity", "case", "me"
         }  # fmt: skip
+
+
+def test_the_docstring_examples_hold() -> None:
+    results = doctest.testmod(schema.federation)
+    assert (results.failed, results.attempted > 0) == (0, True)
 
 
 def test_the_ordinary_schema_is_not_federated() -> None:
