@@ -57,6 +57,7 @@ from gateway.prefill_routes import prefill_endpoint, prefill_openapi
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
 from schema.context import GatewayContext, request_access
+from schema.federation import Subgraph
 from schema.query import build_schema
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ def create_app(
     freeze_startup_objects: bool = False,
     tracing: Tracing | None = None,
     metrics: GatewayMetrics | None = None,
+    subgraph: bool = False,
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
@@ -239,7 +241,11 @@ def create_app(
     off where several apps share a process (tests), whose frozen objects would never be collected.
 
     ``metrics``: the counters to add to (by default new ones), so that the gateways of successive configurations
-    (:mod:`gateway.reload`) count on from one another."""
+    (:mod:`gateway.reload`) count on from one another.
+
+
+    ``subgraph``: serve ``/graphql`` as an Apollo Federation v2 subgraph of what this configuration's sources provide,
+    for a province's router to compose (:mod:`schema.federation`)."""
     install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
     if tracing is None and config.tracing.enabled:
         tracing = _tracing(config)
@@ -254,7 +260,8 @@ def create_app(
     ]
     # The model (built-in and the configuration's additions) is built now, so that a wrong declaration fails when
     # the app is built; raw namespaces join it once their departments have described their records.
-    schema = build_schema(extensions, config.catalog)
+    federated = Subgraph.of(config) if subgraph else None
+    schema = build_schema(extensions, config.catalog, subgraph=federated)
     ide = "graphiql" if graphiql and not security.production else None
     console = console_enabled(config.http.console, graphiql=ide is not None, production=security.production)
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
@@ -298,7 +305,7 @@ def create_app(
                 await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
             await sources.open()
             raw = await sources.describe_raw()
-            if raw:
+            if raw and federated is None:  # raw namespaces are the city's own, never federated
                 graphql_app.schema = build_schema(extensions, config.catalog, raw)
             app.state.sources = sources
             if freeze_startup_objects:

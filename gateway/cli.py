@@ -5,7 +5,9 @@ onewindow demo --config mine.yaml   # the same, with your own file laid over the
 onewindow departments               # only the simulated departments; prints `export DEMO_...=` lines
 onewindow check onewindow.yaml      # validate a configuration; --probe also reaches every source once
 onewindow serve onewindow.yaml      # run the gateway under uvicorn; --workers N: N processes on the port
+onewindow serve city.yaml --subgraph   # ...as an Apollo Federation v2 subgraph, for a province's router
 onewindow schema [CONFIG]           # print the unified schema (SDL), with a configuration's model and raw types
+onewindow schema CONFIG --subgraph  # print the configuration's federation subgraph SDL
 onewindow policy explain CONFIG --kind clerk --department 民政局 --field Person.maritalStatus
 onewindow keys create|list|revoke   # API keys for counter terminals and integrators
 onewindow audit verify|prune        # the disclosure audit trail
@@ -49,6 +51,7 @@ from gateway.serving import serve_asgi
 from gateway.settings import GatewaySettings
 from gateway.sources import SourceSet
 from gateway.workers import Supervisor, WorkerSpec, refuse_process_state
+from schema.federation import PURPOSE_HEADER, Subgraph
 from schema.query import build_schema
 
 __all__ = ["app", "main"]
@@ -64,6 +67,11 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(forms_app, name="forms")
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "onewindow.yaml"
+_SUBGRAPH_HELP = (
+    "Serve /graphql as an Apollo Federation v2 subgraph for a province's router to compose (docs/federation.md): "
+    "Person @key(idNumber), LegalEntity @key(creditCode), each with the fields this file's sources provide; only "
+    f"lookups by key at the root. The router forwards Authorization and the purpose as {PURPOSE_HEADER}."
+)
 
 
 def _load(path: Path) -> GatewayConfig:
@@ -89,13 +97,24 @@ def schema(
     config: Annotated[
         Path | None, typer.Argument(help="A configuration: its model and raw namespaces join the built-in schema.")
     ] = None,
+    subgraph: Annotated[
+        bool,
+        typer.Option("--subgraph", help="The configuration's federation subgraph, as `serve --subgraph` serves it."),
+    ] = False,
 ) -> None:
     """Print the GraphQL schema (SDL): the built-in one, or a configuration's with its model and raw namespaces
-    (reached once, to read the departments' own descriptions)."""
+    (reached once, to read the departments' own descriptions); with --subgraph, the configuration's federation
+    subgraph (what a router reads from `_service { sdl }`)."""
     if config is None:
+        if subgraph:
+            _err.print("[red]--subgraph needs a configuration: its sources say which fields the subgraph holds[/]")
+            raise typer.Exit(2)
         sys.stdout.write(str(build_schema()) + "\n")
         return
     cfg = _load(config)
+    if subgraph:
+        sys.stdout.write(str(build_schema(catalog=cfg.catalog, subgraph=Subgraph.of(cfg))) + "\n")
+        return
     try:
         raw = asyncio.run(_describe_raw(cfg)) if any(src.raw for src in cfg.sources.values()) else []
     except ConfigError as exc:
@@ -190,9 +209,11 @@ def serve(
             "requests (0: only at SIGHUP).",
         ),
     ] = DEFAULT_RELOAD_INTERVAL,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help=_SUBGRAPH_HELP)] = False,
 ) -> None:
     """Run the gateway for a configuration file under uvicorn (in ``--workers`` processes); reload the file when
-    it changes or at SIGHUP, refusing (and logging) a file start-up would refuse."""
+    it changes or at SIGHUP, refusing (and logging) a file start-up would refuse. With --subgraph, as an Apollo Federation v2
+    subgraph."""
     settings = GatewaySettings()
     if log_format is not None:
         settings.log_format = log_format
@@ -201,12 +222,14 @@ def serve(
         _err.print("[red]no configuration file: pass one or set ONEWINDOW_CONFIG[/]")
         raise typer.Exit(2)
     cfg = _load(path)
-    options: dict[str, Any] = {"debug": settings.debug or None, "metrics": GatewayMetrics()}  # kept across reloads
+    # the same options for every configuration the reloader builds; the counters carry on across reloads
+    options: dict[str, Any] = {"debug": settings.debug or None, "metrics": GatewayMetrics(), "subgraph": subgraph}
     application = _build(cfg, path, **options)
     host = host or settings.host or cfg.http.host
     port = port if port is not None else (settings.port or cfg.http.port)
     if workers > 1:  # each process with a socket of its own on the port (gateway/workers.py)
-        raise typer.Exit(_supervise(path, cfg, WorkerSpec.of(settings, path, host, port, reload_interval), workers))
+        spec = WorkerSpec.of(settings, path, host, port, reload_interval, subgraph=subgraph)
+        raise typer.Exit(_supervise(path, cfg, spec, workers))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the gateway's lifespan listens for it
     reloading = ReloadingGateway(
         path,

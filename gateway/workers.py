@@ -137,6 +137,7 @@ class WorkerSpec:
     debug: bool | None = None
     log_format: LogFormat = "text"
     reload_interval: float = DEFAULT_RELOAD_INTERVAL  # seconds between polls of the configuration file
+    subgraph: bool = False
 
     @classmethod
     def of(
@@ -146,6 +147,8 @@ class WorkerSpec:
         host: str,
         port: int,
         reload_interval: float = DEFAULT_RELOAD_INTERVAL,
+        *,
+        subgraph: bool = False,
     ) -> WorkerSpec:
         """The spec of ``onewindow serve CONFIG --host HOST --port PORT`` under the process ``settings``."""
         return cls(
@@ -157,6 +160,7 @@ class WorkerSpec:
             settings.debug or None,
             settings.log_format,
             reload_interval,
+            subgraph,
         )
 
 
@@ -397,7 +401,7 @@ def _serve_worker(spec: WorkerSpec, ready: Connection, workers: int) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the gateway's lifespan listens for it
     log_config = logging_config(spec.log_level, spec.log_format)  # redacted, as ``onewindow serve``'s
     logging.config.dictConfig(log_config)
-    build = functools.partial(create_app, debug=spec.debug, metrics=GatewayMetrics())
+    build = functools.partial(create_app, debug=spec.debug, metrics=GatewayMetrics(), subgraph=spec.subgraph)
     try:
         gateway = load_config(spec.config)
         application = ReloadingGateway(

@@ -29,6 +29,7 @@ from schema.audit import AccessLogEntry, AuditLogRecord, audit_log, my_access_lo
 from schema.catalog import CATALOG
 from schema.context import GatewayInfo
 from schema.enums import CaseStatus
+from schema.federation import SUBGRAPH_ROOTS, Subgraph
 from schema.forms import FormInfo, FormPrefillResult, list_forms, prefill_form
 from schema.materials import material_type, read_materials
 from schema.scalars import SCALARS, CreditCode, IdNumber
@@ -95,8 +96,11 @@ def _viewer(info: GatewayInfo) -> Viewer:
     )
 
 
-def _query_type(types: SchemaTypes) -> type[Any]:
-    """The root query over the generated types: lookups by key, the case listing, the viewer and the audit."""
+def _query_type(
+    types: SchemaTypes, *, roots: Sequence[str] | None = None, directives: Sequence[object] = ()
+) -> type[Any]:
+    """The root query over the generated types: lookups by key, the case listing, the viewer and the audit (only
+    ``roots`` of them when given)."""
     Person, LegalEntity, Case = types.entities["Person"], types.entities["LegalEntity"], types.entities["Case"]
     CaseEdge = _make_type("CaseEdge", {"cursor": (str, None), "node": (Case, None)}, description=None)
     CaseConnection = _make_type(
@@ -289,6 +293,8 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             ),
         },
         description="One endpoint over every department system: ask by the applicant's key.",
+        only=roots,
+        directives=directives,
     )
 
 
@@ -297,12 +303,22 @@ def _list_of(item: Any) -> Any:
     return list[item]
 
 
-def _make_type(name: str, fields: dict[str, tuple[Any, Any]], *, description: str | None) -> type[Any]:
-    """A strawberry type made at run time from ``{attribute: (annotation, strawberry.field or None)}``."""
+def _make_type(
+    name: str,
+    fields: dict[str, tuple[Any, Any]],
+    *,
+    description: str | None,
+    only: Sequence[str] | None = None,
+    directives: Sequence[object] = (),
+) -> type[Any]:
+    """A strawberry type made at run time from ``{attribute: (annotation, strawberry.field or None)}`` (only the
+    attributes ``only`` when given)."""
+    if only is not None:
+        fields = {attr: fields[attr] for attr in only}
     namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
     namespace["__annotations__"] = {attr: annotation for attr, (annotation, _) in fields.items()}
     namespace.update({attr: value for attr, (_, value) in fields.items() if value is not None})
-    return strawberry.type(type(name, (), namespace), name=name, description=description)
+    return strawberry.type(type(name, (), namespace), name=name, description=description, directives=directives)
 
 
 @strawberry.type(description="Changes an officer or integrator may make.")
@@ -325,11 +341,18 @@ def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
     catalog: Catalog | None = None,
     raw: Sequence[RawField] = (),
+    subgraph: Subgraph | None = None,
 ) -> strawberry.Schema:
     """The unified schema for ``catalog`` (the built-in model by default) and the raw namespaces ``raw``, with the
-    gateway's extensions (classes or factories: one instance per request)."""
-    types = build_types(catalog if catalog is not None else CATALOG, raw)
+    gateway's extensions (classes or factories: one instance per request); with ``subgraph``, that gateway's
+    federation subgraph (:mod:`schema.federation`), which has no raw namespaces."""
     caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
+    if subgraph is not None:
+        types = subgraph.types(catalog if catalog is not None else CATALOG)
+        query = _query_type(types, roots=SUBGRAPH_ROOTS, directives=subgraph.root_directives)
+        config = StrawberryConfig(scalar_map=SCALARS)
+        return subgraph.schema(query=query, extensions=[*extensions, *caches], config=config)
+    types = build_types(catalog if catalog is not None else CATALOG, raw)
     return LoggedSchema(
         query=_query_type(types),
         mutation=Mutation,

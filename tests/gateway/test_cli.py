@@ -222,3 +222,29 @@ async def test_demo_config_names_the_key_at_fault_in_the_laid_over_file(tmp_path
     assert result.exit_code == 2, result.output
     assert "security.rate_limit" in result.output
     assert str(mine) in " ".join(result.output.split())
+
+
+def test_schema_subgraph_prints_what_serve_subgraph_serves(tmp_path: Path) -> None:
+    config = tmp_path / "city.yaml"
+    config.write_text(
+        "security: {production: false}\n"
+        'model:\n  entities:\n    Person:\n      fields:\n        allowanceAmounts: {type: "[Decimal]"}\n'
+        "sources:\n  allowance:\n    kind: sql\n    department: 民政局社会救助系统\n"
+        f"    url: sqlite+aiosqlite:///{tmp_path / 'allowance.db'}\n"
+        "    queries: {grants: {table: T_DB, key_column: SFZH, many: true}}\n"
+        "    raw: {entity: Person}\n"
+        "    provides: {Person.allowanceAmounts: {query: grants, value: JE}}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["schema", str(config), "--subgraph"])
+    assert result.exit_code == 0, result.output
+    person = result.stdout.split('type Person @key(fields: "idNumber", resolvable: true) @shareable {')[1].split("}")[0]
+    # this city's one field and the key; no raw namespace (a city's own), nothing it does not provide
+    assert [line.split(":")[0].strip() for line in person.splitlines() if ":" in line and '"' not in line] == [
+        "allowanceAmounts",
+        "idNumber",
+    ]
+    assert "_entities(representations: [_Any!]!): [_Entity]!" in result.stdout
+    no_config = runner.invoke(app, ["schema", "--subgraph"])
+    assert no_config.exit_code == 2
+    assert "--subgraph needs a configuration" in no_config.output
