@@ -212,8 +212,8 @@ def serve(
     subgraph: Annotated[bool, typer.Option("--subgraph", help=_SUBGRAPH_HELP)] = False,
 ) -> None:
     """Run the gateway for a configuration file under uvicorn (in ``--workers`` processes); reload the file when
-    it changes or at SIGHUP, refusing (and logging) a file start-up would refuse. With --subgraph, as an Apollo Federation v2
-    subgraph."""
+    it changes or at SIGHUP, refusing (and logging) a file start-up would refuse. With --subgraph, as an Apollo
+    Federation v2 subgraph."""
     settings = GatewaySettings()
     if log_format is not None:
         settings.log_format = log_format
