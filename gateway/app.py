@@ -38,6 +38,7 @@ from auth.audit import AuditLog
 from auth.backend import GatewayAuthBackend, Identity, RequirePrincipal, unauthorized
 from auth.cas import cas_routes
 from auth.policy import Policy
+from auth.purposes import Clock, utc_now
 from cache import RecordCache
 from cache.responses import CachedResponse, ResponseCache, stamps_of
 from gateway.config import GatewayConfig
@@ -204,6 +205,7 @@ def create_app(
     debug: bool | None = None,
     graphiql: bool | None = None,
     freeze_startup_objects: bool = False,
+    clock: Clock = utc_now,
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
@@ -216,7 +218,9 @@ def create_app(
     has opened everything, move every object built so far -- modules, the schema, parsed WSDLs, pools -- out of the
     cycle collector's generations (:func:`gc.freeze`), so that its full collections scan only what requests
     allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. Left
-    off where several apps share a process (tests), whose frozen objects would never be collected."""
+    off where several apps share a process (tests), whose frozen objects would never be collected.
+
+    ``clock``: the time purposes are judged by (an intake's lifetime, a closed case's grace period); tests move it."""
     install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
     debug = config.http.debug if debug is None else debug
     graphiql = config.http.graphiql if graphiql is None else graphiql
@@ -233,7 +237,7 @@ def create_app(
     ide = "graphiql" if graphiql and not security.production else None
     console = console_enabled(config.http.console, graphiql=ide is not None, production=security.production)
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
-    policy = Policy(config)
+    policy = Policy(config, clock=clock)
     identity = Identity(config.auth, production=security.production)
     audit = AuditLog(config.auth.audit) if config.auth.audit is not None else None
     # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
