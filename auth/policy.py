@@ -381,12 +381,8 @@ class Policy:
                 f" -> {'usable' if why is None else why.reason}" + (f" (read as {acting})" if acting else "")
             )
         verdict = self.field(principal, entity, field_name, own=own)
-        if not own and self.wants_purpose(principal, verdict):
-            if purpose is None:
-                detail = f"reading this {entity} needs a purpose: a case number, or an intake registered at the window"
-                verdict = Verdict(False, Reason.PURPOSE_REQUIRED, detail)
-            else:
-                verdict = self.under_purpose(principal, entity, field_name, purpose, role, now=self.now())
+        if not own and purpose is not None and self.wants_purpose(principal, verdict):
+            verdict = self.under_purpose(principal, entity, field_name, purpose, role, now=self.now())
         if verdict.allowed:
             lines.append(f"RELEASED: {verdict.detail}" + (f"; masked as {verdict.mask}" if verdict.mask else ""))
         else:
