@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from auth.audit import AuditEntry, Outcome
@@ -100,6 +100,9 @@ class Access:
         self._under: dict[tuple[str, str, PurposeFacts, Role, bool], Verdict] = {}
         self._case_owner: dict[str, asyncio.Future[str | None]] = {}
         self._households: dict[str, asyncio.Future[frozenset[str]]] = {}
+        # Whether a decision depended on the clock (an intake's lifetime, a closed case's grace period): such an
+        # answer is not kept whole (cache.responses), since the same request may be refused a minute later.
+        self.timed = False
         self._disclosures: dict[tuple[str, str], _Disclosure] = {}
 
     # -- decisions ------------------------------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class Access:
         stranger = purpose.applicant is not None and applicant != purpose.applicant
         if stranger and (applicant is None or not await self._member(facts, purpose.applicant or "")):
             return Verdict(False, Reason.PURPOSE_INVALID, f"case {case} does not belong to this applicant")
-        return facts
+        return replace(facts, member=True) if stranger else facts
 
     async def _member(self, facts: PurposeFacts, key: str) -> bool:
         """Whether ``key`` lives in the household of the purpose's applicant and its item assesses the household."""
@@ -201,6 +204,8 @@ class Access:
         found = await self._purpose(entity, key, purpose)
         if isinstance(found, Verdict):
             return found
+        if found.intake or (found.closed_at is not None and self.policy.grace is not None):
+            self.timed = True
         role = await self._role(found, entity, key)
         itself = purpose is None or purpose.applicant is None
         slot = (entity, field_name, found, role, itself)

@@ -293,7 +293,7 @@ class Policy:
                 return Verdict(
                     False,
                     Reason.NOT_NEEDED,
-                    f"service item {facts.item} needs no {entity}.{field_name} of the {role} "
+                    f"service item {facts.item} needs no {entity}.{field_name} of the {role.noun} "
                     f"(need to know: it needs {listed or 'nothing'})",
                 )
             under += ", needed by its service item"
@@ -309,7 +309,7 @@ class Policy:
         return None
 
     def _need_to_know(self, facts: PurposeFacts, window: bool) -> bool:
-        if facts.intake or window:
+        if facts.intake or window or facts.member:
             return True
         needs = self.needs.get(facts.item or "")
         return needs.need_to_know if needs is not None else self.config.purposes.need_to_know
@@ -391,7 +391,7 @@ class Policy:
 
     def _explain_purpose(self, principal: Principal, facts: PurposeFacts, role: Role) -> list[str]:
         item = facts.item or "-"
-        lines = [f"purpose: {facts.what}, service item {item} of {facts.department or '-'}, read of the {role}"]
+        lines = [f"purpose: {facts.what}, service item {item} of {facts.department or '-'}, read of the {role.noun}"]
         window = self.handles(principal, facts)
         if window is None:
             lines.append(
@@ -412,10 +412,18 @@ class Policy:
             lasts = "case open"
         lines.append(f"expiry: {lasts} -> {'still a purpose' if expired is None else expired.reason}")
         if self._need_to_know(facts, bool(window)):
-            why = "an intake" if facts.intake else "a comprehensive window" if window else "configured for the item"
+            why = (
+                "an intake"
+                if facts.intake
+                else "a comprehensive window"
+                if window
+                else "a household member's purpose"
+                if facts.member
+                else "configured for the item"
+            )
             needs = self.needs.get(item)
             listed = ", ".join(needs.fields(role)) if needs is not None else ""
-            lines.append(f"need to know ({why}): item {item} needs of the {role}: {listed or 'nothing'}")
+            lines.append(f"need to know ({why}): item {item} needs of the {role.noun}: {listed or 'nothing'}")
         else:
             lines.append("need to know: off for this item read by its own department (purposes.need_to_know)")
         return lines

@@ -70,8 +70,12 @@ class Role(StrEnum):
     """Whom a read under a purpose is about, relative to the purpose's applicant."""
 
     APPLICANT = "applicant"
-    RELATED = "related person"  # reached from the applicant by a relation (a spouse, a legal representative)
-    MEMBER = "household member"  # a member of the applicant's household, under an item assessing the household
+    RELATED = "related"  # reached from the applicant by a relation (a spouse, a legal representative)
+    MEMBER = "member"  # a member of the applicant's household, under an item assessing the household
+
+    @property
+    def noun(self) -> str:
+        return {"applicant": "applicant", "related": "related person", "member": "household member"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ class PurposeFacts:
     closed_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     applicant: str | None = None  # the purpose's applicant (the case's, the intake's)
+    member: bool = False  # stated for a member of the applicant's household, not for the applicant
 
     @property
     def what(self) -> str:

@@ -169,6 +169,7 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
             or getattr(state, "result_errors", False)
             or not context.response_cacheable
             or context.time_dependent
+            or context.access.timed
             or not context.sources.all_cached
             or not context.sources.stamps
             or "set-cookie" in response.headers
