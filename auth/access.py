@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from auth.audit import AuditEntry, Outcome
@@ -27,7 +27,8 @@ from auth.config import Mask
 from auth.masking import mask_parts, mask_value
 from auth.policy import Policy, Reason, Verdict
 from auth.principal import Principal, PrincipalKind
-from gateway.errors import AuditUnavailable, Forbidden, SourceError
+from auth.purposes import Intake, IntakeProblem, PurposeFacts, Role
+from gateway.errors import AuditUnavailable, BadUserInput, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.sources import Provenance, RequestSources, once
 
@@ -37,10 +38,12 @@ __all__ = ["Access", "Purpose", "Released"]
 @dataclass(frozen=True, slots=True)
 class Purpose:
     """Why the caller reads an applicant: a case number, and the applicant that case must belong to (``None`` when
-    the case itself is what is being read)."""
+    the case itself is what is being read). An intake purpose (registered before the case exists) carries its
+    token in ``intake`` and its number in ``case_number`` (what the audit records)."""
 
     case_number: str
     applicant: str | None
+    intake: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +92,17 @@ class Access:
         self.audit_ready = audit_ready
         # Entities whose disclosure is personal data and is audited (the model's personal entities).
         self.audited = policy.personal
-        self.at = dt.datetime.now(dt.UTC)
+        self.at = policy.now()
         # Paths of personal values in the response, withheld if the audit cannot commit.
         self.personal_paths: list[tuple[str | int, ...]] = []
         self._verdicts: dict[tuple[str, str, bool], Verdict] = {}
-        self._purposes: dict[tuple[str, str | None], asyncio.Future[tuple[Reason, str] | None]] = {}
+        self._purposes: dict[Purpose, asyncio.Future[PurposeFacts | Verdict]] = {}
+        self._under: dict[tuple[str, str, PurposeFacts, Role, bool], Verdict] = {}
         self._case_owner: dict[str, asyncio.Future[str | None]] = {}
+        self._households: dict[str, asyncio.Future[frozenset[str]]] = {}
+        # Whether a decision depended on the clock (an intake's lifetime, a closed case's grace period): such an
+        # answer is not kept whole (cache.responses), since the same request may be refused a minute later.
+        self.timed = False
         self._disclosures: dict[tuple[str, str], _Disclosure] = {}
 
     # -- decisions ------------------------------------------------------------------------------------------------
@@ -125,40 +133,112 @@ class Access:
             return None
         return applicant.key if isinstance(applicant, EntityKey) else None
 
-    async def _purpose_problem(self, entity: str, key: str, purpose: Purpose | None) -> tuple[Reason, str] | None:
+    async def _purpose(self, entity: str, key: str, purpose: Purpose | None) -> PurposeFacts | Verdict:
+        """What the purpose is (checked once per request), or the refusal it earns."""
         if purpose is None:
-            if entity == "Case":
-                purpose = Purpose(key, None)
-            else:
-                return Reason.PURPOSE_REQUIRED, f"reading this {entity} needs a purpose: the case number being handled"
-        return await once(self._purposes, (purpose.case_number, purpose.applicant), lambda: self._check(purpose))
+            if entity != "Case":
+                detail = f"reading this {entity} needs a purpose: the case number being handled, or an intake"
+                return Verdict(False, Reason.PURPOSE_REQUIRED, detail)
+            purpose = Purpose(key, None)
+        return await once(self._purposes, purpose, lambda: self._check(purpose))
 
-    async def _check(self, purpose: Purpose) -> tuple[Reason, str] | None:
+    async def _check(self, purpose: Purpose) -> PurposeFacts | Verdict:
+        if purpose.intake is not None:
+            try:
+                intake = self.policy.intakes.verify(purpose.intake, self.principal, purpose.applicant or "")
+            except IntakeProblem as exc:
+                return Verdict(False, Reason.PURPOSE_EXPIRED if exc.expired else Reason.PURPOSE_INVALID, exc.detail)
+            return intake.facts(purpose.applicant or "")
         case = purpose.case_number
         try:
             if not await self.sources.exists("Case", case, "status"):
-                return Reason.PURPOSE_INVALID, f"case {case} does not exist"
-            if purpose.applicant is not None and await self._applicant_of(case) != purpose.applicant:
-                return Reason.PURPOSE_INVALID, f"case {case} does not belong to this applicant"
+                return Verdict(False, Reason.PURPOSE_INVALID, f"case {case} does not exist")
+            applicant = await self._applicant_of(case)
             item = await self.sources.value("Case", case, "serviceItem")
-            department = (
-                await self.sources.value("ServiceItem", item.key, "department") if isinstance(item, EntityKey) else None
-            )
+            code = item.key if isinstance(item, EntityKey) else None
+            department = await self.sources.value("ServiceItem", code, "department") if code is not None else None
+            closed_at = await self.sources.value("Case", case, "closedAt")
         except SourceError as exc:
-            return Reason.PURPOSE_INVALID, f"the purpose could not be confirmed: {exc.code} from {exc.source}"
-        if department is None or department != self.principal.department:
-            return Reason.PURPOSE_INVALID, f"case {case} is not handled by {self.principal.department or 'the caller'}"
-        return None
+            detail = f"the purpose could not be confirmed: {exc.code} from {exc.source}"
+            return Verdict(False, Reason.PURPOSE_INVALID, detail)
+        facts = PurposeFacts(
+            case,
+            code,
+            department,
+            closed_at=closed_at if isinstance(closed_at, dt.datetime) else None,
+            applicant=applicant,
+        )
+        # Another person than the case's applicant: a member of their household, under an item assessing it.
+        stranger = purpose.applicant is not None and applicant != purpose.applicant
+        if stranger and (applicant is None or not await self._member(facts, purpose.applicant or "")):
+            return Verdict(False, Reason.PURPOSE_INVALID, f"case {case} does not belong to this applicant")
+        return replace(facts, member=True) if stranger else facts
+
+    async def _member(self, facts: PurposeFacts, key: str) -> bool:
+        """Whether ``key`` lives in the household of the purpose's applicant and its item assesses the household."""
+        needs = self.policy.needs.get(facts.item or "")
+        if needs is None or not needs.household or facts.applicant is None:
+            return False
+        applicant = facts.applicant
+        return key in await once(self._households, applicant, lambda: self._household_of(applicant))
+
+    async def _household_of(self, applicant: str) -> frozenset[str]:
+        relation = self.policy.config.purposes.household_relation
+        try:
+            members = await self.sources.value("Person", applicant, relation)
+        except SourceError:
+            return frozenset()
+        return frozenset(m.key for m in members or () if isinstance(m, EntityKey))
+
+    async def _role(self, facts: PurposeFacts, entity: str, key: str) -> Role:
+        if entity != "Person" or facts.applicant is None or key == facts.applicant:
+            return Role.APPLICANT
+        return Role.MEMBER if await self._member(facts, key) else Role.RELATED
 
     async def check(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """The verdict for one field of one entity, with the purpose checked; nothing is recorded."""
         own = await self.own(entity, key)
         verdict = self._verdict(entity, field_name, own)
-        if verdict.allowed and verdict.needs_purpose:
-            problem = await self._purpose_problem(entity, key, purpose)
-            if problem is not None:
-                verdict = Verdict(False, problem[0], problem[1])
-        return verdict
+        if own or not self.policy.wants_purpose(self.principal, verdict):
+            return verdict
+        found = await self._purpose(entity, key, purpose)
+        if isinstance(found, Verdict):
+            return found
+        if found.intake or (found.closed_at is not None and self.policy.grace is not None):
+            self.timed = True
+        role = await self._role(found, entity, key)
+        itself = purpose is None or purpose.applicant is None
+        slot = (entity, field_name, found, role, itself)
+        under = self._under.get(slot)
+        if under is None:
+            under = self._under[slot] = self.policy.under_purpose(
+                self.principal, entity, field_name, found, role, now=self.at, case_itself=itself
+            )
+        return under
+
+    async def register_intake(self, entity: str, applicant: str, item: str) -> Intake:
+        """Register an intake purpose: ``applicant`` (an ``entity`` key) is applying for the service ``item`` at
+        this caller's window, before any case exists. The caller must handle the item (their department's, or one
+        their window takes in); the registration is audited under the applicant, a refusal too."""
+        principal = self.principal
+        verdict = self.policy.entity(principal, entity)
+        if verdict.allowed and principal.kind not in self.policy.config.purpose_required:
+            verdict = Verdict(False, Reason.ROLE_REQUIRED, f"a {principal.kind} reads without a purpose: no intake")
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            raise self.refuse(entity, applicant, "intake", None, verdict.reason, verdict.detail)
+        department = await self.sources.value("ServiceItem", item, "department")
+        if department is None:
+            raise BadUserInput(f"no service item {item!r} on the approval platform")
+        if item not in self.policy.needs:
+            detail = f"service item {item} has no forms, materials or purposes entry: an intake would release nothing"
+            raise BadUserInput(detail)
+        if self.policy.handles(principal, PurposeFacts(item, item, department)) is None:
+            detail = f"service item {item} is {department}'s, and no window of the caller takes it in"
+            raise self.refuse(entity, applicant, "intake", None, Reason.PURPOSE_INVALID, detail)
+        intake = self.policy.intakes.issue(principal, item, department, entity, applicant)
+        self._note(entity, applicant, Purpose(intake.number, applicant, intake.token)).released.add("intake")
+        return intake
 
     async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """:meth:`check`, with a refusal recorded (for the audit) and raised."""

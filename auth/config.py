@@ -14,6 +14,9 @@
       policy:
         masking:
           Person.phone: {mask: phone, reveal_to: [case_handler]}
+        purposes:                       # purposes that fit a service hall (auth/purposes.py)
+          grace: 30d
+          windows: {comprehensive: {roles: [comprehensive_window], items: ["11010501300003"]}}
 
 Each part is checked at start-up; the source-level parts of the policy (a field's ``sharing`` class, a source's
 ``owner`` and ``agreements``) sit with the source they describe.
@@ -31,7 +34,7 @@ from auth.cas import CasConfig
 from auth.oidc import OidcIssuerConfig
 from auth.principal import Principal, PrincipalKind
 from auth.sessions import SessionConfig
-from gateway.durations import Strict
+from gateway.durations import Duration, KeySecret, Strict
 
 __all__ = [
     "DEFAULT_ENTITY_ACCESS",
@@ -40,6 +43,9 @@ __all__ = [
     "Mask",
     "MaskRule",
     "PolicyConfig",
+    "PurposeItemConfig",
+    "PurposesConfig",
+    "WindowConfig",
 ]
 
 _STAFF = [PrincipalKind.CLERK, PrincipalKind.OFFICER, PrincipalKind.SERVICE]
@@ -72,6 +78,50 @@ class MaskRule(Strict):
     reveal_to: list[str] = Field(default_factory=list)
 
 
+DEFAULT_INTAKE_TTL = 1800.0
+"""How long an intake purpose lasts by default: half an hour at the window."""
+DEFAULT_HOUSEHOLD_RELATION = "householdMembers"
+
+
+class WindowConfig(Strict):
+    """A kind of window that takes in applications for other departments (综合窗口): clerks holding one of
+    ``roles`` (or sitting at one of ``windows``) are authorised for the service items ``items`` (codes), and read
+    under a purpose for one of them what that item needs, as the item's department would."""
+
+    roles: list[str] = Field(default_factory=list)
+    windows: list[str] = Field(default_factory=list)
+    items: list[str] = Field(min_length=1)
+
+
+class PurposeItemConfig(Strict):
+    """What one service item needs beyond its forms and materials. ``need_to_know``: release only what the item
+    needs to a clerk of its own department too (``null``: the section's default). ``extra``: more field paths it
+    needs (``Person.phone``, ``Person.spouse.gender``). ``household``: the fields it needs of each member of the
+    applicant's household (``Person.name``): such an item assesses the household, and a member is read under the
+    applicant's purpose."""
+
+    need_to_know: bool | None = None
+    extra: list[str] = Field(default_factory=list)
+    household: list[str] = Field(default_factory=list)
+
+
+class PurposesConfig(Strict):
+    """Purposes that fit a service hall (see :mod:`auth.purposes`). ``intake_ttl``: how long an intake purpose
+    (registered before the case exists) lasts. ``intake_secret``: signs intake purposes (at least 32 bytes; left
+    out, ``auth.sessions.secret``, else a random one per process). ``grace``: how long after a case closes it
+    still serves as a purpose (``null``: for ever). ``need_to_know``: every item releases only what it needs, not
+    only to comprehensive windows and intakes. ``household_relation``: the Person relation listing a person's
+    household."""
+
+    intake_ttl: Duration = DEFAULT_INTAKE_TTL
+    intake_secret: KeySecret | None = None
+    grace: Duration | None = None
+    need_to_know: bool = False
+    household_relation: str = DEFAULT_HOUSEHOLD_RELATION
+    windows: dict[str, WindowConfig] = Field(default_factory=dict)
+    items: dict[str, PurposeItemConfig] = Field(default_factory=dict)
+
+
 class PolicyConfig(Strict):
     """Who may read what. ``entities``: the principal kinds allowed each entity. ``purpose_required``: kinds that
     must state a purpose (a case number) to read the applicants in ``purpose_entities``. ``masking``:
@@ -87,6 +137,7 @@ class PolicyConfig(Strict):
     masking: dict[str, MaskRule] = Field(default_factory=dict)
     supervisor_role: str = "supervisor"
     invalidate_roles: list[str] = Field(default_factory=lambda: ["cache_admin"])
+    purposes: PurposesConfig = Field(default_factory=PurposesConfig)
 
 
 class DevelopmentPrincipal(Strict):

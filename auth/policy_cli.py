@@ -2,10 +2,17 @@
 
     onewindow policy explain onewindow.yaml --kind clerk --department 民政局 --role case_handler \\
         --field Person.maritalStatus
+
+Under a purpose (``--purpose-item`` and the item's ``--purpose-department``; ``--closed-on`` for a closed case,
+``--intake`` for an intake purpose; ``--of member`` for a household member), with the purposes rules::
+
+    onewindow policy explain onewindow.yaml --department 政务服务中心 --role comprehensive_window \\
+        --field Person.socialInsurance --purpose-item 11010501300003 --purpose-department 民政局 --of member
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -17,6 +24,7 @@ from rich.console import Console
 
 from auth.policy import Policy
 from auth.principal import Principal, PrincipalKind
+from auth.purposes import PurposeFacts, Role
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import ConfigError
 
@@ -37,6 +45,16 @@ def explain(
     scope: Annotated[list[str] | None, typer.Option("--scope", help="An API key scope; implies --via api_key.")] = None,
     own: Annotated[bool, typer.Option("--own", help="A citizen reading their own record.")] = False,
     subject: Annotated[str, typer.Option(help="The principal's subject, for the printout.")] = "principal",
+    window: Annotated[str | None, typer.Option(help="The window the principal sits at, e.g. A-01.")] = None,
+    purpose_item: Annotated[str | None, typer.Option(help="The purpose's service item code.")] = None,
+    purpose_department: Annotated[str | None, typer.Option(help="The department of the purpose's item.")] = None,
+    closed_on: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The purpose's case closed on this day.")
+    ] = None,
+    intake: Annotated[bool, typer.Option("--intake", help="The purpose is an intake, registered now.")] = False,
+    of: Annotated[
+        Role, typer.Option("--of", help="Whom the field is read of, relative to the applicant.")
+    ] = Role.APPLICANT,
 ) -> None:
     """Print why each --field would be released to the described principal, or refused, rule by rule."""
     try:
@@ -50,9 +68,25 @@ def explain(
         kind=kind,
         via="api_key" if scope else "explain",
         department=department,
+        window=window,
         roles=frozenset(role or ()),
         scopes=frozenset(scope or ()),
     )
+    purpose = None
+    if purpose_item is not None:
+        now = policy.now()
+        purpose = PurposeFacts(
+            "<intake>" if intake else "<case>",
+            purpose_item,
+            purpose_department,
+            intake=intake,
+            closed_at=closed_on.replace(tzinfo=dt.UTC) if closed_on is not None else None,
+            expires_at=now + policy.intakes.ttl if intake else None,
+            member=of is Role.MEMBER,
+        )
+    elif intake or closed_on is not None or purpose_department is not None:
+        _err.print("[bold red]--purpose-item is required[/] with --purpose-department, --closed-on or --intake")
+        raise typer.Exit(2)
     refused = False
     for target in field:
         entity, _, name = target.partition(".")
@@ -60,7 +94,7 @@ def explain(
             _err.print(f"[bold red]unknown field[/] {target!r} (use Entity.field, e.g. Person.maritalStatus)")
             raise typer.Exit(2)
         _out.print(f"[bold]{target}[/]")
-        lines = policy.explain(principal, entity, name, own=own)
+        lines = policy.explain(principal, entity, name, own=own, purpose=purpose, role=of)
         for line in lines:
             _out.print(f"  {line}", highlight=False, soft_wrap=True)
         refused = refused or lines[-1].startswith("REFUSED")

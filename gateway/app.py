@@ -39,6 +39,7 @@ from auth.audit import AuditLog
 from auth.backend import GatewayAuthBackend, Identity, RequirePrincipal, unauthorized
 from auth.cas import cas_routes
 from auth.policy import Policy
+from auth.purposes import Clock, utc_now
 from cache import RecordCache
 from cache.responses import CachedResponse, ResponseCache, stamps_of
 from gateway.config import GatewayConfig
@@ -176,6 +177,7 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
             or getattr(state, "result_errors", False)
             or not context.response_cacheable
             or context.time_dependent
+            or context.access.timed
             or not context.sources.all_cached
             or not context.sources.stamps
             or "set-cookie" in response.headers
@@ -226,6 +228,7 @@ def create_app(
     tracing: Tracing | None = None,
     metrics: GatewayMetrics | None = None,
     subgraph: bool = False,
+    clock: Clock = utc_now,
 ) -> Starlette:
     """Build the gateway for ``config``. Adapters may be given (tests, embedding); otherwise built from config.
 
@@ -243,9 +246,11 @@ def create_app(
     ``metrics``: the counters to add to (by default new ones), so that the gateways of successive configurations
     (:mod:`gateway.reload`) count on from one another.
 
-
     ``subgraph``: serve ``/graphql`` as an Apollo Federation v2 subgraph of what this configuration's sources provide,
-    for a province's router to compose (:mod:`schema.federation`)."""
+    for a province's router to compose (:mod:`schema.federation`).
+
+
+    ``clock``: the time purposes are judged by (an intake's lifetime, a closed case's grace period); tests move it."""
     install_redaction()  # for the whole process: no record, whoever handles it, carries a personal value in clear
     if tracing is None and config.tracing.enabled:
         tracing = _tracing(config)
@@ -265,7 +270,7 @@ def create_app(
     ide = "graphiql" if graphiql and not security.production else None
     console = console_enabled(config.http.console, graphiql=ide is not None, production=security.production)
     # Built here so that a policy, issuer or key-store setting that is wrong fails when the app is built.
-    policy = Policy(config)
+    policy = Policy(config, clock=clock)
     identity = Identity(config.auth, production=security.production)
     audit = AuditLog(config.auth.audit) if config.auth.audit is not None else None
     # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects

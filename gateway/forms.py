@@ -34,7 +34,16 @@ from gateway.durations import Strict
 from gateway.errors import ConfigError
 from gateway.model import Catalog, FieldSpec
 
-__all__ = ["CompiledField", "CompiledForm", "FieldHop", "FormField", "FormTemplate", "compile_form", "compile_forms"]
+__all__ = [
+    "CompiledField",
+    "CompiledForm",
+    "FieldHop",
+    "FormField",
+    "FormTemplate",
+    "compile_form",
+    "compile_forms",
+    "compile_path",
+]
 
 
 class FormField(Strict):
@@ -95,9 +104,17 @@ def compile_form(name: str, form: FormTemplate, catalog: Catalog) -> CompiledFor
 
 
 def _hops(where: str, path: str, form: FormTemplate, catalog: Catalog) -> tuple[FieldHop, ...]:
-    root, *steps = path.split(".")
-    if root != form.applicant:
+    if path.split(".")[0] != form.applicant:
         raise ConfigError(where, f"{path!r} must start at the form's applicant, {form.applicant}")
+    return compile_path(where, path, catalog)
+
+
+def compile_path(where: str, path: str, catalog: Catalog) -> tuple[FieldHop, ...]:
+    """The reads of a unified field path starting at an entity (``Person.spouse.name``: the person's ``spouse``,
+    then that person's ``name``); raises :class:`ConfigError` at ``where`` when the model has no such path."""
+    root, *steps = path.split(".")
+    if root not in catalog:
+        raise ConfigError(where, f"{path!r} must start at an entity of the model ({', '.join(catalog.entities)})")
     if not steps:
         raise ConfigError(where, f"{path!r} names no field of {root}")
     hops: list[FieldHop] = []

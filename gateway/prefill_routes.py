@@ -6,6 +6,7 @@ sent, and if the audit store cannot commit nothing personal is sent (503). Descr
 ``/prefill/openapi.json``::
 
     GET /prefill/social_assistance/11010519491231002X?purpose=BJ20260101000004&conflicts=true
+    GET /prefill/social_assistance/11010519491231002X?intake=<token of registerIntake>
     {"form": "social_assistance", "applicant": "...", "fields": [{"label": "申请人姓名", "status": "PREFILLED",
      "value": "王秀英", "provenance": [{"source": "public_security", ...}], ...}]}
 """
@@ -18,13 +19,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from auth.access import Purpose
 from auth.audit import AuditLog
 from auth.policy import Policy
 from gateway.config import GatewayConfig
 from gateway.errors import AuditUnavailable, BadUserInput
 from gateway.prefill import FieldStatus, FormPrefill, prefill
 from schema.context import request_access
+from schema.purposes import PurposeInput, purpose_of
 
 __all__ = ["prefill_endpoint", "prefill_openapi"]
 
@@ -53,8 +54,12 @@ def prefill_endpoint(config: GatewayConfig, policy: Policy) -> Any:
             key = str(config.catalog[compiled.template.applicant].parse_key(request.path_params["applicant"]))
         except (BadUserInput, ValueError) as exc:
             return _error(400, "BAD_USER_INPUT", f"the applicant is not a valid key: {exc}")
-        case = params.get("purpose", "").strip()
-        purpose = Purpose(case, key) if case else None
+        case, intake = params.get("purpose", "").strip(), params.get("intake", "").strip()
+        try:
+            stated = PurposeInput(case_number=case or None, intake=intake or None) if case or intake else None
+            purpose = purpose_of(stated, key)
+        except BadUserInput as exc:
+            return _error(400, "BAD_USER_INPUT", exc.message)
         access = request_access(request, policy)
         try:
             result = await prefill(access, compiled, key, purpose=purpose, conflicts=conflicts)
@@ -198,6 +203,12 @@ def prefill_openapi(config: GatewayConfig) -> dict[str, Any]:
                             "name": "purpose",
                             "in": "query",
                             "description": "The case number being handled (needed for conditional fields)",
+                            "schema": text,
+                        },
+                        {
+                            "name": "intake",
+                            "in": "query",
+                            "description": "Instead of a case number: an intake purpose's token (registerIntake)",
                             "schema": text,
                         },
                         {

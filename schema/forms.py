@@ -9,10 +9,10 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from auth.access import Purpose
 from gateway.errors import BadUserInput
 from gateway.prefill import FieldStatus, FormPrefill, prefill
 from schema.context import GatewayInfo
+from schema.purposes import PurposeInput, purpose_of
 
 __all__ = ["FormInfo", "FormPrefillResult", "PrefillFieldResult", "PrefillStatus", "list_forms", "prefill_form"]
 
@@ -84,20 +84,16 @@ def list_forms(info: GatewayInfo) -> list[FormInfo]:
 
 
 async def prefill_form(
-    info: GatewayInfo, form: str, applicant: str, case_number: str | None, conflicts: bool | None
+    info: GatewayInfo, form: str, applicant: str, stated: PurposeInput | None, conflicts: bool | None
 ) -> FormPrefillResult:
-    """The ``prefill`` root field: the form named ``form`` for ``applicant`` under the case ``case_number``."""
+    """The ``prefill`` root field: the form named ``form`` for ``applicant`` under the purpose ``stated``."""
     context = info.context
     config = context.sources.sources.config
     compiled = config.compiled_forms.get(form)
     if compiled is None:
         raise BadUserInput(f"no form named {form!r}; configured: {', '.join(config.compiled_forms) or 'none'}")
     key = applicant_key(config.catalog[compiled.template.applicant].parse_key, applicant)
-    purpose = None
-    if case_number is not None:
-        if not case_number.strip():
-            raise BadUserInput("purpose.caseNumber must not be empty")
-        purpose = Purpose(case_number.strip(), key)
+    purpose = purpose_of(stated, key)
     result = await prefill(
         context.access, compiled, key, purpose=purpose, conflicts=conflicts, path=info.path.as_list()
     )

@@ -19,12 +19,12 @@ from typing import Any, Optional
 
 import strawberry
 
-from auth.access import Purpose
 from gateway.errors import BadUserInput
 from gateway.keys import is_credit_code, is_id_number
 from gateway.mapping import CHINA_STANDARD_TIME
 from gateway.materials import LICENCE_OBJECT, MaterialFinding, MaterialStatus, find_materials, summarize
 from schema.context import GatewayInfo
+from schema.purposes import PurposeInput, purpose_of
 from schema.types import FieldProvenance, SchemaTypes
 
 __all__ = ["MaterialStatusEnum", "material_type", "read_materials"]
@@ -76,7 +76,7 @@ def material_type(types: SchemaTypes) -> type[Any]:
 
 
 async def read_materials(
-    info: GatewayInfo, material: type[Any], service_item: str, applicant: str, purpose_case: str | None
+    info: GatewayInfo, material: type[Any], service_item: str, applicant: str, stated: PurposeInput | None
 ) -> list[Any]:
     """The root field's work: the item's list from configuration, each material read through the request's access."""
     code = service_item.strip()
@@ -93,11 +93,7 @@ async def read_materials(
         raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
     if item.entity is not None and item.entity != entity:
         raise BadUserInput(f"service item {code} is applied for by a {item.entity}, not a {entity}")
-    purpose = None
-    if purpose_case is not None:
-        if not purpose_case.strip():
-            raise BadUserInput("purpose.caseNumber must not be empty")
-        purpose = Purpose(purpose_case.strip(), key)
+    purpose = purpose_of(stated, key)
     today = info.context.now.astimezone(CHINA_STANDARD_TIME).date()
     findings = await find_materials(
         item, entity, key, info.context.access, purpose=purpose, today=today, path=info.path.as_list()

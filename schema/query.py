@@ -32,6 +32,7 @@ from schema.enums import CaseStatus
 from schema.federation import SUBGRAPH_ROOTS, Subgraph
 from schema.forms import FormInfo, FormPrefillResult, list_forms, prefill_form
 from schema.materials import material_type, read_materials
+from schema.purposes import PurposeInput, purpose_of, register_intake
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
 
@@ -63,20 +64,8 @@ class PageInfo:
     end_cursor: str | None
 
 
-@strawberry.input(description="Why the caller reads an applicant: the case being handled (办件编号).")
-class PurposeInput:
-    case_number: str = strawberry.field(
-        description="A case of this applicant, handled by the caller's department; conditional fields need it."
-    )
-
-
 def _purpose(purpose: PurposeInput | None, applicant: str) -> Purpose | None:
-    if purpose is None:
-        return None
-    case_number = purpose.case_number.strip()
-    if not case_number:
-        raise BadUserInput("purpose.caseNumber must not be empty")
-    return Purpose(case_number, applicant)
+    return purpose_of(purpose, applicant)
 
 
 @strawberry.type(description="The caller as the gateway authenticated them.")
@@ -221,8 +210,7 @@ def _query_type(
     async def materials(
         info: GatewayInfo, service_item: str, applicant: str, purpose: PurposeInput | None = None
     ) -> Any:
-        case_number = purpose.case_number if purpose is not None else None
-        return await read_materials(info, Material, service_item, applicant, case_number)
+        return await read_materials(info, Material, service_item, applicant, purpose)
 
     async def prefill(
         info: GatewayInfo,
@@ -231,8 +219,7 @@ def _query_type(
         purpose: PurposeInput | None = None,
         conflicts: bool | None = None,
     ) -> FormPrefillResult:
-        case_number = purpose.case_number if purpose is not None else None
-        return await prefill_form(info, form, applicant, case_number, conflicts)
+        return await prefill_form(info, form, applicant, purpose, conflicts)
 
     def root(resolver: Any, description: str) -> Any:
         return strawberry.field(resolver=resolver, description=description)
@@ -335,6 +322,15 @@ class Mutation:
         if principal.kind not in (PrincipalKind.OFFICER, PrincipalKind.INTEGRATOR) or not principal.has_role(*roles):
             raise Forbidden(Reason.ROLE_REQUIRED, f"invalidate needs an officer or integrator with one of: {roles}")
         return await info.context.sources.sources.invalidate(source, key.strip() if key else None)
+
+    register_intake = strawberry.mutation(
+        resolver=register_intake,
+        description=(
+            "Register an intake purpose: the applicant is applying for the service item at the caller's window, "
+            "before the case exists. It lasts auth.policy.purposes.intake_ttl and releases only what the item's "
+            "forms and materials need; give its token as purpose: {intake: ...}. Audited under the applicant."
+        ),
+    )
 
 
 def build_schema(
