@@ -118,8 +118,8 @@ class AdapterCommand(BaseModel):
 class Write:
     """One write to run: a configured command, by name, with its parameters by the names the command uses.
 
-        >>> Write("add_event", {"caseNumber": "BJ2026...", "event": "SUPPLEMENT_REQUESTED"}).command
-        'add_event'
+    >>> Write("add_event", {"caseNumber": "BJ2026...", "event": "SUPPLEMENT_REQUESTED"}).command
+    'add_event'
     """
 
     command: str

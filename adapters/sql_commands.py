@@ -129,4 +129,3 @@ def bind_command(prefix: str, spec: SqlCommand, table: Table, find: Any) -> Boun
         return tuple(out)
 
     return BoundCommand(table, spec.update is not None, slots("values", spec.values), slots("match", spec.match))
-
