@@ -165,7 +165,7 @@ def _may_hear(principal: Principal, notice: CaseNotice, supervisor_role: str) ->
     return principal.kind is PrincipalKind.CITIZEN and principal.id_number == notice.applicant
 
 
-@strawberry.type
+@strawberry.type(name="Subscription", description="Events pushed to the front ends.")
 class WorkflowSubscription:
     @strawberry.subscription(
         description="Case events as they happen: those of the caller's department (staff), their own (a citizen), "
