@@ -36,8 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.conformance import AdapterConformance
 from adapters.base import Write
+from adapters.conformance import AdapterConformance
 from adapters.sql import CHUNK_SIZE, SqlAdapter
 from gateway.config import SourceConfig
 from gateway.errors import BadSourceData, ConfigError, SourceFault, SourceTimeout, SourceUnavailable
