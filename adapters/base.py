@@ -31,6 +31,12 @@ Rules every adapter keeps:
 * ``open`` checks what can only be checked against the live system (a WSDL's operations, an OpenAPI document's
   paths, a database's tables and columns) and raises :class:`~gateway.errors.ConfigError` naming the key.
 * ``aclose`` closes only what the adapter created itself.
+
+An adapter may also *write*: a source's ``commands`` (parsed by the adapter's ``Command`` model) name the writes
+the department accepts, and :meth:`Adapter.write` runs several of them, given by name with their parameters, as
+one unit: all or none. A write whose rows are not as its command expects (a status changed meanwhile, a row
+already there) raises :class:`~gateway.errors.WriteConflict` and nothing is written. Adapters that cannot write
+keep the default, which refuses.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from gateway.errors import ConfigError
 __all__ = [
     "SHAPE_SCALARS",
     "Adapter",
+    "AdapterCommand",
     "AdapterOptions",
     "AdapterQuery",
     "Capabilities",
@@ -56,6 +63,7 @@ __all__ = [
     "Instrumentation",
     "Record",
     "RecordShape",
+    "Write",
     "department_message",
     "mentions",
 ]
@@ -99,6 +107,24 @@ class AdapterQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     many: bool = False
+
+
+class AdapterCommand(BaseModel):
+    """Base for one write command's options (a source's ``commands``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write to run: a configured command, by name, with its parameters by the names the command uses.
+
+    >>> Write("add_event", {"caseNumber": "BJ2026...", "event": "SUPPLEMENT_REQUESTED"}).command
+    'add_event'
+    """
+
+    command: str
+    params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -169,12 +195,14 @@ class Adapter(ABC):
     Query: ClassVar[type[AdapterQuery]] = AdapterQuery
     instrumentation: Instrumentation | None = None
     """Set by the gateway before :meth:`open` when tracing is on; ``None`` otherwise."""
+    Command: ClassVar[type[AdapterCommand]] = AdapterCommand
 
     def __init__(self, name: str, config: SourceConfig) -> None:
         self.name = name
         self.config = config
         self.options = self.parse_options(name, config)
         self.queries = self.parse_queries(name, config)
+        self.commands = self.parse_commands(name, config)
 
     # -- configuration, checked before anything is opened ------------------------------------------------------
 
@@ -199,6 +227,18 @@ class Adapter(ABC):
                 raise ConfigError(error_path(first["loc"], given, where), first["msg"]) from None
         return parsed
 
+    @classmethod
+    def parse_commands(cls, name: str, config: SourceConfig) -> dict[str, Any]:
+        parsed: dict[str, Any] = {}
+        for cname, given in config.commands.items():
+            try:
+                parsed[cname] = cls.Command.model_validate(given)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = f"sources.{name}.commands.{cname}"
+                raise ConfigError(error_path(first["loc"], given, where), first["msg"]) from None
+        return parsed
+
     # -- the contract --------------------------------------------------------------------------------------------
 
     def capabilities(self, query: str) -> Capabilities:
@@ -215,6 +255,11 @@ class Adapter(ABC):
     async def search(self, query: str, filters: Mapping[str, Any], *, limit: int, offset: int) -> list[Record]:
         """Records whose fields at the given paths equal the given values, in a stable order."""
         raise NotImplementedError(f"{type(self).__name__} cannot search")
+
+    async def write(self, writes: Sequence[Write]) -> None:
+        """Run ``writes`` (configured commands with their parameters) as one unit, in order: all or none.
+        Raises :class:`~gateway.errors.WriteConflict` when a command's rows are not as it expects."""
+        raise NotImplementedError(f"{type(self).__name__} cannot write")
 
     async def describe(self, query: str) -> RecordShape | None:
         """The shape of one record of ``query`` as the department system describes it (the WSDL's types, the

@@ -73,6 +73,7 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
+    IntegrityError,
     InvalidRequestError,
     NoSuchModuleError,
     SQLAlchemyError,
@@ -82,7 +83,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import ColumnElement
 
-from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, FieldShape, Record, RecordShape
+from adapters.base import (
+    Adapter,
+    AdapterOptions,
+    AdapterQuery,
+    Capabilities,
+    FieldShape,
+    Record,
+    RecordShape,
+    Write,
+)
+from adapters.sql_commands import BoundCommand, SqlCommand, bind_command
 from gateway.config import SourceConfig
 from gateway.durations import DatabaseUrl
 from gateway.errors import (
@@ -92,6 +103,7 @@ from gateway.errors import (
     SourceFault,
     SourceTimeout,
     SourceUnavailable,
+    WriteConflict,
 )
 
 __all__ = ["CHUNK_SIZE", "SqlAdapter", "SqlOptions", "SqlQuery"]
@@ -221,9 +233,11 @@ class SqlAdapter(Adapter):
 
     Options = SqlOptions
     Query = SqlQuery
+    Command = SqlCommand
 
     options: SqlOptions
     queries: dict[str, SqlQuery]
+    commands: dict[str, SqlCommand]
 
     def __init__(self, name: str, config: SourceConfig, *, engine: AsyncEngine | None = None) -> None:
         super().__init__(name, config)
@@ -231,6 +245,9 @@ class SqlAdapter(Adapter):
         self._engine = engine
         self._owns_engine = engine is None
         self._bound: dict[str, _BoundQuery] | None = None
+        # Writes (``commands``) go through an engine of their own: the reading one's sessions are read-only.
+        self._writer: AsyncEngine | None = None
+        self._bound_commands: dict[str, BoundCommand] = {}
         self._opening = asyncio.Lock()
         # Units of work given up on (timed out, or their caller cancelled), still closing their connection.
         self._abandoned: set[asyncio.Task[Any]] = set()
@@ -253,6 +270,9 @@ class SqlAdapter(Adapter):
             try:
                 async with self._connect(max(self.config.timeout, _MIN_OPEN_TIMEOUT)) as conn:
                     names, tables = await conn.run_sync(self._reflect)
+                self._bound_commands = self._bind_commands(names, tables)
+                if self.commands and self._writer is None:
+                    self._writer = self._create_engine(read_only=False) if self._owns_engine else self._engine
                 self._bound = self._bind_queries(names, tables)
             except BaseException:
                 await self._dispose()
@@ -297,6 +317,33 @@ class SqlAdapter(Adapter):
         statement = statement.limit(limit).offset(offset)
         return [bound.record(row) for row in await self._rows([statement])]
 
+    async def write(self, writes: Sequence[Write]) -> None:
+        """The writes' statements in one transaction; an UPDATE touching other than one row, or an INSERT of a row
+        already there, rolls it back with :class:`WriteConflict`."""
+        if self._bound is None:
+            await self.open()
+        statements = []
+        for write in writes:
+            bound = self._bound_commands.get(write.command)
+            if bound is None:
+                raise KeyError(f"{self.name} has no command {write.command!r}")
+            try:
+                statements.append((write.command, bound.is_update, bound.statement(write.params, _as_column_type)))
+            except (ValueError, ArithmeticError) as exc:
+                raise BadSourceData(self.name, f"command {write.command}: {exc}") from None
+        await self._detached(self._run_writes(statements), self.config.timeout)
+
+    async def _run_writes(self, statements: Sequence[tuple[str, bool, Any]]) -> None:
+        assert self._writer is not None
+        async with self._connect(self.config.timeout, self._writer) as conn, conn.begin():
+            for command, is_update, statement in statements:
+                try:
+                    result = await conn.execute(statement)
+                except IntegrityError:
+                    raise WriteConflict(f"{self.name}: command {command}: the row is already there") from None
+                if is_update and result.rowcount != 1:
+                    raise WriteConflict(f"{self.name}: command {command} matched {result.rowcount} rows, not 1")
+
     async def describe(self, query: str) -> RecordShape:
         """One record of ``query`` as the reflected table describes it: its ``columns`` (else every column), by the
         names a record has, each typed from the column's SQL type. Opens the adapter if need be."""
@@ -321,13 +368,13 @@ class SqlAdapter(Adapter):
 
     # -- the engine ----------------------------------------------------------------------------------------------
 
-    def _create_engine(self) -> AsyncEngine:
+    def _create_engine(self, *, read_only: bool = True) -> AsyncEngine:
         url, path = self._url, f"sources.{self.name}.url"
         try:
             dialect = url.get_dialect()
         except NoSuchModuleError:
             raise ConfigError(path, f"unknown database dialect {url.drivername!r}") from None
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": self._connect_args()}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": self._connect_args(read_only)}
         if url.get_backend_name() == "sqlite":
             # A file, in a read-only session (see _sqlite_session): no server to lose the connection, no transaction
             # to roll back. aiosqlite runs each step on a thread of its own, so the ping (a SELECT 1) and the
@@ -341,13 +388,15 @@ class SqlAdapter(Adapter):
             raise ConfigError(path, f"the database driver {exc.name!r} is not installed") from None
         except (ArgumentError, InvalidRequestError) as exc:
             raise ConfigError(path, self._mask(str(exc))) from None
+        if not read_only:
+            return engine
         if url.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_session)
         elif url.get_backend_name() == "mysql":
             event.listen(engine.sync_engine, "connect", _mysql_session(self.config.timeout))
         return engine
 
-    def _connect_args(self) -> dict[str, Any]:
+    def _connect_args(self, read_only: bool = True) -> dict[str, Any]:
         """Per-driver connect and statement timeouts and read-only sessions; keys in the URL's query win."""
         timeout = self.config.timeout
         backend, driver = self._url.get_backend_name(), self._url.get_driver_name()
@@ -356,7 +405,7 @@ class SqlAdapter(Adapter):
             args = {
                 "timeout": timeout,
                 "server_settings": {
-                    "default_transaction_read_only": "on",
+                    "default_transaction_read_only": "on" if read_only else "off",
                     "statement_timeout": str(max(1, round(timeout * 1000))),
                     "application_name": "onewindow",
                 },
@@ -377,6 +426,10 @@ class SqlAdapter(Adapter):
             raise SourceUnavailable(self.name, f"no SQLite database file at {database}")
 
     async def _dispose(self) -> None:
+        if self._owns_engine and self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.dispose()
+        self._writer = None
         if self._owns_engine and self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()
@@ -397,11 +450,22 @@ class SqlAdapter(Adapter):
         names = [*inspector.get_table_names(schema=schema), *inspector.get_view_names(schema=schema)]
         metadata = MetaData()
         tables: dict[str, Table] = {}
-        for spec in self.queries.values():
-            actual = _match(spec.table, names)
-            if actual is not None and spec.table not in tables:
-                tables[spec.table] = Table(actual, metadata, schema=schema, autoload_with=conn)
+        for table in [*(spec.table for spec in self.queries.values()), *(c.table for c in self.commands.values())]:
+            actual = _match(table, names)
+            if actual is not None and table not in tables:
+                tables[table] = Table(actual, metadata, schema=schema, autoload_with=conn)
         return names, tables
+
+    def _bind_commands(self, names: list[str], tables: Mapping[str, Table]) -> dict[str, BoundCommand]:
+        bound = {}
+        for cname, spec in self.commands.items():
+            prefix = f"sources.{self.name}.commands.{cname}"
+            table = tables.get(spec.table)
+            if table is None:
+                key = "insert" if spec.insert is not None else "update"
+                raise ConfigError(f"{prefix}.{key}", f"no table {spec.table!r}; {_choices(spec.table, names)}")
+            bound[cname] = bind_command(prefix, spec, table, _find_column)
+        return bound
 
     def _bind_queries(self, names: list[str], tables: Mapping[str, Table]) -> dict[str, _BoundQuery]:
         bound = {qname: self._bind_query(qname, spec, names, tables) for qname, spec in self.queries.items()}
@@ -500,16 +564,16 @@ class SqlAdapter(Adapter):
         task.add_done_callback(_forget(self._abandoned))
 
     @contextlib.asynccontextmanager
-    async def _connect(self, seconds: float) -> AsyncIterator[AsyncConnection]:
+    async def _connect(self, seconds: float, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
         """A pooled connection for one unit of work, under the source's timeout, with errors translated."""
-        engine = self._engine
+        engine = engine if engine is not None else self._engine
         assert engine is not None, "open() first"
         connected = False
         try:
             async with asyncio.timeout(seconds), engine.connect() as conn:
                 connected = True
                 yield conn
-        except (ConfigError, SourceError):
+        except (ConfigError, SourceError, WriteConflict):
             raise
         except Exception as exc:
             error = self._translate(exc, connected=connected, seconds=seconds)

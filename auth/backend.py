@@ -160,6 +160,9 @@ class RequirePrincipal:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
+        if scope["type"] == "websocket" and not (user is not None and user.is_authenticated):
+            await send({"type": "websocket.close", "code": 4401, "reason": "authentication required"})
+            return
         if scope["type"] == "http" and not (user is not None and user.is_authenticated):
             response = _unauthorized(self.identity, "authentication required", None)
             await response(scope, receive, send)

@@ -11,6 +11,8 @@ Approval platform (``approval.db``)::
     T_BJ      BJBH case number, SXBM item, SQRLX applicant type (1 person, 2 entity), SQRZJHM applicant ID,
               BJZT status code, SLSJ submitted, BJSX deadline, BJSJ closed (NULL while open)
     T_BJ_GC   GCID, BJBH case number, HJ step code, CLSJ time, CLR handler, YJ note
+    T_BJ_PJ   BJBH case number (primary key: one rating per case), PJDJ score 1-5, PJNR comment, PJSJ time,
+              PJR who recorded it (好差评; empty until the workflow records ratings)
 
 Codes are those of :mod:`demo.model` (``CASE_STATUS_CODES``, ``EVENT_CODES``, ``APPLICANT_KIND_CODES``).
 :func:`build_databases` writes SQLite files; :func:`write_education` and :func:`write_approval` write the same
@@ -85,6 +87,15 @@ Table(
     Column("CLR", String(64)),
     Column("YJ", String(200)),
 )
+Table(
+    "T_BJ_PJ",
+    APPROVAL_METADATA,
+    Column("BJBH", String(20), primary_key=True),
+    Column("PJDJ", Integer, nullable=False),
+    Column("PJNR", String(500)),
+    Column("PJSJ", DateTime, nullable=False),
+    Column("PJR", String(64)),
+)
 
 
 def sqlite_url(path: Path, *, driver: str = "") -> str:
@@ -130,7 +141,7 @@ def write_education(target: str | Engine, dataset: Dataset) -> None:
 
 
 def write_approval(target: str | Engine, dataset: Dataset) -> None:
-    """(Re)create ``T_SX``, ``T_BJ`` and ``T_BJ_GC`` in the database at ``target``."""
+    """(Re)create ``T_SX``, ``T_BJ``, ``T_BJ_GC`` and (empty) ``T_BJ_PJ`` in the database at ``target``."""
     items = [
         {"SXBM": s.code, "SXMC": s.name, "SSBM": s.department, "CNSX": s.promised_days} for s in dataset.service_items
     ]
@@ -152,7 +163,7 @@ def write_approval(target: str | Engine, dataset: Dataset) -> None:
         for c in dataset.cases
         for e in c.events
     ]
-    _write(target, APPROVAL_METADATA, {"T_SX": items, "T_BJ": cases, "T_BJ_GC": events})
+    _write(target, APPROVAL_METADATA, {"T_SX": items, "T_BJ": cases, "T_BJ_GC": events, "T_BJ_PJ": []})
 
 
 def build_databases(directory: Path, dataset: Dataset) -> dict[str, Path]:

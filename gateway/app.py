@@ -20,6 +20,7 @@ import gc
 import hmac
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route, request_response
+from starlette.routing import BaseRoute, Route, WebSocketRoute, request_response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from adapters.base import Adapter
@@ -47,7 +50,7 @@ from gateway.errors import AuditUnavailable, ConfigError
 from gateway.extensions.audit import AuditDisclosures
 from gateway.extensions.errors import ErrorCodes
 from gateway.extensions.responses import ResponseCacheability
-from gateway.hardening import GRAPHQL_RESPONSE_JSON, HardenedGraphQL, hardening_extensions, hardening_middleware
+from gateway.hardening import GRAPHQL_RESPONSE_JSON, SSE, HardenedGraphQL, hardening_extensions, hardening_middleware
 from gateway.logs import install_redaction
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.middleware.request_id import RequestIds
@@ -57,6 +60,7 @@ from gateway.pages import console_enabled, page_routes
 from gateway.prefill_routes import prefill_endpoint, prefill_openapi
 from gateway.probe import source_readiness
 from gateway.sources import SourceSet
+from gateway.workflow import CaseWorkflow
 from schema.context import GatewayContext, request_access
 from schema.federation import Subgraph
 from schema.query import build_schema
@@ -84,18 +88,26 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
         policy: Policy,
         responses: ResponseCache | None = None,
         metrics: GatewayMetrics | None = None,
+        workflow: CaseWorkflow | None = None,
         **kwargs: Any,
     ) -> None:
+        # Subscriptions (case events) over WebSocket (graphql-transport-ws) and over HTTP as server-sent events.
+        kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL))
         super().__init__(*args, **kwargs)
+        self.workflow = workflow
         self.policy = policy
         self.responses = responses
         self.metrics = metrics
 
     async def get_context(self, request: Any, response: Any) -> GatewayContext:
+        if isinstance(request, WebSocket):  # RequestIds marks HTTP requests only
+            request.state.request_id, request.state.client_request_id = uuid.uuid4().hex, None
         access = request_access(request, self.policy)
         sources = access.sources
         audit = request.app.state.audit
-        context = GatewayContext(sources=sources, access=access, audit=audit, request=request, response=response)
+        context = GatewayContext(
+            sources=sources, access=access, audit=audit, request=request, response=response, workflow=self.workflow
+        )
         request.state.gateway_context = context
         return context
 
@@ -129,6 +141,8 @@ class GatewayGraphQL(HardenedGraphQL[GatewayContext, None]):
 
     async def _response_key(self, request: Request) -> bytes | None:
         """The response cache key of an operation that may be answered whole: a single GET or POST operation."""
+        if SSE in request.headers.get("accept", ""):
+            return None  # a stream of events, never one answer to keep
         if request.method == "POST":
             body = await request.body()
             if body.lstrip()[:1] == b"[":  # a batch: its operations are answered one by one
@@ -277,6 +291,8 @@ def create_app(
     # lazily and is closed with the sources.
     cache = RecordCache(config.cache) if config.cache.enabled else None
     metrics = GatewayMetrics() if metrics is None else metrics
+    # Built here so that a workflow naming a missing source or command fails when the app is built.
+    workflow = CaseWorkflow(config) if config.workflow is not None else None
     responses = None
     if cache is not None and config.cache.responses.enabled:
         responses = ResponseCache(config.cache.responses, cache, metrics=metrics)
@@ -287,6 +303,7 @@ def create_app(
         policy=policy,
         responses=responses,
         metrics=metrics,
+        workflow=workflow,
     )
     authenticated_graphql = AuthenticationMiddleware(
         RequirePrincipal(graphql_app, identity),
@@ -313,6 +330,9 @@ def create_app(
             if raw and federated is None:  # raw namespaces are the city's own, never federated
                 graphql_app.schema = build_schema(extensions, config.catalog, raw)
             app.state.sources = sources
+            if workflow is not None:
+                workflow.open(sources)
+            app.state.workflow = workflow
             if freeze_startup_objects:
                 gc.collect()
                 gc.freeze()
@@ -321,6 +341,8 @@ def create_app(
             if freeze_startup_objects:
                 gc.unfreeze()
             await sources.aclose()
+            if workflow is not None:
+                await workflow.aclose()
             if audit is not None:
                 await audit.aclose()
             await identity.aclose()
@@ -402,6 +424,7 @@ def create_app(
     metrics_page = metrics_endpoint(metrics.registry)
     routes: list[BaseRoute] = [
         Route("/graphql", authenticated_graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", authenticated_graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_page if config.http.metrics_public else operator.required(metrics_page)),

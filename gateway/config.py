@@ -37,6 +37,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, Secret
 
 from adapters.credentials import Credentials, TlsOptions
 from auth.config import AuthConfig
+from gateway.calendar import CalendarConfig
 from gateway.durations import Duration, DurationOrZero, KeySecret, Strict, parse_duration
 from gateway.errors import ConfigError
 from gateway.forms import CompiledForm, FormTemplate, compile_forms
@@ -202,6 +203,9 @@ class SourceConfig(BaseModel):
     timeout: Duration = DEFAULT_TIMEOUT
     max_concurrency: int = Field(DEFAULT_MAX_CONCURRENCY, ge=1, le=1000)
     queries: dict[str, QueryConfig] = Field(min_length=1)
+    # Writes the department accepts, in the adapter's own terms (``kind: sql``: insert/update), by name; the case
+    # workflow (``workflow:``) runs them. A source without them is only read.
+    commands: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # The unified fields this source provides; may be empty for a source exposed only as raw records (``raw``).
     provides: dict[str, FieldMap] = Field(default_factory=dict)
     raw: RawConfig | None = None
@@ -333,6 +337,17 @@ class TracingConfig(Strict):
     sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
 
 
+class WorkflowConfig(Strict):
+    """Case workflow at the window (gateway/workflow.py, docs/workflow.md): the approval platform's source, whose
+    ``commands`` it writes through; the working-day calendar; how many working days left turn a case to WARNING;
+    how long an idempotency key is remembered."""
+
+    source: str
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    warning_days: int = Field(3, ge=0, le=365)
+    idempotency_ttl: Duration = 86400.0
+
+
 class GatewayConfig(Strict):
     """The whole configuration file."""
 
@@ -347,6 +362,8 @@ class GatewayConfig(Strict):
     # Form templates prefilled from the departments (gateway.forms, gateway.prefill).
     forms: dict[str, FormTemplate] = Field(default_factory=dict)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    # Receiving applications, supplements and ratings, written through to the approval platform.
+    workflow: WorkflowConfig | None = None
 
     _catalog: Catalog | None = PrivateAttr(default=None)
     _materials: dict[str, ItemMaterials] | None = PrivateAttr(default=None)

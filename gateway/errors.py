@@ -12,6 +12,10 @@
     │   │   └── SourceCredentialsRefused  SOURCE_CREDENTIALS_REFUSED  the department refused the gateway's credentials
     │   └── BadSourceData             BAD_SOURCE_DATA     the answer could not be read or mapped
     ├── BadUserInput                  BAD_USER_INPUT      a key or argument is malformed; no department is called
+    │   ├── NotFound                  NOT_FOUND           a case or service item the approval platform does not know
+    │   └── InvalidCaseAction         INVALID_CASE_ACTION an action not valid in the case's status (or done already)
+    ├── IdempotencyConflict           IDEMPOTENCY_CONFLICT  a key reused for another input, or still in progress
+    ├── WriteConflict                 (within adapters)   a write found its rows changed meanwhile; rolled back
     ├── AuthError                     UNAUTHENTICATED     no credentials (HTTP 401)
     │   └── InvalidCredentials        UNAUTHENTICATED     credentials refused: signature, expiry, audience, revoked
     ├── Forbidden                     FORBIDDEN           a field refused to this caller, with a reason
@@ -38,13 +42,17 @@ __all__ = [
     "ConfigError",
     "Forbidden",
     "GatewayError",
+    "IdempotencyConflict",
+    "InvalidCaseAction",
     "InvalidCredentials",
+    "NotFound",
     "SourceCredentialsRefused",
     "SourceError",
     "SourceFault",
     "SourceMaintenance",
     "SourceTimeout",
     "SourceUnavailable",
+    "WriteConflict",
 ]
 
 
@@ -129,6 +137,31 @@ class BadSourceData(SourceError):
 
 class BadUserInput(GatewayError):
     code = "BAD_USER_INPUT"
+
+
+class NotFound(BadUserInput):
+    """A case or service item named in a request that the approval platform does not know; nothing is written."""
+
+    code = "NOT_FOUND"
+
+
+class InvalidCaseAction(BadUserInput):
+    """An action the case's current status does not allow (a supplement for a closed case, a second rating)."""
+
+    code = "INVALID_CASE_ACTION"
+
+
+class IdempotencyConflict(GatewayError):
+    """An idempotency key already used for a different input, or whose first request has not finished."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+
+
+class WriteConflict(GatewayError):
+    """A write's rows were not as expected (a status changed meanwhile, a row already there): nothing was written.
+    Raised by adapters' ``write``; the workflow turns it into :class:`InvalidCaseAction`."""
+
+    code = "WRITE_CONFLICT"
 
 
 class AuthError(GatewayError):

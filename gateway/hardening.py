@@ -67,6 +67,7 @@ from gateway.pages import graphiql_page
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
     "JSON",
+    "SSE",
     "HardenedGraphQL",
     "HideSuggestions",
     "encode_response",
@@ -77,6 +78,7 @@ __all__ = [
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
+SSE = "text/event-stream"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -182,7 +184,8 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
             return
         request = Request(scope, receive=receive)
         media_type = response_media_type(request.headers.get("accept"))
-        if media_type is None and not (self.graphql_ide and self.should_render_graphql_ide(request)):
+        streaming = SSE in request.headers.get("accept", "")  # a subscription as server-sent events
+        if media_type is None and not streaming and not (self.graphql_ide and self.should_render_graphql_ide(request)):
             message = f"Accept names neither {GRAPHQL_RESPONSE_JSON} nor {JSON}."
             response = _error(406, message, "NOT_ACCEPTABLE")  # nothing read, nothing run
         else:

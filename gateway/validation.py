@@ -15,8 +15,8 @@ from gateway.model import Catalog, FieldSpec, ValueType
 
 __all__ = ["SEARCH_FILTERS", "check_config", "query_of"]
 
-# The filters each searchable entity accepts, by unified name.
-SEARCH_FILTERS = {"Case": ("applicant", "status")}
+# What each listable entity may be filtered by: the cases listing, and the workflow's view of a department's items.
+SEARCH_FILTERS = {"Case": ("applicant", "status", "serviceItem"), "ServiceItem": ("department",)}
 
 
 def query_of(source: SourceConfig, fmap: FieldMap) -> str:

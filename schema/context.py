@@ -14,6 +14,7 @@ from auth.audit import AuditEntry, AuditLog
 from auth.policy import Policy
 from auth.principal import Principal
 from gateway.sources import RequestSources
+from gateway.workflow import CaseWorkflow
 
 __all__ = ["GatewayContext", "GatewayInfo", "request_access"]
 
@@ -27,6 +28,8 @@ class GatewayContext:
     audit: AuditLog | None = None
     request: Request | None = None
     response: Response | None = None
+    # The case workflow (``workflow:``), when configured: its actions, calendar and case events.
+    workflow: CaseWorkflow | None = None
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     # Whether the answer may be kept whole (see cache.responses): set for a query asking only applicant lookups,
     # cleared by anything that makes the answer depend on the moment it is given.

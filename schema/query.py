@@ -14,6 +14,7 @@ from typing import Any, Optional
 import strawberry
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from auth.access import Purpose
 from auth.policy import Reason
@@ -35,6 +36,7 @@ from schema.materials import material_type, read_materials
 from schema.purposes import PurposeInput, purpose_of, register_intake
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
+from schema.workflow import CaseDeadline, WorkflowMutation, WorkflowSubscription, case_deadlines
 
 __all__ = [
     "CACHEABLE_ROOTS",
@@ -270,6 +272,14 @@ def _query_type(
                 CaseConnection,
                 root(cases, "Cases, newest listing order of the approval platform, filtered and paged."),
             ),
+            "case_deadlines": (
+                list[CaseDeadline],
+                root(
+                    case_deadlines,
+                    "Open cases of a department in the given warning states (WARNING and OVERDUE by default), counted "
+                    "in working days with the clock stopped while a case waits for materials (supervisors).",
+                ),
+            ),
             "materials": (
                 _list_of(Material),
                 root(
@@ -351,7 +361,8 @@ def build_schema(
     types = build_types(catalog if catalog is not None else CATALOG, raw)
     return LoggedSchema(
         query=_query_type(types),
-        mutation=Mutation,
+        mutation=merge_types("Mutation", (Mutation, WorkflowMutation)),
+        subscription=WorkflowSubscription,
         extensions=[*extensions, *caches],
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -110,6 +110,10 @@ async def _provenance(root: Any, info: GatewayInfo) -> list[FieldProvenance]:
 
 async def _warning_state(root: Any, info: GatewayInfo) -> WarningState | None:
     sources = info.context.sources
+    workflow = info.context.workflow
+    if workflow is not None:  # working days of the configured calendar, paused while materials are awaited
+        counted = await workflow.deadline(sources, root.key, info.context.now)
+        return WarningState.CLOSED if counted is None else WarningState(workflow.warning(counted))
     status: CaseStatus | None = await sources.value("Case", root.key, "status")
     closed_at = await sources.value("Case", root.key, "closedAt")
     if status in _CLOSED or closed_at is not None:

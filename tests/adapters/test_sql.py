@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.base import Write
 from adapters.conformance import AdapterConformance
 from adapters.sql import CHUNK_SIZE, SqlAdapter
 from gateway.config import SourceConfig
@@ -398,10 +399,15 @@ async def test_where_value_is_bound_never_spliced(make_adapter: MakeAdapter, dep
     assert await department.count_degrees() == len(DEGREES)
 
 
-async def test_adapter_has_no_way_to_write() -> None:
+async def test_adapter_writes_only_the_configured_commands(make_adapter: MakeAdapter, department: Department) -> None:
     public = {name for name in dir(SqlAdapter) if not name.startswith("_")}
-    assert public == {"Options", "Query", "aclose", "capabilities", "describe", "fetch", "instrumentation", "open",
-                      "parse_options", "parse_queries", "probe", "search"}  # fmt: skip
+    assert public == {"Command", "Options", "Query", "aclose", "capabilities", "describe", "fetch",
+                      "instrumentation", "open", "parse_commands", "parse_options", "parse_queries", "probe",
+                      "search", "write"}  # fmt: skip
+    adapter = make_adapter()  # no commands (tests/adapters/test_sql_commands.py has those)
+    with pytest.raises(KeyError, match="no command"):
+        await adapter.write([Write("delete_degrees", {})])
+    assert await department.count_degrees() == len(DEGREES)
 
 
 # -- configuration checked at open() ---------------------------------------------------------------------------------
