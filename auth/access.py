@@ -29,7 +29,7 @@ from auth.policy import Policy, Reason, Verdict
 from auth.principal import Principal, PrincipalKind
 from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
-from gateway.sources import Provenance, RequestSources, once
+from gateway.sources import Provenance, RequestSources, Resolved, once
 
 __all__ = ["Access", "Purpose", "Released"]
 
@@ -108,14 +108,24 @@ class Access:
 
     async def own(self, entity: str, key: str) -> bool:
         """Whether a citizen is reading their own record (a case counts as theirs when they applied for it)."""
+        own = self._own_now(entity, key)
+        if own is not None:
+            return own
+        applicant = await once(self._case_owner, key, lambda: self._applicant_of(key))
+        return applicant == self.principal.id_number
+
+    def _own_now(self, entity: str, key: str) -> bool | None:
+        """:meth:`own` if known without waiting, else ``None`` (a case whose applicant is still to be read)."""
         principal = self.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             return False
         if entity == "Person":
             return key == principal.id_number
         if entity == "Case":
-            applicant = await once(self._case_owner, key, lambda: self._applicant_of(key))
-            return applicant == principal.id_number
+            owner = self._case_owner.get(key)
+            if owner is None or not owner.done():
+                return None
+            return owner.result() == principal.id_number
         return False
 
     async def _applicant_of(self, case_number: str) -> str | None:
@@ -130,7 +140,7 @@ class Access:
             if entity == "Case":
                 purpose = Purpose(key, None)
             else:
-                return Reason.PURPOSE_REQUIRED, f"reading this {entity} needs a purpose: the case number being handled"
+                return Reason.PURPOSE_REQUIRED, _purpose_required(entity)
         return await once(self._purposes, (purpose.case_number, purpose.applicant), lambda: self._check(purpose))
 
     async def _check(self, purpose: Purpose) -> tuple[Reason, str] | None:
@@ -150,8 +160,30 @@ class Access:
             return Reason.PURPOSE_INVALID, f"case {case} is not handled by {self.principal.department or 'the caller'}"
         return None
 
+    def _check_now(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict | None:
+        """:meth:`check` if it needs no waiting (the owner and the purpose already known), else ``None``."""
+        own = self._own_now(entity, key)
+        if own is None:
+            return None
+        verdict = self._verdict(entity, field_name, own)
+        if verdict.allowed and verdict.needs_purpose:
+            if purpose is None and entity != "Case":
+                return Verdict(False, Reason.PURPOSE_REQUIRED, _purpose_required(entity))
+            if purpose is None:
+                purpose = Purpose(key, None)
+            checked = self._purposes.get((purpose.case_number, purpose.applicant))
+            if checked is None or not checked.done():
+                return None
+            problem = checked.result()
+            if problem is not None:
+                return Verdict(False, problem[0], problem[1])
+        return verdict
+
     async def check(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """The verdict for one field of one entity, with the purpose checked; nothing is recorded."""
+        settled = self._check_now(entity, key, field_name, purpose)
+        if settled is not None:
+            return settled
         own = await self.own(entity, key)
         verdict = self._verdict(entity, field_name, own)
         if verdict.allowed and verdict.needs_purpose:
@@ -192,16 +224,83 @@ class Access:
         ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance).
         ``source``: that source's answer alone (nothing, if the policy does not release the field through it)."""
         verdict = await self.decide(entity, key, field_name, purpose)
+        self._fail_closed(entity)
+        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources, source=source)
+        return self._release(entity, key, field_name, purpose, path, verdict, resolved, await self.own(entity, key))
+
+    def read_now(
+        self, entity: str, key: str, field_name: str, *, purpose: Purpose | None, path: Sequence[str | int]
+    ) -> Released | None:
+        """:meth:`read` (with a ``path``, without ``source``) when nothing it needs is still to come: the decision,
+        the purpose and the value settled (by :meth:`prepare`, or an earlier read). Decides, refuses, masks and
+        records exactly as :meth:`read`; ``None`` when it would have to wait (then call :meth:`read`)."""
+        verdict = self._check_now(entity, key, field_name, purpose)
+        if verdict is None:
+            return None
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            raise self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
+        self._fail_closed(entity)
+        resolved = self.sources.resolve_now(entity, key, field_name, only=verdict.sources)
+        if resolved is None:
+            return None
+        own = self._own_now(entity, key)
+        assert own is not None  # settled with the verdict
+        return self._release(entity, key, field_name, purpose, path, verdict, resolved, own)
+
+    async def prepare(self, entity: str, reads: Sequence[tuple[str, Purpose | None]], fields: Sequence[str]) -> None:
+        """Settle, for many entities at once, what :meth:`read` of ``fields`` waits for: owners and purposes, then
+        every released field's value, one batch per department query and no task per value, so that
+        :meth:`read_now` answers their resolvers. ``reads``: ``(key, purpose)``. Nothing is recorded here (a field
+        is decided, refused or disclosed when its resolver reads it) and nothing is asked of a department for a
+        field the policy refuses, nor for personal data while the audit cannot record it."""
+        waiting = [(k, p, f) for k, p in reads for f in fields if self._check_now(entity, k, f, p) is None]
+        if waiting:
+            await asyncio.gather(*(self.check(entity, k, f, p) for k, p, f in waiting), return_exceptions=True)
+        if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
+            return
+        wanted = []
+        for key, purpose in reads:
+            for name in fields:
+                verdict = self._check_now(entity, key, name, purpose)
+                if verdict is not None and verdict.allowed:
+                    wanted.append((key, name, verdict.sources))
+        await self.sources.resolve_many(entity, wanted)
+
+    def settled_value(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Any:
+        """The value :meth:`read_now` would release as it is, if settled and released unmasked; else ``None``.
+        Nothing is recorded or started (for following references ahead of their resolvers)."""
+        verdict = self._check_now(entity, key, field_name, purpose)
+        if verdict is None or not verdict.allowed or verdict.mask is not None:
+            return None
+        if self.policy.part_masks(self.principal, entity, field_name, own=bool(self._own_now(entity, key))):
+            return None
+        resolved = self.sources.settled(entity, key, field_name)
+        return None if resolved is None else resolved.value
+
+    def _fail_closed(self, entity: str) -> None:
         if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
             # Fail closed before any department is asked: nothing personal is fetched that could not be recorded.
             raise AuditUnavailable("personal data withheld: the audit store cannot record disclosures now")
-        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources, source=source)
+
+    def _release(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        purpose: Purpose | None,
+        path: Sequence[str | int] | None,
+        verdict: Verdict,
+        resolved: Resolved,
+        own: bool,
+    ) -> Released:
+        """A resolved value as this principal receives it: masked by role, and recorded if ``path`` is given."""
         value = resolved.value
         masked = False
         if value is not None:
             if verdict.mask is not None:
                 value, masked = mask_value(verdict.mask, value), True
-            parts = self.policy.part_masks(self.principal, entity, field_name, own=await self.own(entity, key))
+            parts = self.policy.part_masks(self.principal, entity, field_name, own=own)
             if parts:
                 value, masked = mask_parts(value, parts), True
         if path is not None:
@@ -306,3 +405,7 @@ class Access:
                 )
             )
         return out
+
+
+def _purpose_required(entity: str) -> str:
+    return f"reading this {entity} needs a purpose: the case number being handled"

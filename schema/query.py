@@ -32,7 +32,7 @@ from schema.enums import CaseStatus
 from schema.forms import FormInfo, FormPrefillResult, list_forms, prefill_form
 from schema.materials import material_type, read_materials
 from schema.scalars import SCALARS, CreditCode, IdNumber
-from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
+from schema.types import SchemaTypes, build_types, prefetch, requested_fields, selected_fields_of
 
 __all__ = [
     "CACHEABLE_ROOTS",
@@ -105,27 +105,31 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         description="A page of cases, Relay style: pass pageInfo.endCursor as `after` for the next.",
     )
 
-    def me(info: GatewayInfo) -> Any:
+    async def me(info: GatewayInfo) -> Any:
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
-        return Person(key=principal.id_number, requested=selected_fields_of(info))
+        return await _prefetched(info, Person(key=principal.id_number, requested=selected_fields_of(info)))
 
-    def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
+    async def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
         key = str(id_number)
-        return Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        found = Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        return await _prefetched(info, found)
 
-    def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
+    async def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
         requested = selected_fields_of(info)
-        return [
+        found = [
             Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k)), given=True) for k in id_numbers
         ]
+        await _prefetched(info, *found)
+        return found
 
-    def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
+    async def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
         key = str(credit_code)
-        return LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        found = LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        return await _prefetched(info, found)
 
     async def case(info: GatewayInfo, case_number: str, purpose: PurposeInput | None = None) -> Any:
         key = case_number.strip()
@@ -144,7 +148,7 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             read_as = _purpose(purpose, applicant.key if isinstance(applicant, EntityKey) else "")
         # Whoever may not read the case's status may not learn anything of it: refused, and audited.
         await access.decide("Case", key, "status", read_as)
-        return Case(key=key, requested=selected_fields_of(info), purpose=read_as, given=True)
+        return await _prefetched(info, Case(key=key, requested=selected_fields_of(info), purpose=read_as, given=True))
 
     async def cases(
         info: GatewayInfo,
@@ -188,18 +192,20 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             return (await access.check("Case", key, "status", None)).allowed, None
 
         readable = await asyncio.gather(*(read_under(key) for key in page.keys))
-        requested: frozenset[str] = frozenset()
+        node_selections: list[Any] = []
         for selected in info.selected_fields:
             for edge in selected.selections:
                 if getattr(edge, "name", None) == "edges":
                     for node in getattr(edge, "selections", ()):
                         if getattr(node, "name", None) == "node":
-                            requested = requested_fields(node.selections)
+                            node_selections = node.selections
+        requested = requested_fields(node_selections)
         edges = [
             CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested, purpose=under))
             for i, (key, (allowed, under)) in enumerate(zip(page.keys, readable, strict=True))
             if allowed
         ]
+        await prefetch(info, "Case", [(edge.node.key, edge.node.purpose) for edge in edges], node_selections)
         if applicant is not None:
             access.listed("Person" if is_id_number(applicant) else "LegalEntity", applicant, read_as, len(edges))
         return CaseConnection(
@@ -290,6 +296,15 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         },
         description="One endpoint over every department system: ask by the applicant's key.",
     )
+
+
+async def _prefetched(info: GatewayInfo, *found: Any) -> Any:
+    """Read ahead the fields this root field selects on the entities it answers (of one type), then the first;
+    see :func:`schema.types.prefetch`."""
+    selected = info.selected_fields
+    if found and selected:
+        await prefetch(info, found[0].ENTITY, [(f.key, f.purpose) for f in found], selected[0].selections)
+    return found[0] if found else None
 
 
 def _list_of(item: Any) -> Any:

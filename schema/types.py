@@ -31,7 +31,7 @@ from schema.context import GatewayInfo
 from schema.enums import CaseStatus, WarningState
 from schema.scalars import CreditCode, IdNumber
 
-__all__ = ["FieldProvenance", "SchemaTypes", "build_types", "requested_fields", "selected_fields_of"]
+__all__ = ["FieldProvenance", "SchemaTypes", "build_types", "prefetch", "requested_fields", "selected_fields_of"]
 
 # A case whose remaining time is at most this share of its whole handling window (and at least a day) is WARNING.
 WARNING_SHARE = 0.2
@@ -148,26 +148,91 @@ def _computed(spec: FieldSpec) -> Callable[..., Any]:
     return resolver
 
 
-def _nested_purpose(ref: EntityKey, root: Any) -> Purpose | None:
-    """The purpose a referenced entity is read under: a case is its own purpose for its applicant; anything else
-    reached from an entity is read under that entity's purpose."""
-    if root.ENTITY == "Case":
-        return Purpose(root.key, ref.key)
-    purpose: Purpose | None = root.purpose
+def _nested_purpose(ref: EntityKey, entity: str, key: str, purpose: Purpose | None) -> Purpose | None:
+    """The purpose a referenced entity is read under, from the entity ``key`` that refers to it: a case is its own
+    purpose for its applicant; anything else reached from an entity is read under that entity's purpose."""
+    if entity == "Case":
+        return Purpose(key, ref.key)
     return purpose
 
 
 def _provided(name: str, *, graphql_name: str, convert: Convert | None, description: str) -> Any:
     """A field answered by whichever configured source provides ``<Entity>.<name>``, as the caller's policy allows:
-    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited."""
+    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited.
 
-    async def resolver(root: Any, info: GatewayInfo) -> Any:
-        released = await info.context.access.read(
-            root.ENTITY, root.key, name, purpose=root.purpose, path=info.path.as_list()
-        )
+    The resolver is synchronous when the read is already settled (see :func:`prefetch`): then graphql-core has no
+    awaitable to gather for the field, so no task, and the object's other fields complete at once too."""
+
+    def resolver(root: Any, info: GatewayInfo) -> Any:
+        path = info.path.as_list()
+        released = info.context.access.read_now(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
+        if released is None:
+            return read(root, info, path)
+        return convert(released.value, root, info) if convert is not None else released.value
+
+    async def read(root: Any, info: GatewayInfo, path: list[str | int]) -> Any:
+        released = await info.context.access.read(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
         return convert(released.value, root, info) if convert is not None else released.value
 
     return strawberry.field(resolver=resolver, name=graphql_name, description=description or None)
+
+
+Reads = Sequence[tuple[str, Optional[Purpose]]]  # noqa: UP045 - a run-time alias
+"""Entities of one type to read, as ``(key, purpose)``."""
+
+
+async def prefetch(info: GatewayInfo, entity: str, reads: Reads, selections: Sequence[Selection]) -> None:
+    """Settle ahead of their resolvers the provided fields ``selections`` ask of these entities, and level by level
+    those of the entities they refer to (:meth:`auth.access.Access.prepare`): one batch per department query per
+    level and no task per field, so the fields' resolvers answer synchronously. Only plainly selected fields are
+    read ahead (not under ``@skip``/``@include``, not in a fragment for another type); the rest resolve as usual."""
+    sources = info.context.sources.sources
+    spec = sources.catalog.entities.get(entity)
+    if spec is None or not reads:
+        return
+    chosen: dict[str, list[SelectedField]] = {}
+    _plain_fields(selections, entity, sources.catalog, chosen)
+    fields = [
+        name
+        for name in chosen
+        if name in spec.fields and spec.fields[name].computed is None and sources.providers(entity, name)
+    ]
+    if not fields:
+        return
+    access = info.context.access
+    reads = list(dict.fromkeys(reads))
+    await access.prepare(entity, reads, fields)
+    nested: dict[tuple[str, str], list[tuple[str, Purpose | None]]] = {}
+    for name in fields:
+        if spec.fields[name].ref is None:
+            continue
+        for key, purpose in reads:
+            value = access.settled_value(entity, key, name, purpose)
+            for ref in value if isinstance(value, list) else [value]:
+                if isinstance(ref, EntityKey):
+                    nested.setdefault((name, ref.entity), []).append(
+                        (ref.key, _nested_purpose(ref, entity, key, purpose))
+                    )
+    levels = [
+        prefetch(info, target, targets, [sub for s in chosen[name] for sub in s.selections])
+        for (name, target), targets in nested.items()
+    ]
+    if len(levels) == 1:
+        await levels[0]
+    elif levels:
+        await asyncio.gather(*levels)
+
+
+def _plain_fields(
+    selections: Sequence[Selection], entity: str, catalog: Catalog, into: dict[str, list[SelectedField]]
+) -> None:
+    for selection in selections:
+        if selection.directives:
+            continue
+        if isinstance(selection, SelectedField):
+            into.setdefault(selection.name, []).append(selection)
+        elif selection.type_condition in (None, entity) or selection.type_condition not in catalog.entities:
+            _plain_fields(selection.selections, entity, catalog, into)
 
 
 @dataclass
@@ -289,9 +354,12 @@ class _TypeBuilder:
 
             def refs(value: Any, root: Any, info: GatewayInfo) -> Any:
                 requested = selected_fields_of(info)
+                entity, key, purpose = root.ENTITY, root.key, root.purpose
                 if isinstance(value, list):
-                    return [types.entity(v, requested, _nested_purpose(v, root)) for v in value]
-                return None if value is None else types.entity(value, requested, _nested_purpose(value, root))
+                    return [types.entity(v, requested, _nested_purpose(v, entity, key, purpose)) for v in value]
+                if value is None:
+                    return None
+                return types.entity(value, requested, _nested_purpose(value, entity, key, purpose))
 
             return refs
         return None
