@@ -41,8 +41,17 @@ from typing import Any
 
 from compare import FANOUT as REST_SOAP
 from harness import ROOT, cpu_seconds, department_calls, free_port, lua, process, require_data, wait_http, wrk
-from run import CASES_QUERY, FANOUT_QUERY, PERSON_QUERY, RESULTS, _body, data_plane_config, demo_departments
-from run import gateway_env, id_numbers
+from run import (
+    CASES_QUERY,
+    FANOUT_QUERY,
+    PERSON_QUERY,
+    RESULTS,
+    _body,
+    data_plane_config,
+    demo_departments,
+    gateway_env,
+    id_numbers,
+)
 
 WORKLOADS = ("person", "rest_soap", "fanout", "cases")
 

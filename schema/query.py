@@ -32,7 +32,14 @@ from schema.enums import CaseStatus
 from schema.forms import FormInfo, FormPrefillResult, list_forms, prefill_form
 from schema.materials import material_type, read_materials
 from schema.scalars import SCALARS, CreditCode, IdNumber
-from schema.types import SchemaTypes, build_types, prefetch, requested_fields, selected_fields_of
+from schema.types import (
+    SchemaTypes,
+    build_types,
+    install_plain_resolvers,
+    prefetch,
+    requested_fields,
+    selected_fields_of,
+)
 
 __all__ = [
     "CACHEABLE_ROOTS",
@@ -345,9 +352,11 @@ def build_schema(
     gateway's extensions (classes or factories: one instance per request)."""
     types = build_types(catalog if catalog is not None else CATALOG, raw)
     caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
-    return LoggedSchema(
+    schema = LoggedSchema(
         query=_query_type(types),
         mutation=Mutation,
         extensions=[*extensions, *caches],
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    install_plain_resolvers(schema, types)
+    return schema

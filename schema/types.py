@@ -20,18 +20,28 @@ from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from graphql import GraphQLObjectType, GraphQLResolveInfo
+from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection, convert_selections
 
 from auth.access import Purpose
 from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.model import Catalog, EntitySpec, FieldSpec, ValueType
 from gateway.raw import RawField, camel, pascal
-from schema.context import GatewayInfo
+from schema.context import GatewayContext, GatewayInfo
 from schema.enums import CaseStatus, WarningState
 from schema.scalars import CreditCode, IdNumber
 
-__all__ = ["FieldProvenance", "SchemaTypes", "build_types", "prefetch", "requested_fields", "selected_fields_of"]
+__all__ = [
+    "FieldProvenance",
+    "SchemaTypes",
+    "build_types",
+    "install_plain_resolvers",
+    "prefetch",
+    "requested_fields",
+    "selected_fields_of",
+]
 
 # A case whose remaining time is at most this share of its whole handling window (and at least a day) is WARNING.
 WARNING_SHARE = 0.2
@@ -49,6 +59,8 @@ _SCALAR_TYPES: Mapping[ValueType, Any] = {
     ValueType.ID_NUMBER: IdNumber,
     ValueType.CREDIT_CODE: CreditCode,
 }
+RawInfo = GraphQLResolveInfo[GatewayContext]
+"""graphql-core's own resolve info, which a plain resolver (:func:`install_plain_resolvers`) receives."""
 _KEY_TYPES: Mapping[str, Any] = {"String": str, "IdNumber": IdNumber, "CreditCode": CreditCode}
 
 
@@ -63,9 +75,9 @@ def requested_fields(selections: list[Selection]) -> frozenset[str]:
     return frozenset(names)
 
 
-def selected_fields_of(info: GatewayInfo) -> frozenset[str]:
+def selected_fields_of(info: GatewayInfo | RawInfo) -> frozenset[str]:
     """The fields selected under the field being resolved."""
-    fields = info.selected_fields
+    fields = info.selected_fields if isinstance(info, Info) else convert_selections(info, info.field_nodes)
     return requested_fields(fields[0].selections) if fields else frozenset()
 
 
@@ -130,7 +142,7 @@ async def _warning_state(root: Any, info: GatewayInfo) -> WarningState | None:
 # Fields the model declares as computed, by the name it gives (``computed: warning_state``).
 COMPUTED: Mapping[str, Callable[..., Any]] = {"warning_state": _warning_state}
 
-Convert = Callable[[Any, Any, GatewayInfo], Any]
+Convert = Callable[[Any, Any, RawInfo], Any]
 
 
 def _computed(spec: FieldSpec) -> Callable[..., Any]:
@@ -161,20 +173,36 @@ def _provided(name: str, *, graphql_name: str, convert: Convert | None, descript
     refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited.
 
     The resolver is synchronous when the read is already settled (see :func:`prefetch`): then graphql-core has no
-    awaitable to gather for the field, so no task, and the object's other fields complete at once too."""
+    awaitable to gather for the field, so no task, and the object's other fields complete at once too. Returns the
+    strawberry field and its plain resolver, which :func:`install_plain_resolvers` hands graphql-core directly."""
 
-    def resolver(root: Any, info: GatewayInfo) -> Any:
+    def plain(root: Any, info: RawInfo) -> Any:
         path = info.path.as_list()
         released = info.context.access.read_now(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
         if released is None:
             return read(root, info, path)
         return convert(released.value, root, info) if convert is not None else released.value
 
-    async def read(root: Any, info: GatewayInfo, path: list[str | int]) -> Any:
+    async def read(root: Any, info: RawInfo, path: list[str | int]) -> Any:
         released = await info.context.access.read(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
         return convert(released.value, root, info) if convert is not None else released.value
 
-    return strawberry.field(resolver=resolver, name=graphql_name, description=description or None)
+    def resolver(root: Any, info: GatewayInfo) -> Any:
+        return plain(root, info._raw_info)
+
+    return strawberry.field(resolver=resolver, name=graphql_name, description=description or None), plain
+
+
+def install_plain_resolvers(schema: strawberry.Schema, types: SchemaTypes) -> None:
+    """Let graphql-core call the provided fields' resolvers itself. Strawberry's wrapper around a resolver (its
+    Info object, argument conversion, field extensions) does nothing for these fields, which take no arguments and
+    carry no field extensions, yet cost more than the field's own work; schema extensions' hooks are not in it
+    (they wrap every resolver as graphql-core middleware), so they still see every field."""
+    type_map = schema._schema.type_map
+    for (type_name, field_name), plain in types.plain.items():
+        graphql_type = type_map[type_name]
+        assert isinstance(graphql_type, GraphQLObjectType)
+        graphql_type.fields[field_name].resolve = plain
 
 
 Reads = Sequence[tuple[str, Optional[Purpose]]]  # noqa: UP045 - a run-time alias
@@ -243,6 +271,8 @@ class SchemaTypes:
     entities: dict[str, type[Any]] = field(default_factory=dict)
     objects: dict[str, type[Any]] = field(default_factory=dict)
     unions: dict[str, Any] = field(default_factory=dict)
+    # The provided fields' plain resolvers, by (GraphQL type, field): see install_plain_resolvers.
+    plain: dict[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
 
     def entity(self, ref: EntityKey, requested: frozenset[str] = frozenset(), purpose: Purpose | None = None) -> Any:
         """The schema object for an entity reference, read under ``purpose``."""
@@ -352,7 +382,7 @@ class _TypeBuilder:
         if spec.ref is not None:
             types = self.types
 
-            def refs(value: Any, root: Any, info: GatewayInfo) -> Any:
+            def refs(value: Any, root: Any, info: RawInfo) -> Any:
                 requested = selected_fields_of(info)
                 entity, key, purpose = root.ENTITY, root.key, root.purpose
                 if isinstance(value, list):
@@ -383,9 +413,10 @@ class _TypeBuilder:
             if spec.computed is not None:
                 value = strawberry.field(resolver=_computed(spec), name=name, description=spec.description or None)
             else:
-                value = _provided(
+                value, plain = _provided(
                     name, graphql_name=name, convert=self._field_convert(spec), description=spec.description
                 )
+                self.types.plain[(entity.name, name)] = plain
             setattr(cls, attr, value)
         if entity.name in self.raw:
             annotations["raw_namespace"] = Optional[self._raw_namespace(entity.name)]  # noqa: UP045
@@ -414,12 +445,13 @@ class _TypeBuilder:
             for index, raw_field in enumerate(fields):
                 attr = f"f{index}_{raw_field.query}"
                 annotations[attr] = self._annotation(raw_field.spec)
-                namespace[attr] = _provided(
+                namespace[attr], plain = _provided(
                     raw_field.name,
                     graphql_name=camel(raw_field.query),
                     convert=self._field_convert(raw_field.spec),
                     description=f"Records of query {raw_field.query}, as {source} holds them.",
                 )
+                self.types.plain[(type_name, camel(raw_field.query))] = plain
             namespace["__annotations__"] = annotations
             sources.append((source, strawberry.type(type(type_name, (), namespace), name=type_name)))
         name = f"Raw{entity}"
