@@ -192,6 +192,19 @@ class Access:
                 verdict = Verdict(False, problem[0], problem[1])
         return verdict
 
+    async def check_all(
+        self, entity: str, field_name: str, reads: Sequence[tuple[str, Purpose | None]]
+    ) -> list[Verdict]:
+        """:meth:`check` of one field of many entities, ``(key, purpose)``: those already settled at once, no task
+        for them; the others together."""
+        verdicts = [self._check_now(entity, key, field_name, purpose) for key, purpose in reads]
+        waiting = [i for i, verdict in enumerate(verdicts) if verdict is None]
+        if waiting:
+            checked = await asyncio.gather(*(self.check(entity, reads[i][0], field_name, reads[i][1]) for i in waiting))
+            for i, verdict in zip(waiting, checked, strict=True):
+                verdicts[i] = verdict
+        return [verdict for verdict in verdicts if verdict is not None]
+
     async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """:meth:`check`, with a refusal recorded (for the audit) and raised."""
         verdict = await self.check(entity, key, field_name, purpose)
@@ -320,10 +333,38 @@ class Access:
         """An entity's key as a field (``idNumber``): no source to ask, but decided, masked and audited like any other
         field of the entity, purpose included. A caller refused it sees it fully masked (the refusal is recorded).
         ``given``: the caller typed this key (a root lookup); echoing it back discloses nothing and is not audited."""
+        settled = self.key_now(entity, key, field_name, purpose=purpose, path=path, given=given)
+        if settled is not None:
+            return settled
         if given:
-            mask = self.policy.mask(self.principal, entity, field_name, own=await self.own(entity, key))
+            await self.own(entity, key)
+        else:
+            await self.check(entity, key, field_name, purpose)  # settles the owner and the purpose
+        answer = self.key_now(entity, key, field_name, purpose=purpose, path=path, given=given)
+        assert answer is not None
+        return answer
+
+    def key_now(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        *,
+        purpose: Purpose | None,
+        path: Sequence[str | int],
+        given: bool = False,
+    ) -> str | None:
+        """:meth:`key` when the owner and the purpose are already known (decided, masked and recorded alike), else
+        ``None``."""
+        if given:
+            own = self._own_now(entity, key)
+            if own is None:
+                return None
+            mask = self.policy.mask(self.principal, entity, field_name, own=own)
             return key if mask is None else str(mask_value(mask, key))
-        verdict = await self.check(entity, key, field_name, purpose)
+        verdict = self._check_now(entity, key, field_name, purpose)
+        if verdict is None:
+            return None
         if not verdict.allowed:
             assert verdict.reason is not None
             self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)

@@ -7,7 +7,6 @@ True
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
@@ -193,12 +192,14 @@ def _query_type(types: SchemaTypes) -> type[Any]:
 
         # A listing shows only the cases the caller may read (their department's, or the applicant's under a valid
         # purpose); the others are not shown at all, not even their numbers.
-        async def read_under(key: str) -> tuple[bool, Purpose | None]:
-            if read_as is not None and (await access.check("Case", key, "status", read_as)).allowed:
-                return True, read_as
-            return (await access.check("Case", key, "status", None)).allowed, None
-
-        readable = await asyncio.gather(*(read_under(key) for key in page.keys))
+        readable: list[tuple[bool, Purpose | None]] = [(False, None)] * len(page.keys)
+        if read_as is not None:
+            verdicts = await access.check_all("Case", "status", [(key, read_as) for key in page.keys])
+            readable = [(True, read_as) if verdict.allowed else (False, None) for verdict in verdicts]
+        rest = [i for i, (allowed, _) in enumerate(readable) if not allowed]
+        verdicts = await access.check_all("Case", "status", [(page.keys[i], None) for i in rest])
+        for i, verdict in zip(rest, verdicts, strict=True):
+            readable[i] = (verdict.allowed, None)
         node_selections: list[Any] = []
         for selected in info.selected_fields:
             for edge in selected.selections:

@@ -24,7 +24,7 @@ from graphql import GraphQLObjectType, GraphQLResolveInfo
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection, convert_selections
 
-from auth.access import Purpose
+from auth.access import Access, Purpose
 from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.model import Catalog, EntitySpec, FieldSpec, ValueType
@@ -428,9 +428,11 @@ class _TypeBuilder:
         annotations["provenance"] = list[FieldProvenance]
         cls.provenance = strawberry.field(resolver=_provenance, description="Where each selected field came from.")
         annotations["key_field"] = _KEY_TYPES[entity.key_type]
-        cls.key_field = strawberry.field(
-            resolver=_key_resolver(entity), name=entity.key, description=entity.key_description or None
-        )
+        key_resolver, plain_key = _key_resolver(entity)
+        description = entity.key_description or None
+        cls.key_field = strawberry.field(resolver=key_resolver, name=entity.key, description=description)
+        if plain_key is not None:
+            self.types.plain[(entity.name, entity.key)] = plain_key
         cls.__annotations__ = annotations
         strawberry.type(cls, name=entity.name, description=entity.description or None)
 
@@ -482,21 +484,32 @@ def _namespace(cls: type[Any]) -> Callable[..., Any]:
     return resolver
 
 
-def _key_resolver(entity: EntitySpec) -> Callable[..., Any]:
-    """An entity's key as a field. A personal entity's key is masked and audited like any of its fields."""
+def _key_resolver(entity: EntitySpec) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """An entity's key as a field, and its plain resolver if it has one (see :func:`install_plain_resolvers`). A
+    personal entity's key is masked and audited like any of its fields, synchronously once settled."""
     key_type = _KEY_TYPES[entity.key_type]
     if not entity.personal:
 
         def plain(root: Any) -> Any:
             return key_type(root.key)
 
-        return plain
+        return plain, None
 
-    async def personal(root: Any, info: GatewayInfo) -> Any:
+    def personal(root: Any, info: GatewayInfo) -> Any:
+        return plain_personal(root, info._raw_info)
+
+    def plain_personal(root: Any, info: RawInfo) -> Any:
         access = info.context.access
         path = info.path.as_list()
+        name, key, given = entity.name, root.key, root.given
+        settled = access.key_now(name, key, entity.key, purpose=root.purpose, path=path, given=given)
+        if settled is not None:
+            return key_type(settled)
+        return read(root, access, path)
+
+    async def read(root: Any, access: Access, path: list[str | int]) -> Any:
         return key_type(
             await access.key(entity.name, root.key, entity.key, purpose=root.purpose, path=path, given=root.given)
         )
 
-    return personal
+    return personal, plain_personal
