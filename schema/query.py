@@ -13,6 +13,7 @@ from typing import Any, Optional
 import strawberry
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.nodes import Selection
 
 from auth.access import Purpose
 from auth.policy import Reason
@@ -35,9 +36,8 @@ from schema.types import (
     SchemaTypes,
     build_types,
     install_plain_resolvers,
-    prefetch,
+    read_ahead,
     requested_fields,
-    selected_fields_of,
 )
 
 __all__ = [
@@ -111,31 +111,33 @@ def _query_type(types: SchemaTypes) -> type[Any]:
         description="A page of cases, Relay style: pass pageInfo.endCursor as `after` for the next.",
     )
 
-    async def me(info: GatewayInfo) -> Any:
+    def me(info: GatewayInfo) -> Any:
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
-        return await _prefetched(info, Person(key=principal.id_number, requested=selected_fields_of(info)))
+        selections = _selections(info)
+        found = Person(key=principal.id_number, requested=requested_fields(selections))
+        return _read_ahead(info, selections, found, [found])
 
-    async def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
-        key = str(id_number)
-        found = Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
-        return await _prefetched(info, found)
+    def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
+        key, selections = str(id_number), _selections(info)
+        found = Person(key=key, requested=requested_fields(selections), purpose=_purpose(purpose, key), given=True)
+        return _read_ahead(info, selections, found, [found])
 
-    async def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
+    def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
-        requested = selected_fields_of(info)
+        selections = _selections(info)
+        requested = requested_fields(selections)
         found = [
             Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k)), given=True) for k in id_numbers
         ]
-        await _prefetched(info, *found)
-        return found
+        return _read_ahead(info, selections, found, found)
 
-    async def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
-        key = str(credit_code)
-        found = LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
-        return await _prefetched(info, found)
+    def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
+        key, selections = str(credit_code), _selections(info)
+        found = LegalEntity(key=key, requested=requested_fields(selections), purpose=_purpose(purpose, key), given=True)
+        return _read_ahead(info, selections, found, [found])
 
     async def case(info: GatewayInfo, case_number: str, purpose: PurposeInput | None = None) -> Any:
         key = case_number.strip()
@@ -154,7 +156,9 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             read_as = _purpose(purpose, applicant.key if isinstance(applicant, EntityKey) else "")
         # Whoever may not read the case's status may not learn anything of it: refused, and audited.
         await access.decide("Case", key, "status", read_as)
-        return await _prefetched(info, Case(key=key, requested=selected_fields_of(info), purpose=read_as, given=True))
+        selections = _selections(info)
+        found = Case(key=key, requested=requested_fields(selections), purpose=read_as, given=True)
+        return await _read_ahead(info, selections, found, [found])
 
     async def cases(
         info: GatewayInfo,
@@ -213,7 +217,9 @@ def _query_type(types: SchemaTypes) -> type[Any]:
             for i, (key, (allowed, under)) in enumerate(zip(page.keys, readable, strict=True))
             if allowed
         ]
-        await prefetch(info, "Case", [(edge.node.key, edge.node.purpose) for edge in edges], node_selections)
+        ahead = read_ahead(info, [edge.node for edge in edges], node_selections)
+        if ahead is not None:
+            await ahead
         if applicant is not None:
             access.listed("Person" if is_id_number(applicant) else "LegalEntity", applicant, read_as, len(edges))
         return CaseConnection(
@@ -306,13 +312,24 @@ def _query_type(types: SchemaTypes) -> type[Any]:
     )
 
 
-async def _prefetched(info: GatewayInfo, *found: Any) -> Any:
-    """Read ahead the fields this root field selects on the entities it answers (of one type), then the first;
-    see :func:`schema.types.prefetch`."""
-    selected = info.selected_fields
-    if found and selected:
-        await prefetch(info, found[0].ENTITY, [(f.key, f.purpose) for f in found], selected[0].selections)
-    return found[0] if found else None
+def _selections(info: GatewayInfo) -> list[Selection]:
+    """What the field being resolved selects on its type."""
+    fields = info.selected_fields
+    return fields[0].selections if fields else []
+
+
+def _read_ahead(info: GatewayInfo, selections: list[Selection], answer: Any, entities: list[Any]) -> Any:
+    """``answer``, once the fields ``selections`` asks of ``entities`` (of one type) are read ahead when that saves
+    work (:func:`schema.types.read_ahead`): then a coroutine, else ``answer`` itself."""
+    ahead = read_ahead(info, entities, selections)
+    if ahead is None:
+        return answer
+
+    async def settled() -> Any:
+        await ahead
+        return answer
+
+    return settled()
 
 
 def _list_of(item: Any) -> Any:

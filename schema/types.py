@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -39,6 +39,7 @@ __all__ = [
     "build_types",
     "install_plain_resolvers",
     "prefetch",
+    "read_ahead",
     "requested_fields",
     "selected_fields_of",
 ]
@@ -207,6 +208,25 @@ def install_plain_resolvers(schema: strawberry.Schema, types: SchemaTypes) -> No
 
 Reads = Sequence[tuple[str, Optional[Purpose]]]  # noqa: UP045 - a run-time alias
 """Entities of one type to read, as ``(key, purpose)``."""
+
+
+def read_ahead(info: GatewayInfo, entities: Sequence[Any], selections: Sequence[Selection]) -> Awaitable[None] | None:
+    """:func:`prefetch` for these entities (of one type, as the schema makes them) when it saves work: more than one
+    value to read, or references to follow. ``None`` when it would not: one field of one entity resolves alone
+    without a task, and reading it ahead would only add a step."""
+    if not entities:
+        return None
+    entity = entities[0].ENTITY
+    sources = info.context.sources.sources
+    spec = sources.catalog.entities.get(entity)
+    if spec is None:
+        return None
+    chosen: dict[str, list[SelectedField]] = {}
+    _plain_fields(selections, entity, sources.catalog, chosen)
+    fields = [name for name in chosen if name in spec.fields and spec.fields[name].computed is None]
+    if len(entities) * len(fields) < 2 and not any(spec.fields[name].ref is not None for name in fields):
+        return None
+    return prefetch(info, entity, [(e.key, e.purpose) for e in entities], selections)
 
 
 async def prefetch(info: GatewayInfo, entity: str, reads: Reads, selections: Sequence[Selection]) -> None:
