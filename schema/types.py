@@ -82,6 +82,17 @@ def selected_fields_of(info: GatewayInfo | RawInfo) -> frozenset[str]:
     return requested_fields(fields[0].selections) if fields else frozenset()
 
 
+def _requested_of(info: RawInfo) -> frozenset[str]:
+    """:func:`selected_fields_of`, worked out once per request for each place in the document (a list of a
+    hundred cases asks the same of each applicant)."""
+    memo = info.context.selections
+    slot = tuple(map(id, info.field_nodes))  # the nodes, not their place: a fragment's nodes recur
+    requested = memo.get(slot)
+    if requested is None:
+        requested = memo[slot] = selected_fields_of(info)
+    return requested
+
+
 @strawberry.type(description="Where one field's value came from.")
 class FieldProvenance:
     field: str = strawberry.field(description="The unified field name, e.g. maritalStatus.")
@@ -403,7 +414,7 @@ class _TypeBuilder:
             types = self.types
 
             def refs(value: Any, root: Any, info: RawInfo) -> Any:
-                requested = selected_fields_of(info)
+                requested = _requested_of(info)
                 entity, key, purpose = root.ENTITY, root.key, root.purpose
                 if isinstance(value, list):
                     return [types.entity(v, requested, _nested_purpose(v, entity, key, purpose)) for v in value]
