@@ -126,9 +126,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 from urllib.request import url2pathname
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.base import Adapter, AdapterOptions, AdapterQuery, Capabilities, Record, RecordShape, mentions
@@ -144,6 +142,7 @@ from adapters.credentials import (
 )
 from adapters.openapi import ShapeMismatch, check_operations, find_operation, record_shape
 from adapters.rest_answers import PageAnswer, RestPaging, RestStatus, dig, read_pages, read_status
+from adapters.transport import department_client, timed_out
 from gateway.config import SourceConfig
 from gateway.errors import (
     BadSourceData,
@@ -434,7 +433,7 @@ class RestAdapter(Adapter):
                 method, url, params=params, json=body, headers=self._headers, timeout=self._timeout, auth=auth
             )
         except httpx.TimeoutException as exc:
-            if not _timed_out(exc):
+            if not timed_out(exc):
                 raise self._unavailable(what, exc.__cause__ or exc) from exc
             raise SourceTimeout(self.name, f"no answer to {what} within {self.config.timeout:g}s") from exc
         except (httpx.TransportError, ssl.SSLError) as exc:  # a TLS 1.3 alert escapes httpx as SSLError
@@ -542,12 +541,9 @@ class RestAdapter(Adapter):
             if self._closed:
                 raise RuntimeError(f"the adapter for source {self.name!r} is closed")
             # URLs are built absolute (see _url), so an injected client needs no base_url of its own.
-            limits = httpx.Limits(
-                max_connections=self.config.max_concurrency,
-                max_keepalive_connections=self.config.max_concurrency,
+            self._client = department_client(
+                verify=self._verify, timeout=self._timeout, max_connections=self.config.max_concurrency
             )
-            transport = AiohttpTransport(verify=self._verify, limits=limits)
-            self._client = httpx.AsyncClient(timeout=self._timeout, verify=self._verify, transport=transport)
             if self.instrumentation is not None:
                 self.instrumentation.http_client(self._client)
         return self._client
@@ -574,13 +570,6 @@ class RestAdapter(Adapter):
         if location is None or not location.startswith(("http://", "https://", "/")):
             return None
         return location if location.startswith("http") else self._url(location)
-
-
-def _timed_out(exc: httpx.TimeoutException) -> bool:
-    """Whether a timeout is one: httpx-aiohttp reports every aiohttp connection error (refused, reset, a TLS
-    handshake refused) as ``ConnectTimeout``; those are a department out of reach, not a slow one."""
-    cause = exc.__cause__
-    return not isinstance(cause, aiohttp.ClientConnectionError) or isinstance(cause, aiohttp.ServerTimeoutError)
 
 
 def _path_segment(key: str) -> str:

@@ -1,4 +1,4 @@
-"""The SOAP adapter: a department's WSDL-described web service, spoken to with zeep over httpx.
+"""The SOAP adapter: a department's WSDL-described web service, spoken to with zeep over httpx (on aiohttp's pool).
 
 Each query names an operation of the bound service and port, a request template and where the record sits in
 the response; a query may add a batch operation that answers many keys in one call::
@@ -99,6 +99,7 @@ from adapters.base import (
 from adapters.credentials import Credentials, TlsOptions, http_auth, redact, secret_values, ssl_context, wsse_token
 from adapters.soap_fast import CompiledCall, NotCompiled, compile_call
 from adapters.soap_shapes import describe_output
+from adapters.transport import department_client, timed_out
 from gateway.config import SourceConfig
 from gateway.errors import (
     BadSourceData,
@@ -242,7 +243,12 @@ class SoapAdapter(Adapter):
         if self._shared_client is not None:
             http, self._owns_http = self._shared_client, False
         else:
-            http = httpx.AsyncClient(verify=self._verify, timeout=self.config.timeout, auth=self._auth)
+            http = department_client(
+                verify=self._verify,
+                timeout=self.config.timeout,
+                max_connections=self.config.max_concurrency,
+                auth=self._auth,
+            )
             self._owns_http = True
             if self.instrumentation is not None:
                 self.instrumentation.http_client(http)
@@ -447,7 +453,13 @@ class SoapAdapter(Adapter):
                         raise _Refused(answer.status_code)
                     return compiled.read(answer)
                 response = await self._service[operation](**request)
-        except (TimeoutError, httpx.TimeoutException) as exc:
+        except TimeoutError as exc:
+            raise SourceTimeout(self.name, f"{operation}: no answer within {timeout}s") from exc
+        except httpx.TimeoutException as exc:
+            if not timed_out(exc):  # refused or reset: the department is out of reach, not slow
+                cause = exc.__cause__ or exc
+                detail = f"{type(cause).__name__}: {self._redact(str(cause))}"
+                raise SourceUnavailable(self.name, f"{operation}: {detail}") from exc
             raise SourceTimeout(self.name, f"{operation}: no answer within {timeout}s") from exc
         except _Refused as exc:
             raise self._refused(f"{operation}: HTTP {exc.status_code}") from exc

@@ -30,7 +30,7 @@ from auth.principal import Principal, PrincipalKind
 from auth.purposes import Intake, IntakeProblem, PurposeFacts, Role
 from gateway.errors import AuditUnavailable, BadUserInput, Forbidden, SourceError
 from gateway.mapping import EntityKey
-from gateway.sources import Provenance, RequestSources, once
+from gateway.sources import Provenance, RequestSources, Resolved, once
 
 __all__ = ["Access", "Purpose", "Released"]
 
@@ -116,14 +116,24 @@ class Access:
 
     async def own(self, entity: str, key: str) -> bool:
         """Whether a citizen is reading their own record (a case counts as theirs when they applied for it)."""
+        own = self._own_now(entity, key)
+        if own is not None:
+            return own
+        applicant = await once(self._case_owner, key, lambda: self._applicant_of(key))
+        return applicant == self.principal.id_number
+
+    def _own_now(self, entity: str, key: str) -> bool | None:
+        """:meth:`own` if known without waiting, else ``None`` (a case whose applicant is still to be read)."""
         principal = self.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             return False
         if entity == "Person":
             return key == principal.id_number
         if entity == "Case":
-            applicant = await once(self._case_owner, key, lambda: self._applicant_of(key))
-            return applicant == principal.id_number
+            owner = self._case_owner.get(key)
+            if owner is None or not owner.done():
+                return None
+            return owner.result() == principal.id_number
         return False
 
     async def _applicant_of(self, case_number: str) -> str | None:
@@ -137,8 +147,7 @@ class Access:
         """What the purpose is (checked once per request), or the refusal it earns."""
         if purpose is None:
             if entity != "Case":
-                detail = f"reading this {entity} needs a purpose: the case number being handled, or an intake"
-                return Verdict(False, Reason.PURPOSE_REQUIRED, detail)
+                return Verdict(False, Reason.PURPOSE_REQUIRED, _purpose_required(entity))
             purpose = Purpose(key, None)
         return await once(self._purposes, purpose, lambda: self._check(purpose))
 
@@ -195,18 +204,47 @@ class Access:
             return Role.APPLICANT
         return Role.MEMBER if await self._member(facts, key) else Role.RELATED
 
-    async def check(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
-        """The verdict for one field of one entity, with the purpose checked; nothing is recorded."""
-        own = await self.own(entity, key)
+    def _check_now(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict | None:
+        """:meth:`check` if it needs no waiting (the owner, the purpose and the reader's role already known), else
+        ``None``."""
+        own = self._own_now(entity, key)
+        if own is None:
+            return None
         verdict = self._verdict(entity, field_name, own)
         if own or not self.policy.wants_purpose(self.principal, verdict):
             return verdict
-        found = await self._purpose(entity, key, purpose)
+        if purpose is None:
+            if entity != "Case":
+                return Verdict(False, Reason.PURPOSE_REQUIRED, _purpose_required(entity))
+            purpose = Purpose(key, None)
+        checked = self._purposes.get(purpose)
+        if checked is None or not checked.done():
+            return None
+        found = checked.result()
         if isinstance(found, Verdict):
             return found
+        role = self._role_now(found, entity, key)
+        if role is None:
+            return None
+        return self._under_purpose(entity, field_name, found, role, purpose)
+
+    def _role_now(self, facts: PurposeFacts, entity: str, key: str) -> Role | None:
+        """:meth:`_role` if the household it may need is already read, else ``None``."""
+        if entity != "Person" or facts.applicant is None or key == facts.applicant:
+            return Role.APPLICANT
+        needs = self.policy.needs.get(facts.item or "")
+        if needs is None or not needs.household:
+            return Role.RELATED
+        household = self._households.get(facts.applicant)
+        if household is None or not household.done():
+            return None
+        return Role.MEMBER if key in household.result() else Role.RELATED
+
+    def _under_purpose(
+        self, entity: str, field_name: str, found: PurposeFacts, role: Role, purpose: Purpose | None
+    ) -> Verdict:
         if found.intake or (found.closed_at is not None and self.policy.grace is not None):
             self.timed = True
-        role = await self._role(found, entity, key)
         itself = purpose is None or purpose.applicant is None
         slot = (entity, field_name, found, role, itself)
         under = self._under.get(slot)
@@ -215,6 +253,21 @@ class Access:
                 self.principal, entity, field_name, found, role, now=self.at, case_itself=itself
             )
         return under
+
+    async def check(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
+        """The verdict for one field of one entity, with the purpose checked; nothing is recorded."""
+        settled = self._check_now(entity, key, field_name, purpose)
+        if settled is not None:
+            return settled
+        own = await self.own(entity, key)
+        verdict = self._verdict(entity, field_name, own)
+        if own or not self.policy.wants_purpose(self.principal, verdict):
+            return verdict
+        found = await self._purpose(entity, key, purpose)
+        if isinstance(found, Verdict):
+            return found
+        role = await self._role(found, entity, key)
+        return self._under_purpose(entity, field_name, found, role, purpose)
 
     async def register_intake(self, entity: str, applicant: str, item: str) -> Intake:
         """Register an intake purpose: ``applicant`` (an ``entity`` key) is applying for the service ``item`` at
@@ -239,6 +292,19 @@ class Access:
         intake = self.policy.intakes.issue(principal, item, department, entity, applicant)
         self._note(entity, applicant, Purpose(intake.number, applicant, intake.token)).released.add("intake")
         return intake
+
+    async def check_all(
+        self, entity: str, field_name: str, reads: Sequence[tuple[str, Purpose | None]]
+    ) -> list[Verdict]:
+        """:meth:`check` of one field of many entities, ``(key, purpose)``: those already settled at once, no task
+        for them; the others together."""
+        verdicts = [self._check_now(entity, key, field_name, purpose) for key, purpose in reads]
+        waiting = [i for i, verdict in enumerate(verdicts) if verdict is None]
+        if waiting:
+            checked = await asyncio.gather(*(self.check(entity, reads[i][0], field_name, reads[i][1]) for i in waiting))
+            for i, verdict in zip(waiting, checked, strict=True):
+                verdicts[i] = verdict
+        return [verdict for verdict in verdicts if verdict is not None]
 
     async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """:meth:`check`, with a refusal recorded (for the audit) and raised."""
@@ -272,16 +338,83 @@ class Access:
         ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance).
         ``source``: that source's answer alone (nothing, if the policy does not release the field through it)."""
         verdict = await self.decide(entity, key, field_name, purpose)
+        self._fail_closed(entity)
+        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources, source=source)
+        return self._release(entity, key, field_name, purpose, path, verdict, resolved, await self.own(entity, key))
+
+    def read_now(
+        self, entity: str, key: str, field_name: str, *, purpose: Purpose | None, path: Sequence[str | int]
+    ) -> Released | None:
+        """:meth:`read` (with a ``path``, without ``source``) when nothing it needs is still to come: the decision,
+        the purpose and the value settled (by :meth:`prepare`, or an earlier read). Decides, refuses, masks and
+        records exactly as :meth:`read`; ``None`` when it would have to wait (then call :meth:`read`)."""
+        verdict = self._check_now(entity, key, field_name, purpose)
+        if verdict is None:
+            return None
+        if not verdict.allowed:
+            assert verdict.reason is not None
+            raise self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
+        self._fail_closed(entity)
+        resolved = self.sources.resolve_now(entity, key, field_name, only=verdict.sources)
+        if resolved is None:
+            return None
+        own = self._own_now(entity, key)
+        assert own is not None  # settled with the verdict
+        return self._release(entity, key, field_name, purpose, path, verdict, resolved, own)
+
+    async def prepare(self, entity: str, reads: Sequence[tuple[str, Purpose | None]], fields: Sequence[str]) -> None:
+        """Settle, for many entities at once, what :meth:`read` of ``fields`` waits for: owners and purposes, then
+        every released field's value, one batch per department query and no task per value, so that
+        :meth:`read_now` answers their resolvers. ``reads``: ``(key, purpose)``. Nothing is recorded here (a field
+        is decided, refused or disclosed when its resolver reads it) and nothing is asked of a department for a
+        field the policy refuses, nor for personal data while the audit cannot record it."""
+        waiting = [(k, p, f) for k, p in reads for f in fields if self._check_now(entity, k, f, p) is None]
+        if waiting:
+            await asyncio.gather(*(self.check(entity, k, f, p) for k, p, f in waiting), return_exceptions=True)
+        if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
+            return
+        wanted = []
+        for key, purpose in reads:
+            for name in fields:
+                verdict = self._check_now(entity, key, name, purpose)
+                if verdict is not None and verdict.allowed:
+                    wanted.append((key, name, verdict.sources))
+        await self.sources.resolve_many(entity, wanted)
+
+    def settled_value(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Any:
+        """The value :meth:`read_now` would release as it is, if settled and released unmasked; else ``None``.
+        Nothing is recorded or started (for following references ahead of their resolvers)."""
+        verdict = self._check_now(entity, key, field_name, purpose)
+        if verdict is None or not verdict.allowed or verdict.mask is not None:
+            return None
+        if self.policy.part_masks(self.principal, entity, field_name, own=bool(self._own_now(entity, key))):
+            return None
+        resolved = self.sources.settled(entity, key, field_name)
+        return None if resolved is None else resolved.value
+
+    def _fail_closed(self, entity: str) -> None:
         if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
             # Fail closed before any department is asked: nothing personal is fetched that could not be recorded.
             raise AuditUnavailable("personal data withheld: the audit store cannot record disclosures now")
-        resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources, source=source)
+
+    def _release(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        purpose: Purpose | None,
+        path: Sequence[str | int] | None,
+        verdict: Verdict,
+        resolved: Resolved,
+        own: bool,
+    ) -> Released:
+        """A resolved value as this principal receives it: masked by role, and recorded if ``path`` is given."""
         value = resolved.value
         masked = False
         if value is not None:
             if verdict.mask is not None:
                 value, masked = mask_value(verdict.mask, value), True
-            parts = self.policy.part_masks(self.principal, entity, field_name, own=await self.own(entity, key))
+            parts = self.policy.part_masks(self.principal, entity, field_name, own=own)
             if parts:
                 value, masked = mask_parts(value, parts), True
         if path is not None:
@@ -301,10 +434,38 @@ class Access:
         """An entity's key as a field (``idNumber``): no source to ask, but decided, masked and audited like any other
         field of the entity, purpose included. A caller refused it sees it fully masked (the refusal is recorded).
         ``given``: the caller typed this key (a root lookup); echoing it back discloses nothing and is not audited."""
+        settled = self.key_now(entity, key, field_name, purpose=purpose, path=path, given=given)
+        if settled is not None:
+            return settled
         if given:
-            mask = self.policy.mask(self.principal, entity, field_name, own=await self.own(entity, key))
+            await self.own(entity, key)
+        else:
+            await self.check(entity, key, field_name, purpose)  # settles the owner and the purpose
+        answer = self.key_now(entity, key, field_name, purpose=purpose, path=path, given=given)
+        assert answer is not None
+        return answer
+
+    def key_now(
+        self,
+        entity: str,
+        key: str,
+        field_name: str,
+        *,
+        purpose: Purpose | None,
+        path: Sequence[str | int],
+        given: bool = False,
+    ) -> str | None:
+        """:meth:`key` when the owner and the purpose are already known (decided, masked and recorded alike), else
+        ``None``."""
+        if given:
+            own = self._own_now(entity, key)
+            if own is None:
+                return None
+            mask = self.policy.mask(self.principal, entity, field_name, own=own)
             return key if mask is None else str(mask_value(mask, key))
-        verdict = await self.check(entity, key, field_name, purpose)
+        verdict = self._check_now(entity, key, field_name, purpose)
+        if verdict is None:
+            return None
         if not verdict.allowed:
             assert verdict.reason is not None
             self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
@@ -386,3 +547,7 @@ class Access:
                 )
             )
         return out
+
+
+def _purpose_required(entity: str) -> str:
+    return f"reading this {entity} needs a purpose: the case number being handled, or an intake"

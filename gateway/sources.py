@@ -425,13 +425,32 @@ class RequestSources:
         return (await self.resolve(entity, key, field_name)).value
 
     async def _resolve(self, entity: str, key: str, field_name: str, only: Sequence[str] | None) -> Resolved:
+        while True:
+            outcome = self._attempt(entity, key, field_name, only)
+            if isinstance(outcome, Resolved):
+                return outcome
+            if isinstance(outcome, SourceError):
+                raise outcome
+            with contextlib.suppress(Exception):  # a failed load: the next attempt reads its error
+                await outcome
+
+    def _attempt(
+        self, entity: str, key: str, field_name: str, only: Sequence[str] | None
+    ) -> Resolved | SourceError | asyncio.Future[Fetched]:
+        """One pass over the field's providers, in order, with what their loaders hold: the value (or the first
+        source's error) once every provider it needs has answered, else the first load still under way (started
+        here if need be)."""
         first_error: SourceError | None = None
         empty: Resolved | None = None
         for provider in self.sources.providers(entity, field_name):
             if only is not None and provider.source not in only:
                 continue
+            loading = self.loader(provider.source, provider.query).load(key)
+            assert isinstance(loading, asyncio.Future)
+            if not loading.done():
+                return loading
             try:
-                fetched = await self.loader(provider.source, provider.query).load(key)
+                fetched = loading.result()
                 value = read_field(
                     provider.source,
                     field_name,
@@ -451,11 +470,59 @@ class RequestSources:
                 continue
             return Resolved(value, provenance)
         if first_error is not None:
-            raise first_error
+            return first_error
         if empty is not None:
             return empty
         spec = self.sources.catalog.field(entity, field_name)
         return Resolved([] if spec is not None and spec.many else None, None)
+
+    def _settle(self, entity: str, key: str, field_name: str, only: Sequence[str] | None) -> asyncio.Future[Any] | None:
+        """Remember the field's value (or error) if it can be had without waiting; else what to wait for."""
+        slot = (entity, key, field_name)
+        memo = self._resolved.get(slot)
+        if memo is not None:
+            return None if memo.done() else memo
+        outcome = self._attempt(entity, key, field_name, only)
+        if isinstance(outcome, asyncio.Future):
+            return outcome
+        memo = self._resolved[slot] = asyncio.get_running_loop().create_future()
+        if isinstance(outcome, Resolved):
+            memo.set_result(outcome)
+        else:
+            memo.set_exception(outcome)
+            memo.exception()  # retrieved here; whoever reads the field re-raises it
+        return None
+
+    def resolve_now(self, entity: str, key: str, field_name: str, *, only: Sequence[str] | None) -> Resolved | None:
+        """:meth:`resolve` (without ``source``) when it needs no waiting: the value, or its error raised; ``None``
+        while a department has yet to answer (its load is then under way)."""
+        if self._settle(entity, key, field_name, only) is not None:
+            return None
+        return self._resolved[(entity, key, field_name)].result()
+
+    def settled(self, entity: str, key: str, field_name: str) -> Resolved | None:
+        """The field's value if it is already resolved without error; nothing is started."""
+        memo = self._resolved.get((entity, key, field_name))
+        if memo is None or not memo.done() or memo.exception() is not None:
+            return None
+        return memo.result()
+
+    async def resolve_many(self, entity: str, wanted: Sequence[tuple[str, str, Sequence[str] | None]]) -> None:
+        """Resolve many ``(key, field, only)`` of ``entity`` ahead of their readers, with no task per value: each
+        round starts every load still needed (one batch per loader) and waits for them together; a provider asked
+        after another failed or was empty is the next round's. Errors are remembered for the readers."""
+        waiting = list(wanted)
+        while waiting:
+            loads: dict[int, asyncio.Future[Any]] = {}
+            left = []
+            for key, field_name, only in waiting:
+                load = self._settle(entity, key, field_name, only)
+                if load is not None:
+                    loads[id(load)] = load
+                    left.append((key, field_name, only))
+            if loads:
+                await asyncio.wait(loads.values())
+            waiting = left
 
     async def provenance(self, entity: str, key: str, fields: Sequence[str]) -> list[Provenance]:
         """Provenance of the given fields, in order; fields that failed or that no department holds are left out."""

@@ -7,7 +7,7 @@ True
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
@@ -15,6 +15,7 @@ import strawberry
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types.nodes import Selection
 
 from auth.access import Purpose
 from auth.policy import Reason
@@ -35,7 +36,13 @@ from schema.forms import FormInfo, FormPrefillResult, list_forms, prefill_form
 from schema.materials import material_type, read_materials
 from schema.purposes import PurposeInput, purpose_of, register_intake
 from schema.scalars import SCALARS, CreditCode, IdNumber
-from schema.types import SchemaTypes, build_types, requested_fields, selected_fields_of
+from schema.types import (
+    SchemaTypes,
+    build_types,
+    install_plain_resolvers,
+    read_ahead,
+    requested_fields,
+)
 from schema.workflow import CaseDeadline, WorkflowMutation, WorkflowSubscription, case_deadlines
 
 __all__ = [
@@ -104,23 +111,29 @@ def _query_type(
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
-        return Person(key=principal.id_number, requested=selected_fields_of(info))
+        selections = _selections(info)
+        found = Person(key=principal.id_number, requested=requested_fields(selections))
+        return _read_ahead(info, selections, found, [found])
 
     def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
-        key = str(id_number)
-        return Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        key, selections = str(id_number), _selections(info)
+        found = Person(key=key, requested=requested_fields(selections), purpose=_purpose(purpose, key), given=True)
+        return _read_ahead(info, selections, found, [found])
 
     def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
-        requested = selected_fields_of(info)
-        return [
+        selections = _selections(info)
+        requested = requested_fields(selections)
+        found = [
             Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k)), given=True) for k in id_numbers
         ]
+        return _read_ahead(info, selections, found, found)
 
     def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
-        key = str(credit_code)
-        return LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        key, selections = str(credit_code), _selections(info)
+        found = LegalEntity(key=key, requested=requested_fields(selections), purpose=_purpose(purpose, key), given=True)
+        return _read_ahead(info, selections, found, [found])
 
     async def case(info: GatewayInfo, case_number: str, purpose: PurposeInput | None = None) -> Any:
         key = case_number.strip()
@@ -139,7 +152,10 @@ def _query_type(
             read_as = _purpose(purpose, applicant.key if isinstance(applicant, EntityKey) else "")
         # Whoever may not read the case's status may not learn anything of it: refused, and audited.
         await access.decide("Case", key, "status", read_as)
-        return Case(key=key, requested=selected_fields_of(info), purpose=read_as, given=True)
+        selections = _selections(info)
+        found = Case(key=key, requested=requested_fields(selections), purpose=read_as, given=True)
+        answer = _read_ahead(info, selections, found, [found])
+        return await answer if inspect.isawaitable(answer) else answer
 
     async def cases(
         info: GatewayInfo,
@@ -177,24 +193,30 @@ def _query_type(
 
         # A listing shows only the cases the caller may read (their department's, or the applicant's under a valid
         # purpose); the others are not shown at all, not even their numbers.
-        async def read_under(key: str) -> tuple[bool, Purpose | None]:
-            if read_as is not None and (await access.check("Case", key, "status", read_as)).allowed:
-                return True, read_as
-            return (await access.check("Case", key, "status", None)).allowed, None
-
-        readable = await asyncio.gather(*(read_under(key) for key in page.keys))
-        requested: frozenset[str] = frozenset()
+        readable: list[tuple[bool, Purpose | None]] = [(False, None)] * len(page.keys)
+        if read_as is not None:
+            verdicts = await access.check_all("Case", "status", [(key, read_as) for key in page.keys])
+            readable = [(True, read_as) if verdict.allowed else (False, None) for verdict in verdicts]
+        rest = [i for i, (allowed, _) in enumerate(readable) if not allowed]
+        verdicts = await access.check_all("Case", "status", [(page.keys[i], None) for i in rest])
+        for i, verdict in zip(rest, verdicts, strict=True):
+            readable[i] = (verdict.allowed, None)
+        node_selections: list[Any] = []
         for selected in info.selected_fields:
             for edge in selected.selections:
                 if getattr(edge, "name", None) == "edges":
                     for node in getattr(edge, "selections", ()):
                         if getattr(node, "name", None) == "node":
-                            requested = requested_fields(node.selections)
+                            node_selections = node.selections
+        requested = requested_fields(node_selections)
         edges = [
             CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested, purpose=under))
             for i, (key, (allowed, under)) in enumerate(zip(page.keys, readable, strict=True))
             if allowed
         ]
+        ahead = read_ahead(info, [edge.node for edge in edges], node_selections)
+        if ahead is not None:
+            await ahead
         if applicant is not None:
             access.listed("Person" if is_id_number(applicant) else "LegalEntity", applicant, read_as, len(edges))
         return CaseConnection(
@@ -295,6 +317,26 @@ def _query_type(
     )
 
 
+def _selections(info: GatewayInfo) -> list[Selection]:
+    """What the field being resolved selects on its type."""
+    fields = info.selected_fields
+    return fields[0].selections if fields else []
+
+
+def _read_ahead(info: GatewayInfo, selections: list[Selection], answer: Any, entities: list[Any]) -> Any:
+    """``answer``, once the fields ``selections`` asks of ``entities`` (of one type) are read ahead when that saves
+    work (:func:`schema.types.read_ahead`): then a coroutine, else ``answer`` itself."""
+    ahead = read_ahead(info, entities, selections)
+    if ahead is None:
+        return answer
+
+    async def settled() -> Any:
+        await ahead
+        return answer
+
+    return settled()
+
+
 def _list_of(item: Any) -> Any:
     """``list[item]`` for a type made at run time."""
     return list[item]
@@ -359,10 +401,12 @@ def build_schema(
         config = StrawberryConfig(scalar_map=SCALARS)
         return subgraph.schema(query=query, extensions=[*extensions, *caches], config=config)
     types = build_types(catalog if catalog is not None else CATALOG, raw)
-    return LoggedSchema(
+    schema = LoggedSchema(
         query=_query_type(types),
         mutation=merge_types("Mutation", (Mutation, WorkflowMutation)),
         subscription=WorkflowSubscription,
         extensions=[*extensions, *caches],
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    install_plain_resolvers(schema, types)
+    return schema

@@ -13,25 +13,36 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from graphql import GraphQLObjectType, GraphQLResolveInfo
+from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection, convert_selections
 
-from auth.access import Purpose
+from auth.access import Access, Purpose
 from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.model import Catalog, EntitySpec, FieldSpec, ValueType
 from gateway.raw import RawField, camel, pascal
-from schema.context import GatewayInfo
+from schema.context import GatewayContext, GatewayInfo
 from schema.enums import CaseStatus, WarningState
 from schema.scalars import CreditCode, IdNumber
 
-__all__ = ["FieldProvenance", "SchemaTypes", "build_types", "requested_fields", "selected_fields_of"]
+__all__ = [
+    "FieldProvenance",
+    "SchemaTypes",
+    "build_types",
+    "install_plain_resolvers",
+    "prefetch",
+    "read_ahead",
+    "requested_fields",
+    "selected_fields_of",
+]
 
 # A case whose remaining time is at most this share of its whole handling window (and at least a day) is WARNING.
 WARNING_SHARE = 0.2
@@ -49,6 +60,8 @@ _SCALAR_TYPES: Mapping[ValueType, Any] = {
     ValueType.ID_NUMBER: IdNumber,
     ValueType.CREDIT_CODE: CreditCode,
 }
+RawInfo = GraphQLResolveInfo[GatewayContext]
+"""graphql-core's own resolve info, which a plain resolver (:func:`install_plain_resolvers`) receives."""
 _KEY_TYPES: Mapping[str, Any] = {"String": str, "IdNumber": IdNumber, "CreditCode": CreditCode}
 
 
@@ -63,10 +76,21 @@ def requested_fields(selections: list[Selection]) -> frozenset[str]:
     return frozenset(names)
 
 
-def selected_fields_of(info: GatewayInfo) -> frozenset[str]:
+def selected_fields_of(info: GatewayInfo | RawInfo) -> frozenset[str]:
     """The fields selected under the field being resolved."""
-    fields = info.selected_fields
+    fields = info.selected_fields if isinstance(info, Info) else convert_selections(info, info.field_nodes)
     return requested_fields(fields[0].selections) if fields else frozenset()
+
+
+def _requested_of(info: RawInfo) -> frozenset[str]:
+    """:func:`selected_fields_of`, worked out once per request for each place in the document (a list of a
+    hundred cases asks the same of each applicant)."""
+    memo = info.context.selections
+    slot = tuple(map(id, info.field_nodes))  # the nodes, not their place: a fragment's nodes recur
+    requested = memo.get(slot)
+    if requested is None:
+        requested = memo[slot] = selected_fields_of(info)
+    return requested
 
 
 @strawberry.type(description="Where one field's value came from.")
@@ -134,7 +158,7 @@ async def _warning_state(root: Any, info: GatewayInfo) -> WarningState | None:
 # Fields the model declares as computed, by the name it gives (``computed: warning_state``).
 COMPUTED: Mapping[str, Callable[..., Any]] = {"warning_state": _warning_state}
 
-Convert = Callable[[Any, Any, GatewayInfo], Any]
+Convert = Callable[[Any, Any, RawInfo], Any]
 
 
 def _computed(spec: FieldSpec) -> Callable[..., Any]:
@@ -152,26 +176,126 @@ def _computed(spec: FieldSpec) -> Callable[..., Any]:
     return resolver
 
 
-def _nested_purpose(ref: EntityKey, root: Any) -> Purpose | None:
-    """The purpose a referenced entity is read under: a case is its own purpose for its applicant; anything else
-    reached from an entity is read under that entity's purpose."""
-    if root.ENTITY == "Case":
-        return Purpose(root.key, ref.key)
-    purpose: Purpose | None = root.purpose
+def _nested_purpose(ref: EntityKey, entity: str, key: str, purpose: Purpose | None) -> Purpose | None:
+    """The purpose a referenced entity is read under, from the entity ``key`` that refers to it: a case is its own
+    purpose for its applicant; anything else reached from an entity is read under that entity's purpose."""
+    if entity == "Case":
+        return Purpose(key, ref.key)
     return purpose
 
 
 def _provided(name: str, *, graphql_name: str, convert: Convert | None, description: str) -> Any:
     """A field answered by whichever configured source provides ``<Entity>.<name>``, as the caller's policy allows:
-    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited."""
+    refused fields are null with a FORBIDDEN error, masked ones masked, and every personal value is audited.
 
-    async def resolver(root: Any, info: GatewayInfo) -> Any:
-        released = await info.context.access.read(
-            root.ENTITY, root.key, name, purpose=root.purpose, path=info.path.as_list()
-        )
+    The resolver is synchronous when the read is already settled (see :func:`prefetch`): then graphql-core has no
+    awaitable to gather for the field, so no task, and the object's other fields complete at once too. Returns the
+    strawberry field and its plain resolver, which :func:`install_plain_resolvers` hands graphql-core directly."""
+
+    def plain(root: Any, info: RawInfo) -> Any:
+        path = info.path.as_list()
+        released = info.context.access.read_now(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
+        if released is None:
+            return read(root, info, path)
         return convert(released.value, root, info) if convert is not None else released.value
 
-    return strawberry.field(resolver=resolver, name=graphql_name, description=description or None)
+    async def read(root: Any, info: RawInfo, path: list[str | int]) -> Any:
+        released = await info.context.access.read(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
+        return convert(released.value, root, info) if convert is not None else released.value
+
+    def resolver(root: Any, info: GatewayInfo) -> Any:
+        return plain(root, info._raw_info)
+
+    return strawberry.field(resolver=resolver, name=graphql_name, description=description or None), plain
+
+
+def install_plain_resolvers(schema: strawberry.Schema, types: SchemaTypes) -> None:
+    """Let graphql-core call the provided fields' resolvers itself. Strawberry's wrapper around a resolver (its
+    Info object, argument conversion, field extensions) does nothing for these fields, which take no arguments and
+    carry no field extensions, yet cost more than the field's own work; schema extensions' hooks are not in it
+    (they wrap every resolver as graphql-core middleware), so they still see every field."""
+    type_map = schema._schema.type_map
+    for (type_name, field_name), plain in types.plain.items():
+        graphql_type = type_map[type_name]
+        assert isinstance(graphql_type, GraphQLObjectType)
+        graphql_type.fields[field_name].resolve = plain
+
+
+Reads = Sequence[tuple[str, Optional[Purpose]]]  # noqa: UP045 - a run-time alias
+"""Entities of one type to read, as ``(key, purpose)``."""
+
+
+def read_ahead(info: GatewayInfo, entities: Sequence[Any], selections: Sequence[Selection]) -> Awaitable[None] | None:
+    """:func:`prefetch` for these entities (of one type, as the schema makes them) when it saves work: more than one
+    value to read, or references to follow. ``None`` when it would not: one field of one entity resolves alone
+    without a task, and reading it ahead would only add a step."""
+    if not entities:
+        return None
+    entity = entities[0].ENTITY
+    sources = info.context.sources.sources
+    spec = sources.catalog.entities.get(entity)
+    if spec is None:
+        return None
+    chosen: dict[str, list[SelectedField]] = {}
+    _plain_fields(selections, entity, sources.catalog, chosen)
+    fields = [name for name in chosen if name in spec.fields and spec.fields[name].computed is None]
+    if len(entities) * len(fields) < 2 and not any(spec.fields[name].ref is not None for name in fields):
+        return None
+    return prefetch(info, entity, [(e.key, e.purpose) for e in entities], selections)
+
+
+async def prefetch(info: GatewayInfo, entity: str, reads: Reads, selections: Sequence[Selection]) -> None:
+    """Settle ahead of their resolvers the provided fields ``selections`` ask of these entities, and level by level
+    those of the entities they refer to (:meth:`auth.access.Access.prepare`): one batch per department query per
+    level and no task per field, so the fields' resolvers answer synchronously. Only plainly selected fields are
+    read ahead (not under ``@skip``/``@include``, not in a fragment for another type); the rest resolve as usual."""
+    sources = info.context.sources.sources
+    spec = sources.catalog.entities.get(entity)
+    if spec is None or not reads:
+        return
+    chosen: dict[str, list[SelectedField]] = {}
+    _plain_fields(selections, entity, sources.catalog, chosen)
+    fields = [
+        name
+        for name in chosen
+        if name in spec.fields and spec.fields[name].computed is None and sources.providers(entity, name)
+    ]
+    if not fields:
+        return
+    access = info.context.access
+    reads = list(dict.fromkeys(reads))
+    await access.prepare(entity, reads, fields)
+    nested: dict[tuple[str, str], list[tuple[str, Purpose | None]]] = {}
+    for name in fields:
+        if spec.fields[name].ref is None:
+            continue
+        for key, purpose in reads:
+            value = access.settled_value(entity, key, name, purpose)
+            for ref in value if isinstance(value, list) else [value]:
+                if isinstance(ref, EntityKey):
+                    nested.setdefault((name, ref.entity), []).append(
+                        (ref.key, _nested_purpose(ref, entity, key, purpose))
+                    )
+    levels = [
+        prefetch(info, target, targets, [sub for s in chosen[name] for sub in s.selections])
+        for (name, target), targets in nested.items()
+    ]
+    if len(levels) == 1:
+        await levels[0]
+    elif levels:
+        await asyncio.gather(*levels)
+
+
+def _plain_fields(
+    selections: Sequence[Selection], entity: str, catalog: Catalog, into: dict[str, list[SelectedField]]
+) -> None:
+    for selection in selections:
+        if selection.directives:
+            continue
+        if isinstance(selection, SelectedField):
+            into.setdefault(selection.name, []).append(selection)
+        elif selection.type_condition in (None, entity) or selection.type_condition not in catalog.entities:
+            _plain_fields(selection.selections, entity, catalog, into)
 
 
 @dataclass
@@ -182,6 +306,8 @@ class SchemaTypes:
     entities: dict[str, type[Any]] = field(default_factory=dict)
     objects: dict[str, type[Any]] = field(default_factory=dict)
     unions: dict[str, Any] = field(default_factory=dict)
+    # The provided fields' plain resolvers, by (GraphQL type, field): see install_plain_resolvers.
+    plain: dict[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
 
     def entity(self, ref: EntityKey, requested: frozenset[str] = frozenset(), purpose: Purpose | None = None) -> Any:
         """The schema object for an entity reference, read under ``purpose``."""
@@ -291,11 +417,14 @@ class _TypeBuilder:
         if spec.ref is not None:
             types = self.types
 
-            def refs(value: Any, root: Any, info: GatewayInfo) -> Any:
-                requested = selected_fields_of(info)
+            def refs(value: Any, root: Any, info: RawInfo) -> Any:
+                requested = _requested_of(info)
+                entity, key, purpose = root.ENTITY, root.key, root.purpose
                 if isinstance(value, list):
-                    return [types.entity(v, requested, _nested_purpose(v, root)) for v in value]
-                return None if value is None else types.entity(value, requested, _nested_purpose(value, root))
+                    return [types.entity(v, requested, _nested_purpose(v, entity, key, purpose)) for v in value]
+                if value is None:
+                    return None
+                return types.entity(value, requested, _nested_purpose(value, entity, key, purpose))
 
             return refs
         return None
@@ -319,9 +448,10 @@ class _TypeBuilder:
             if spec.computed is not None:
                 value = strawberry.field(resolver=_computed(spec), name=name, description=spec.description or None)
             else:
-                value = _provided(
+                value, plain = _provided(
                     name, graphql_name=name, convert=self._field_convert(spec), description=spec.description
                 )
+                self.types.plain[(entity.name, name)] = plain
             setattr(cls, attr, value)
         if entity.name in self.raw:
             annotations["raw_namespace"] = Optional[self._raw_namespace(entity.name)]  # noqa: UP045
@@ -333,9 +463,11 @@ class _TypeBuilder:
         annotations["provenance"] = list[FieldProvenance]
         cls.provenance = strawberry.field(resolver=_provenance, description="Where each selected field came from.")
         annotations["key_field"] = _KEY_TYPES[entity.key_type]
-        cls.key_field = strawberry.field(
-            resolver=_key_resolver(entity), name=entity.key, description=entity.key_description or None
-        )
+        key_resolver, plain_key = _key_resolver(entity)
+        description = entity.key_description or None
+        cls.key_field = strawberry.field(resolver=key_resolver, name=entity.key, description=description)
+        if plain_key is not None:
+            self.types.plain[(entity.name, entity.key)] = plain_key
         cls.__annotations__ = annotations
         strawberry.type(cls, name=entity.name, description=entity.description or None)
 
@@ -350,12 +482,13 @@ class _TypeBuilder:
             for index, raw_field in enumerate(fields):
                 attr = f"f{index}_{raw_field.query}"
                 annotations[attr] = self._annotation(raw_field.spec)
-                namespace[attr] = _provided(
+                namespace[attr], plain = _provided(
                     raw_field.name,
                     graphql_name=camel(raw_field.query),
                     convert=self._field_convert(raw_field.spec),
                     description=f"Records of query {raw_field.query}, as {source} holds them.",
                 )
+                self.types.plain[(type_name, camel(raw_field.query))] = plain
             namespace["__annotations__"] = annotations
             sources.append((source, strawberry.type(type(type_name, (), namespace), name=type_name)))
         name = f"Raw{entity}"
@@ -386,21 +519,32 @@ def _namespace(cls: type[Any]) -> Callable[..., Any]:
     return resolver
 
 
-def _key_resolver(entity: EntitySpec) -> Callable[..., Any]:
-    """An entity's key as a field. A personal entity's key is masked and audited like any of its fields."""
+def _key_resolver(entity: EntitySpec) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """An entity's key as a field, and its plain resolver if it has one (see :func:`install_plain_resolvers`). A
+    personal entity's key is masked and audited like any of its fields, synchronously once settled."""
     key_type = _KEY_TYPES[entity.key_type]
     if not entity.personal:
 
         def plain(root: Any) -> Any:
             return key_type(root.key)
 
-        return plain
+        return plain, None
 
-    async def personal(root: Any, info: GatewayInfo) -> Any:
+    def personal(root: Any, info: GatewayInfo) -> Any:
+        return plain_personal(root, info._raw_info)
+
+    def plain_personal(root: Any, info: RawInfo) -> Any:
         access = info.context.access
         path = info.path.as_list()
+        name, key, given = entity.name, root.key, root.given
+        settled = access.key_now(name, key, entity.key, purpose=root.purpose, path=path, given=given)
+        if settled is not None:
+            return key_type(settled)
+        return read(root, access, path)
+
+    async def read(root: Any, access: Access, path: list[str | int]) -> Any:
         return key_type(
             await access.key(entity.name, root.key, entity.key, purpose=root.purpose, path=path, given=root.given)
         )
 
-    return personal
+    return personal, plain_personal

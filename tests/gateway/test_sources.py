@@ -136,6 +136,45 @@ async def test_fifty_persons_cost_one_call_to_a_batching_department(gateway: Cal
     assert hrss.requests[0].method == "POST"
 
 
+async def test_persons_are_read_ahead_one_batch_per_provider_and_no_task_per_field(
+    gateway: Callable[..., Any],
+) -> None:
+    """The fields a root asks of many persons are read ahead of their resolvers (schema.types.prefetch): one call
+    per department query, the provider standing in for a failed first one included, and no asyncio task per person
+    or field (the resolvers then answer synchronously)."""
+    ids = list(PEOPLE)[:50]
+    city, province, hrss = Department(PEOPLE, status=503), Department(PEOPLE), Department(PEOPLE)
+    loop = asyncio.get_running_loop()
+    default = loop.get_task_factory()
+    created: list[Any] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        out = await gateway(
+            {
+                "city": _source("City registry", {"Person.name": {"value": "name"}}, batch=True),
+                "province": _source("Province registry", {"Person.name": {"value": "name"}}, batch=True),
+                "hrss": _source(
+                    "HRSS", {"Person.socialInsurance": {"fields": {"insured": {"value": "flag"}}}}, batch=True
+                ),
+            },
+            {"city": city, "province": province, "hrss": hrss},
+            "query($ids: [IdNumber!]!) { persons(idNumbers: $ids) { idNumber name socialInsurance { insured } } }",
+            ids=ids,
+        )
+    finally:
+        loop.set_task_factory(default)
+    assert out["errors"] == []
+    assert [p["name"] for p in out["data"]["persons"]] == [PEOPLE[k]["name"] for k in ids]
+    assert all(p["socialInsurance"] == {"insured": True} for p in out["data"]["persons"])
+    assert (len(province.requests), len(hrss.requests)) == (1, 1)
+    assert len(created) < len(ids)
+
+
 async def test_a_department_without_batch_gets_bounded_concurrency(gateway: Callable[..., Any]) -> None:
     registry = Department(PEOPLE, delay=0.01)
     ids = list(PEOPLE)[:20]
