@@ -6,12 +6,19 @@ ID number cannot be recovered from Redis by hashing candidate numbers. Namespace
 (percent-encoded, so that no name holds a ``:`` or a glob character) to let an operator -- and
 :meth:`CacheKeys.source_pattern` -- find a source's entries.
 
+With Redis, a load in flight holds a *lease* named after its entry's key (:meth:`CacheKeys.lease`), and loads
+that completed are announced on one channel per namespace (:meth:`CacheKeys.flight_channel`). Both live beside the
+namespace, not under it (``<namespace>#lease:...``; ``#`` never appears in a percent-encoded name), so that scanning
+a namespace or invalidating a source finds entries only.
+
 Processes sharing a Redis must share the secret, so with Redis it is required; in memory a random secret per
 process does::
 
     >>> keys = CacheKeys("onewindow", b"s3cret-shared-by-all-gateways")
     >>> keys.entry("civil_affairs", "marriage", "110101199003074518")[:45]
     'onewindow:civil_affairs:marriage:e12a89e96d64'
+    >>> keys.lease(keys.entry("civil_affairs", "marriage", "110101199003074518"))[:51]
+    'onewindow#lease:civil_affairs:marriage:e12a89e96d64'
 """
 
 from __future__ import annotations
@@ -75,3 +82,15 @@ class CacheKeys:
         over every query and caller, or for all its entries when ``key`` is ``None``."""
         prefix = f"{_segment(self.namespace)}:{_segment(source)}:"
         return prefix + ("*" if key is None else "*:" + self.digest(key))
+
+    def lease(self, cache_key: str) -> str:
+        """The Redis key of the lease on loading ``cache_key`` (an entry's key): held by one gateway process at a
+        time, it carries the same hashes and no more."""
+        prefix = _segment(self.namespace) + ":"
+        if not cache_key.startswith(prefix):
+            raise ValueError("not a cache key of this namespace")
+        return f"{_segment(self.namespace)}#lease:{cache_key[len(prefix) :]}"
+
+    def flight_channel(self) -> str:
+        """The Redis channel on which a process announces the entries it has just stored."""
+        return f"{_segment(self.namespace)}#flight"

@@ -20,9 +20,11 @@ read as a miss: the departments still answer::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
@@ -34,6 +36,7 @@ from aiocache.serializers import StringSerializer
 
 from adapters.base import Record
 from cache.codec import CodecError, EntryCodec
+from cache.flight import Claim, Flight
 from cache.keys import CacheKeys
 from cache.records import CachedEntry, Fetched, Stamp
 from gateway.config import CacheConfig, CachePolicy
@@ -53,8 +56,9 @@ _DELETE_CHUNK = 500
 @dataclass
 class CacheStats:
     """Counters since start: per key, ``hits`` (fresh), ``negative_hits`` (fresh *not found*), ``stale_hits``
-    (served stale, while revalidating or on error), ``misses`` (had to be loaded) and ``coalesced`` (joined a load
-    already in flight); ``calls`` to departments; ``errors`` of the cache backend itself."""
+    (served stale, while revalidating or on error), ``misses`` (had to be loaded), ``coalesced`` (joined a load
+    already in flight in this process) and ``coalesced_remote`` (answered by another process's load, with Redis);
+    ``calls`` to departments; ``errors`` of the cache backend itself."""
 
     hits: int = 0
     stale_hits: int = 0
@@ -62,6 +66,7 @@ class CacheStats:
     calls: int = 0
     negative_hits: int = 0
     coalesced: int = 0
+    coalesced_remote: int = 0
     errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -81,6 +86,33 @@ class _Windows:
     def kept_for(self, entry: CachedEntry) -> float:
         """How long the backend keeps an entry: long enough to serve it stale in either window."""
         return self.fresh_for(entry) + max(self.stale_while_revalidate, self.stale_if_error)
+
+
+@dataclass(frozen=True)
+class _Load:
+    """One load started by a fetch: what it calls, how long its answers keep, and its keys' futures."""
+
+    source: str
+    query: str
+    scope: str | None
+    call: Call
+    windows: _Windows
+    cache_keys: Mapping[str, str]
+    futures: Mapping[str, asyncio.Future[CachedEntry]]
+    background: bool
+
+
+def _fail(load: _Load, keys: Sequence[str], exc: BaseException) -> None:
+    """Settle the futures of ``keys`` still pending with ``exc`` (cancelled when the load was)."""
+    for key in keys:
+        future = load.futures[key]
+        if future.done():
+            continue
+        if isinstance(exc, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters read it; a refresh nobody awaits must not warn
 
 
 def _now() -> dt.datetime:
@@ -144,8 +176,18 @@ class RecordCache:
         self.shared = not config.url.startswith("memory://")
         self.stats = CacheStats()
         self._backend = open_backend()  # last: nothing to close when the configuration is wrong
+        self._flight = (
+            Flight(
+                self._backend.client, self.keys, lease=config.lease, timeout=self._backend.timeout, on_error=self._error
+            )
+            if self.shared
+            else None
+        )
         self._inflight: dict[_Slot, asyncio.Future[CachedEntry]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _error(self) -> None:
+        self.stats.errors += 1
 
     async def __aenter__(self) -> RecordCache:
         return self
@@ -264,7 +306,7 @@ class RecordCache:
             return [None] * len(cache_keys)
         return raws
 
-    def _decode(self, cache_key: str, raw: str | None) -> CachedEntry | None:
+    def _decode(self, cache_key: str, raw: str | bytes | None) -> CachedEntry | None:
         return None if raw is None else self.codec.decode(raw, key=cache_key)
 
     async def unchanged(self, stamps: Sequence[Stamp]) -> bool:
@@ -309,58 +351,86 @@ class RecordCache:
             futures[key] = future
         if mine:
             # The load is the cache's task, not the caller's: it outlives a caller that is cancelled
-            load = self._load(source, query, scope, mine, call, windows, cache_keys, futures, background)
-            task = loop.create_task(load, name=f"onewindow.cache.load {source}.{query}")
+            load = _Load(source, query, scope, call, windows, cache_keys, futures, background)
+            task = loop.create_task(self._load(load, mine), name=f"onewindow.cache.load {source}.{query}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return futures
 
-    async def _load(
-        self,
-        source: str,
-        query: str,
-        scope: str | None,
-        keys: list[str],
-        call: Call,
-        windows: _Windows,
-        cache_keys: Mapping[str, str],
-        futures: Mapping[str, asyncio.Future[CachedEntry]],
-        background: bool,
-    ) -> None:
+    async def _load(self, load: _Load, keys: list[str]) -> None:
+        """Settle the futures of ``keys``: from the department or, with Redis, from another process's load."""
+        try:
+            if self._flight is None:
+                await self._call(load, keys, token=None)
+            else:
+                await self._load_shared(load, keys, self._flight)
+        except BaseException as exc:
+            _fail(load, keys, exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for key in keys:
+                slot = (load.source, load.query, load.scope, key)
+                if self._inflight.get(slot) is load.futures[key]:
+                    del self._inflight[slot]
+
+    async def _load_shared(self, load: _Load, keys: list[str], flight: Flight) -> None:
+        """Call the department for the keys whose lease this process takes; wait for the others' answers, taking
+        over a key whose lease its holder leaves without storing one."""
+        token = secrets.token_hex(16)
+        by_cache_key = {load.cache_keys[key]: key for key in keys}
+
+        def usable(cache_key: str, raw: bytes | None) -> CachedEntry | None:
+            entry = self._decode(cache_key, raw)
+            return entry if entry is not None and entry.age(_now()) <= load.windows.fresh_for(entry) else None
+
+        def settle(claim: Claim, group: asyncio.TaskGroup) -> None:
+            for cache_key, entry in claim.answered.items():
+                future = load.futures[by_cache_key[cache_key]]
+                if not future.done():
+                    future.set_result(entry)
+                self.stats.coalesced_remote += 1
+            if claim.owned:
+                owned = [by_cache_key[cache_key] for cache_key in claim.owned]
+                group.create_task(self._call(load, owned, token=token if claim.leased else None))
+
+        async def await_others(held: list[str], group: asyncio.TaskGroup) -> None:
+            async with contextlib.aclosing(flight.awaiting(held, token, usable)) as claims:
+                async for claim in claims:
+                    settle(claim, group)
+
+        claim = await flight.claim(list(by_cache_key), token, usable)
+        async with asyncio.TaskGroup() as group:
+            settle(claim, group)
+            if claim.held:
+                group.create_task(await_others(claim.held, group))
+
+    async def _call(self, load: _Load, keys: list[str], *, token: str | None) -> None:
+        """One department call for ``keys``, its answers stored; with ``token``, the leases held under it are
+        released after (at once when the call fails, so that waiting processes take over)."""
         try:
             self.stats.calls += 1
-            found = await call(keys)
+            found = await load.call(keys)
             at = _now()
             entries = {
                 key: self._encoded(
-                    cache_keys[key], CachedEntry(tuple(found[key]), at) if key in found else CachedEntry.not_found(at)
+                    load.cache_keys[key],
+                    CachedEntry(tuple(found[key]), at) if key in found else CachedEntry.not_found(at),
                 )
                 for key in keys
             }
             for key in keys:
-                if not futures[key].done():
-                    futures[key].set_result(entries[key])
+                if not load.futures[key].done():
+                    load.futures[key].set_result(entries[key])
             # the futures stay in flight until stored, so a fetch arriving meanwhile reuses them
-            await self._write([(cache_keys[key], entries[key]) for key in keys], windows)
-        except BaseException as exc:
-            for key in keys:
-                future = futures[key]
-                if future.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: waiters read it; a refresh nobody awaits must not warn
-            if not isinstance(exc, Exception):
-                raise
-            if background:
-                logger.warning("background refresh of %s.%s failed: %s", source, query, exc)
+            await self._write([(load.cache_keys[key], entries[key]) for key in keys], load.windows)
+        except Exception as exc:
+            _fail(load, keys, exc)
+            if load.background:
+                logger.warning("background refresh of %s.%s failed: %s", load.source, load.query, exc)
         finally:
-            for key in keys:
-                slot = (source, query, scope, key)
-                if self._inflight.get(slot) is futures[key]:
-                    del self._inflight[slot]
+            if token is not None and self._flight is not None:
+                await self._flight.landed([load.cache_keys[key] for key in keys], token)
 
     def _encoded(self, cache_key: str, entry: CachedEntry) -> CachedEntry:
         """``entry`` with the text it is stored as (none when a record holds a value the codec cannot carry)."""

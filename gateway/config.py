@@ -45,6 +45,7 @@ from gateway.materials import ItemMaterials, MaterialsSection, compile_materials
 from gateway.model import Catalog, ModelDeclaration, SharingClass
 
 __all__ = [
+    "DEFAULT_CACHE_LEASE",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_TIMEOUT",
     "BreakerPolicy",
@@ -78,6 +79,8 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_PORT = 8000
 DEFAULT_RETRY_ATTEMPTS = 2
+DEFAULT_CACHE_LEASE = DEFAULT_TIMEOUT  # one attempt at the default timeout: a live holder is not overtaken
+MAX_CACHE_LEASE = 60.0
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -259,6 +262,10 @@ class CacheConfig(Strict):
     ``key_secret`` keys the hash that turns (source, query, key) into a cache key, so no ID number is stored in
     clear; processes sharing a Redis must share it. ``encryption_key`` (32 bytes, base64) encrypts values with
     AES-GCM.
+
+    ``lease`` (Redis only): how long one process's load of a key keeps the others from calling the department for
+    it; they wait for its answer instead, and call themselves if none came within the lease (the holder died).
+    Set it to about the ``timeout`` of the slowest source: a load outliving its lease may be made twice.
     """
 
     enabled: bool = True
@@ -268,6 +275,7 @@ class CacheConfig(Strict):
     namespace: str = "onewindow"
     key_secret: SecretStr | None = None
     encryption_key: SecretStr | None = None
+    lease: Duration = Field(DEFAULT_CACHE_LEASE, le=MAX_CACHE_LEASE)
     responses: ResponseCacheConfig = Field(default_factory=ResponseCacheConfig)
 
 

@@ -20,16 +20,20 @@ KEY_SECRET = "a-secret-every-gateway-process-shares"
 
 
 class Department:
-    """The department behind a source: answers from ``records``, counts calls, can be slow or fail."""
+    """The department behind a source: answers from ``records``, counts calls, can be slow or fail, and with a
+    ``gate`` answers only once it is set."""
 
     def __init__(self, records: Mapping[str, list[dict[str, Any]]], *, delay: float = 0.0) -> None:
         self.records = dict(records)
         self.delay = delay
         self.failure: SourceError | None = None
+        self.gate: asyncio.Event | None = None
         self.calls: list[list[str]] = []
 
     async def __call__(self, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         self.calls.append(list(keys))
+        if self.gate is not None:
+            await self.gate.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.failure is not None:
@@ -79,7 +83,7 @@ async def redis_cache(
     redis_url: str, redis_client: redis.Redis, redis_namespace: str
 ) -> AsyncIterator[Callable[..., RecordCache]]:
     """``redis_cache(**cache_config)``: a Redis cache in this test's own namespace, shared by every cache the test
-    makes; its keys are deleted after the test."""
+    makes; its keys (entries and leases) are deleted after the test."""
     namespace = redis_namespace
     opened: list[RecordCache] = []
 
@@ -92,5 +96,6 @@ async def redis_cache(
     yield make
     for cache in opened:
         await cache.aclose()
-    async for key in redis_client.scan_iter(match=f"{namespace}:*"):
-        await redis_client.delete(key)
+    for pattern in (f"{namespace}:*", f"{namespace}#*"):
+        async for key in redis_client.scan_iter(match=pattern):
+            await redis_client.delete(key)
