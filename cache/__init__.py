@@ -1,7 +1,8 @@
 """OneWindow's record cache: what departments said, kept for a while, served stale when they fail.
 
-See :mod:`cache.store` for the windows and single-flight, :mod:`cache.keys` for keys without personal data in
-clear, and :mod:`cache.codec` for the JSON (never pickle) and AES-GCM values::
+See :mod:`cache.store` for the windows and single-flight, :mod:`cache.flight` for single-flight across processes
+sharing Redis, :mod:`cache.keys` for keys without personal data in clear, and :mod:`cache.codec` for the JSON
+(never pickle) and AES-GCM values::
 
     async with RecordCache(config.cache) as cache:
         found = await cache.fetch(source, query, keys, config.sources[source].cache, call)

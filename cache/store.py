@@ -7,8 +7,13 @@ the department fails. Keys still missing go to the department in one call, and i
 process are made once (*single-flight*): a hundred requests for one person cost the department one call.
 
 The cache lives in memory (``memory://``) or in Redis (``redis://host:port/db``), which every gateway process
-shares -- a value cached or invalidated by one is seen by all. A cache that fails (Redis down) is logged and
-read as a miss: the departments still answer::
+shares -- a value cached or invalidated by one is seen by all. With Redis, single-flight holds across the processes
+too (:mod:`cache.flight`): before calling the department for a key, a process takes a short lease on it
+(``cache.lease``); a process finding the lease held waits for the holder's answer to be stored and reads it
+(counted as ``coalesced_remote``), and calls the department itself only if the holder fails, dies or stores
+nothing -- so a burst for one uncached person across every process costs the department one call. A cache that
+fails (Redis down) is logged and read as a miss, and a lease that cannot be taken is no lease: the departments
+still answer::
 
     cache = RecordCache(config.cache)
     found = await cache.fetch("civil_affairs", "marriage", ["110101199003074518"], source.cache, call)

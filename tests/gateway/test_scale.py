@@ -1,13 +1,14 @@
 """Scaling out: two ``onewindow serve`` processes behind a round-robin TCP balancer (tests/gateway/balancer.py),
 sharing the record cache and rate limits in the real Redis and the audit in the real PostgreSQL, in front of the real
-demo departments. A rate limit holds across both, every disclosure either makes is in the one audit chain, and a
-process killed mid-load loses no answered request's audit record while the balancer sends new connections to the
-other."""
+demo departments. A rate limit holds across both, every disclosure either makes is in the one audit chain, a burst
+for one person across both is one call to each department, and a process killed mid-load loses no answered
+request's audit record while the balancer sends new connections to the other."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 from auth.audit import AuditConfig, AuditFilter, AuditLog
 from auth.audit.chain import VerifyReport
 from auth.audit.query import AuditRecord
-from demo.departments import HRSS, DemoDepartments
+from demo.departments import CIVIL_AFFAIRS, HRSS, PUBLIC_SECURITY, DemoDepartments
 from demo.variants import demo_yaml
 from tests.auth.databases import fresh_postgres_schema
 from tests.conftest import unused_port
@@ -32,6 +33,7 @@ from tests.gateway.balancer import RoundRobin
 from tests.gateway.processes import forget, rate_limit_secret, served_pid, until
 
 STOP = 30.0
+SLOW = 0.5  # seconds a department takes with the "slow" fixture: every request of a burst arrives during the call
 BUDGET = 10  # requests per principal per hour: no window boundary falls inside a test
 PERSON = "query($id: IdNumber!) { person(idNumber: $id) { name maritalStatus socialInsurance { insured } } }"
 VIEWER = "{ viewer { subject } }"
@@ -76,13 +78,14 @@ async def gateways(
     tmp_path: Path, redis_url: str, postgres_url: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[Gateways]:
     """Two processes; the rate limit per principal is :data:`BUDGET` per hour when the test's indirect parameter
-    says ``"limited"``, none otherwise."""
+    says ``"limited"``, none otherwise; the departments take :data:`SLOW` seconds to answer when it says ``"slow"``."""
     limited = getattr(request, "param", None) == "limited"
+    latency = SLOW if getattr(request, "param", None) == "slow" else 0.02
     subject = f"scale-{uuid.uuid4().hex[:12]}"
     namespace = f"onewindow-{subject}"
     async with (
         fresh_postgres_schema(postgres_url, "ow_scale") as (schema, _),
-        DemoDepartments(tmp_path / "departments", latency=0.02) as departments,
+        DemoDepartments(tmp_path / "departments", latency=latency) as departments,
     ):
 
         def share(data: dict[str, Any]) -> None:
@@ -181,14 +184,38 @@ async def test_audit_rows_equal_disclosures_across_both_and_the_cache_is_shared(
             await ask(person)
         assert gateways.departments.counters[HRSS].total == loaded
 
-        # twelve at once for one person no process has read: one department call per process at most
+        # twelve at once for one person no process has read: one department call in all
         fresh = gateways.departments.dataset.persons[7].id_number
         await asyncio.gather(*(ask(fresh) for _ in range(12)))
-        assert 1 <= gateways.departments.counters[HRSS].total - loaded <= 2
+        assert gateways.departments.counters[HRSS].total - loaded == 1
     records, report = await gateways.records()
     assert sorted(r.request_id for r in records) == sorted(a.headers["x-request-id"] for a in answers)
     assert sorted(r.applicant for r in records) == sorted(persons * 2 + [fresh] * 12)
     assert report.ok, report  # both processes appended to one chain, which verifies
+
+
+@pytest.mark.parametrize("gateways", ["slow"], indirect=True)
+async def test_a_burst_for_one_uncached_person_across_both_processes_is_one_call_per_department(
+    gateways: Gateways,
+) -> None:
+    person = gateways.departments.dataset.persons[9].id_number
+    before = dict(gateways.balancer.connections)
+    async with gateways.client() as client:
+        answers = await asyncio.gather(
+            *(client.post("/graphql", json={"query": PERSON, "variables": {"id": person}}) for _ in range(12))
+        )
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert "errors" not in answer.json(), answer.text
+    assert len({json.dumps(answer.json()["data"], sort_keys=True) for answer in answers}) == 1
+    spread = {
+        port: gateways.balancer.connections[("127.0.0.1", port)] - before.get(("127.0.0.1", port), 0)
+        for port in gateways.pids
+    }
+    assert all(count >= 1 for count in spread.values()), spread  # the burst reached both processes
+    # counted at the department servers: each process missed, one called and the other waited for its answer
+    called = {name: counter.total for name, counter in gateways.departments.counters.items() if counter.total}
+    assert called == {PUBLIC_SECURITY: 1, CIVIL_AFFAIRS: 1, HRSS: 1}
 
 
 async def test_a_process_killed_mid_load_loses_no_answered_request_and_no_audit_record(gateways: Gateways) -> None:
