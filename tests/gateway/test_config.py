@@ -50,6 +50,7 @@ _DELETE = object()
 def test_base_configuration_is_valid() -> None:
     config = parse_config(BASE, {})
     assert config.cache.responses.max_bytes == 32 * 1024 * 1024
+    assert config.cache.lease == 5.0  # one attempt at the default department timeout
     source = config.sources["civil_affairs"]
     assert source.timeout == 2.0
     assert source.options == {"base_url": "http://127.0.0.1:9"}
@@ -114,6 +115,8 @@ def test_base_configuration_is_valid() -> None:
         ("sources/civil_affairs/queries", {}, "sources.civil_affairs.queries", "at least 1"),
         ("cache/responses/max_bytes", "a lot", "cache.responses.max_bytes", "could not parse"),
         ("cache/responses/max_entry_bytes", "-1 KiB", "cache.responses.max_entry_bytes", "could not parse"),
+        ("cache/lease", "0s", "cache.lease", "must be positive"),
+        ("cache/lease", "2m", "cache.lease", "less than or equal to 60"),
         ("auth/audit/url", "postgresql://onewindow@db/audit", "auth.audit.url", "'postgresql' is not an async driver"),
         ("auth/audit/url", "oracle+nosuch://db/audit", "auth.audit.url", "no database driver 'oracle+nosuch'"),
         ("auth/audit/url", "not a url", "auth.audit.url", "not a SQLAlchemy URL"),
