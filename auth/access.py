@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -338,7 +338,7 @@ class Access:
         ``path`` is where the value goes in the response; without it the read is not a disclosure (provenance).
         ``source``: that source's answer alone (nothing, if the policy does not release the field through it)."""
         verdict = await self.decide(entity, key, field_name, purpose)
-        self._fail_closed(entity)
+        self.fail_closed(entity)
         resolved = await self.sources.resolve(entity, key, field_name, only=verdict.sources, source=source)
         return self._release(entity, key, field_name, purpose, path, verdict, resolved, await self.own(entity, key))
 
@@ -354,7 +354,7 @@ class Access:
         if not verdict.allowed:
             assert verdict.reason is not None
             raise self.refuse(entity, key, field_name, purpose, verdict.reason, verdict.detail)
-        self._fail_closed(entity)
+        self.fail_closed(entity)
         resolved = self.sources.resolve_now(entity, key, field_name, only=verdict.sources)
         if resolved is None:
             return None
@@ -392,7 +392,9 @@ class Access:
         resolved = self.sources.settled(entity, key, field_name)
         return None if resolved is None else resolved.value
 
-    def _fail_closed(self, entity: str) -> None:
+    def fail_closed(self, entity: str) -> None:
+        """Raise ``AuditUnavailable`` if ``entity`` is personal and the audit cannot record now: called before any
+        department is asked for it."""
         if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
             # Fail closed before any department is asked: nothing personal is fetched that could not be recorded.
             raise AuditUnavailable("personal data withheld: the audit store cannot record disclosures now")
@@ -478,6 +480,14 @@ class Access:
         """An applicant's cases were listed (``count`` shown): a disclosure of their ``cases``, audited."""
         if count:
             self._note(entity, key, purpose).released.add("cases")
+
+    def released(self, entity: str, key: str, fields: Iterable[str], path: Sequence[str | int]) -> None:
+        """``fields`` of ``entity`` ``key`` left in a value a resolver built itself (not read through this object),
+        at ``path`` of the response: recorded, and withheld with the rest if the audit cannot commit."""
+        if entity not in self.audited:
+            return
+        self._note(entity, key, None).released.update(fields)
+        self.personal_paths.append(tuple(path))
 
     def _note(self, entity: str, key: str, purpose: Purpose | None) -> _Disclosure:
         note = self._disclosures.get((entity, key))

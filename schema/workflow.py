@@ -199,6 +199,10 @@ class WorkflowSubscription:
                 )
 
 
+# What a line of caseDeadlines discloses of its case, as the audit records it.
+_LISTED = ("caseNumber", "serviceItem", "status", "deadline", "warningState")
+
+
 async def case_deadlines(
     info: GatewayInfo, department: str, states: list[WarningState] | None = None
 ) -> list[CaseDeadline]:
@@ -212,6 +216,7 @@ async def case_deadlines(
     wanted = set(states) if states is not None else {WarningState.WARNING, WarningState.OVERDUE}
     if WarningState.CLOSED in wanted:
         raise BadUserInput("caseDeadlines lists open cases: ask for ON_TIME, WARNING or OVERDUE")
+    access.fail_closed("Case")  # the listing discloses cases: nothing is asked that could not be recorded
     sources = info.context.sources
     items = await _all_keys(info, "ServiceItem", {"department": department})
     numbers: list[str] = []
@@ -229,9 +234,11 @@ async def case_deadlines(
             found.append((number, count, state))
     found.sort(key=lambda f: (f[1].left, f[0]))
     out = []
-    for number, count, state in found[:MAX_DEADLINES]:
+    where = info.path.as_list()
+    for index, (number, count, state) in enumerate(found[:MAX_DEADLINES]):
         item_key = await sources.value("Case", number, "serviceItem")
         case_status = await sources.value("Case", number, "status")
+        access.released("Case", number, _LISTED, (*where, index))
         out.append(
             CaseDeadline(
                 case_number=number,

@@ -321,6 +321,11 @@ async def test_supervisors_see_the_warning_and_overdue_cases_of_a_department(sta
     assert all(d["state"] == ("OVERDUE" if d["workingDaysLeft"] < 0 else "WARNING") for d in listed)
     assert [d["workingDaysLeft"] for d in listed] == sorted(d["workingDaysLeft"] for d in listed)
     assert number not in expected  # a fresh case is on time
+    # each case listed is a disclosure to the supervisor, recorded under the case
+    for line in listed:
+        [record] = await window.audit_of(line["caseNumber"])
+        assert record.subject == "demo-supervisor"
+        assert {"caseNumber", "serviceItem", "status"} <= set(record.released)
     # a clerk is not a supervisor
     assert (await clerk.error(DEADLINES, d=CIVIL_AFFAIRS))["code"] == "FORBIDDEN"
 
