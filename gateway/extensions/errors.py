@@ -25,9 +25,11 @@ from collections.abc import Iterator
 import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
 from gateway.errors import AuditUnavailable, ConfigError, Forbidden, GatewayError, SourceError
+from gateway.extensions.runner import ExtensionsRunner
 
 __all__ = ["ErrorCodes", "LoggedSchema", "log_error"]
 
@@ -146,8 +148,14 @@ def log_error(error: GraphQLError, execution_context: ExecutionContext | None = 
 
 
 class LoggedSchema(strawberry.Schema):
-    """strawberry's schema, logging each error with :func:`log_error` instead of as an ERROR with its traceback."""
+    """strawberry's schema, logging each error with :func:`log_error` instead of as an ERROR with its traceback, and
+    running the extensions' hooks through :class:`~gateway.extensions.runner.ExtensionsRunner`."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
             log_error(error, execution_context)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
