@@ -46,7 +46,7 @@ from gateway.errors import (
     WriteConflict,
 )
 from gateway.idempotency import MAX_KEY_LENGTH, IdempotencyStore, MemoryIdempotency, RedisIdempotency, fingerprint
-from gateway.keys import is_credit_code, is_id_number
+from gateway.keys import parse_applicant
 from gateway.mapping import CHINA_STANDARD_TIME, EntityKey
 from gateway.sources import RequestSources, SourceSet
 
@@ -166,13 +166,8 @@ class CaseWorkflow:
         item = service_item.strip()
         if not item:
             raise BadUserInput("serviceItem is required")
-        who = applicant.strip().upper()
-        if is_id_number(who):
-            kind, entity = "PERSON", "Person"
-        elif is_credit_code(who):
-            kind, entity = "LEGAL_ENTITY", "LegalEntity"
-        else:
-            raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
+        named = parse_applicant(applicant)
+        entity, who = named
         remark = _text(note, "note") or "材料已接收"
         given = {"serviceItem": item, "applicant": who, "note": remark}
 
@@ -194,7 +189,7 @@ class CaseWorkflow:
                 opened = {
                     "caseNumber": number,
                     "serviceItem": item,
-                    "applicantKind": kind,
+                    "applicantKind": named.kind,
                     "applicant": who,
                     "status": "RECEIVED",
                     "submittedAt": local,
