@@ -286,7 +286,7 @@ class Access:
         if item not in self.policy.needs:
             detail = f"service item {item} has no forms, materials or purposes entry: an intake would release nothing"
             raise BadUserInput(detail)
-        if self.policy.handles(principal, PurposeFacts(item, item, department)) is None:
+        if self.policy.handles_item(principal, item, department) is None:
             detail = f"service item {item} is {department}'s, and no window of the caller takes it in"
             raise self.refuse(entity, applicant, "intake", None, Reason.PURPOSE_INVALID, detail)
         intake = self.policy.intakes.issue(principal, item, department, entity, applicant)
