@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from adapters.base import Adapter, Write
 from auth.access import Access
-from auth.audit import AuditEntry, AuditLog
+from auth.audit import AuditLog
 from auth.principal import Principal, PrincipalKind
 from gateway.calendar import DeadlineStatus, Pause, WorkingCalendar, deadline_status
 from gateway.case_events import CaseEventBus, CaseNotice, LocalEventBus, RedisEventBus
@@ -399,25 +399,13 @@ class CaseWorkflow:
         """The write, recorded under the applicant before it is made; an audit that cannot record stops it."""
         if audit is None:
             return
-        p = access.principal
-        entry = AuditEntry(
-            at=self.clock(),
-            request_id=access.request_id,
-            client_request_id=access.client_request_id,
-            subject=p.subject,
-            principal_kind=str(p.kind),
-            via=p.via,
-            department=p.department,
-            window=p.window,
-            client=access.client,
-            entity=case.applicant_entity,
-            applicant=case.applicant,
+        entry = access.audit_entry(
+            case.applicant_entity,
+            case.applicant,
             released=(f"write:{action}",),
-            masked=(),
-            refused=(),
             sources=(self.source,),
             purpose=case.number,
-            outcome="released",
+            at=self.clock(),
         )
         await audit.write([entry])
 
