@@ -61,12 +61,6 @@ class _Disclosure:
     refused: set[str] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
 
-    @property
-    def outcome(self) -> Outcome:
-        if not self.refused:
-            return "released"
-        return "partial" if self.released else "refused"
-
 
 class Access:
     """The policy as one request applies it; also the record of what this request disclosed."""
@@ -286,7 +280,7 @@ class Access:
         if item not in self.policy.needs:
             detail = f"service item {item} has no forms, materials or purposes entry: an intake would release nothing"
             raise BadUserInput(detail)
-        if self.policy.handles(principal, PurposeFacts(item, item, department)) is None:
+        if self.policy.handles_item(principal, item, department) is None:
             detail = f"service item {item} is {department}'s, and no window of the caller takes it in"
             raise self.refuse(entity, applicant, "intake", None, Reason.PURPOSE_INVALID, detail)
         intake = self.policy.intakes.issue(principal, item, department, entity, applicant)
@@ -530,33 +524,59 @@ class Access:
 
     def entries(self) -> list[AuditEntry]:
         """One audit entry per applicant this request disclosed (or refused) personal data of."""
-        principal = self.principal
-        out = []
-        for (entity, key), note in self._disclosures.items():
-            if entity not in self.audited and not (note.refused and not note.released):
-                continue
-            out.append(
-                AuditEntry(
-                    at=self.at,
-                    request_id=self.request_id,
-                    client_request_id=self.client_request_id,
-                    subject=principal.subject,
-                    principal_kind=str(principal.kind),
-                    via=principal.via,
-                    department=principal.department,
-                    window=principal.window,
-                    client=self.client,
-                    entity=entity,
-                    applicant=key,
-                    released=tuple(sorted(note.released)),
-                    masked=tuple(sorted(note.masked)),
-                    refused=tuple(sorted(note.refused)),
-                    sources=tuple(sorted(note.sources)),
-                    purpose=note.purpose,
-                    outcome=note.outcome,
-                )
+        return [
+            self.audit_entry(
+                entity,
+                key,
+                released=note.released,
+                masked=note.masked,
+                refused=note.refused,
+                sources=note.sources,
+                purpose=note.purpose,
             )
-        return out
+            for (entity, key), note in self._disclosures.items()
+            if entity in self.audited or (note.refused and not note.released)
+        ]
+
+    def audit_entry(
+        self,
+        entity: str,
+        applicant: str,
+        *,
+        released: Iterable[str] = (),
+        masked: Iterable[str] = (),
+        refused: Iterable[str] = (),
+        sources: Iterable[str] = (),
+        purpose: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> AuditEntry:
+        """The audit entry of this request's principal about ``entity`` ``applicant`` (an ID number or credit
+        code): what was ``released`` (of it ``masked``) and ``refused``, the ``sources`` behind it, under
+        ``purpose`` (a case or intake number), at ``at`` (the request's time unless given). Its outcome follows:
+        ``released`` with nothing refused, ``refused`` with nothing released, else ``partial``. The entries of
+        :meth:`entries` are built here, and so are those of writes recorded before they are made (the workflow)."""
+        principal = self.principal
+        shown, withheld = tuple(sorted(released)), tuple(sorted(refused))
+        outcome: Outcome = "released" if not withheld else "partial" if shown else "refused"
+        return AuditEntry(
+            at=self.at if at is None else at,
+            request_id=self.request_id,
+            client_request_id=self.client_request_id,
+            subject=principal.subject,
+            principal_kind=str(principal.kind),
+            via=principal.via,
+            department=principal.department,
+            window=principal.window,
+            client=self.client,
+            entity=entity,
+            applicant=applicant,
+            released=shown,
+            masked=tuple(sorted(masked)),
+            refused=withheld,
+            sources=tuple(sorted(sources)),
+            purpose=purpose,
+            outcome=outcome,
+        )
 
 
 def _purpose_required(entity: str) -> str:

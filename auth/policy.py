@@ -302,9 +302,15 @@ class Policy:
     def handles(self, principal: Principal, facts: PurposeFacts) -> bool | None:
         """Who handles the purpose's service item: ``False``, the caller's own department; ``True``, their
         comprehensive window takes it in; ``None``, neither (the purpose is not theirs)."""
-        if facts.department is not None and facts.department == principal.department:
+        return self.handles_item(principal, facts.item, facts.department)
+
+    def handles_item(self, principal: Principal, item: str | None, department: str | None) -> bool | None:
+        """Who handles the service ``item`` of ``department`` (the comprehensive-window rule, for reads under a
+        purpose and for the case workflow alike): ``False``, the caller's own department; ``True``, their
+        comprehensive window takes it in; ``None``, neither."""
+        if department is not None and department == principal.department:
             return False
-        if facts.item is not None and facts.item in self.window_items(principal):
+        if item is not None and item in self.window_items(principal):
             return True
         return None
 

@@ -68,7 +68,7 @@ from schema.query import build_schema
 if TYPE_CHECKING:
     from gateway.telemetry import Tracing
 
-__all__ = ["GatewayGraphQL", "build_adapters", "create_app"]
+__all__ = ["GatewayGraphQL", "build_adapters", "create_app", "serving_builder"]
 
 logger = logging.getLogger("onewindow")
 
@@ -449,3 +449,19 @@ def create_app(
     # fails here, like every other setting, and not when the server starts.
     application.middleware_stack = application.build_middleware_stack()
     return application
+
+
+def serving_builder(
+    *, debug: bool | None = None, subgraph: bool = False, metrics: GatewayMetrics | None = None
+) -> Callable[[GatewayConfig], Starlette]:
+    """How a served process builds its gateway from each configuration it serves -- start-up's and every hot
+    reload's (:mod:`gateway.reload`) -- in ``onewindow serve`` and each of its workers alike: the same options each
+    time, and one set of counters (``metrics``, by default new ones) that every generation adds to, so that
+    ``/metrics`` counts on across a reload.
+
+        >>> build = serving_builder(subgraph=True)
+        >>> build.keywords["metrics"] is build.keywords["metrics"] and build.keywords["subgraph"]
+        True
+    """
+    counters = GatewayMetrics() if metrics is None else metrics
+    return functools.partial(create_app, debug=debug, metrics=counters, subgraph=subgraph)

@@ -25,8 +25,9 @@ import shlex
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -37,12 +38,11 @@ from starlette.applications import Starlette
 from auth.audit.cli import audit_app
 from auth.keys_cli import keys_app
 from auth.policy_cli import policy_app
-from gateway.app import build_adapters, create_app
+from gateway.app import build_adapters, create_app, serving_builder
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.forms_cli import forms_app
 from gateway.logs import LogFormat, logging_config
-from gateway.metrics import GatewayMetrics
 from gateway.pages import console_enabled
 from gateway.probe import ProbeReport, probe_all
 from gateway.raw import RawField
@@ -82,11 +82,11 @@ def _load(path: Path) -> GatewayConfig:
         raise typer.Exit(2) from None
 
 
-def _build(cfg: GatewayConfig, where: object, **options: Any) -> Starlette:
-    """The gateway for ``cfg``, built as ``serve`` builds it (nothing started); a wrong setting exits 2 naming its
-    key."""
+def _build(cfg: GatewayConfig, where: object, build: Callable[[GatewayConfig], Starlette] = create_app) -> Starlette:
+    """The gateway for ``cfg``, built by ``build`` as ``serve`` builds it (nothing started); a wrong setting exits 2
+    naming its key."""
     try:
-        return create_app(cfg, **options)
+        return build(cfg)
     except ConfigError as exc:
         _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
         raise typer.Exit(2) from None
@@ -223,8 +223,8 @@ def serve(
         raise typer.Exit(2)
     cfg = _load(path)
     # the same options for every configuration the reloader builds; the counters carry on across reloads
-    options: dict[str, Any] = {"debug": settings.debug or None, "metrics": GatewayMetrics(), "subgraph": subgraph}
-    application = _build(cfg, path, **options)
+    build = serving_builder(debug=settings.debug or None, subgraph=subgraph)
+    application = _build(cfg, path, build)
     host = host or settings.host or cfg.http.host
     port = port if port is not None else (settings.port or cfg.http.port)
     if workers > 1:  # each process with a socket of its own on the port (gateway/workers.py)
@@ -235,7 +235,7 @@ def serve(
         path,
         application,
         cfg,
-        build=functools.partial(create_app, **options),
+        build=build,
         interval=reload_interval,
         hangup=True,
         freeze_startup_objects=True,
@@ -312,7 +312,7 @@ async def _demo(
             except ConfigError as exc:
                 _err.print(f"[bold red]configuration error[/] in {where}: {exc}")
                 raise typer.Exit(2) from None
-            application = _build(cfg, where, graphiql=True, freeze_startup_objects=True)
+            application = _build(cfg, where, functools.partial(create_app, graphiql=True, freeze_startup_objects=True))
             log_config = logging_config("info", log_format)
             async with serve_asgi(application, host=host, port=port, log_config=log_config) as url:
                 _banner(f"{url}/graphql", cfg, departments.dataset.sample_purpose.case_number)

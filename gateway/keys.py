@@ -11,22 +11,27 @@ A legal entity is keyed by the 18-character unified social credit code (GB 32100
     'X'
     >>> parse_credit_code("91110000600037341L")
     '91110000600037341L'
+    >>> parse_applicant(" 91110000600037341l ")
+    Applicant(entity='LegalEntity', key='91110000600037341L')
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal, NamedTuple
 
 from gateway.errors import BadUserInput
 
 __all__ = [
     "CREDIT_CODE_ALPHABET",
     "EARLIEST_BIRTH",
+    "Applicant",
     "birth_date_of",
     "credit_code_check_char",
     "id_number_check_char",
     "is_credit_code",
     "is_id_number",
+    "parse_applicant",
     "parse_credit_code",
     "parse_id_number",
     "sex_of",
@@ -124,3 +129,33 @@ def is_credit_code(value: str) -> bool:
     except BadUserInput:
         return False
     return True
+
+
+class Applicant(NamedTuple):
+    """An applicant's canonical key and the entity it keys: ``Person`` (an ID number) or ``LegalEntity`` (a credit
+    code). ``kind`` is the approval platform's value, ``PERSON`` or ``LEGAL_ENTITY``."""
+
+    entity: Literal["Person", "LegalEntity"]
+    key: str
+
+    @property
+    def kind(self) -> Literal["PERSON", "LEGAL_ENTITY"]:
+        return "PERSON" if self.entity == "Person" else "LEGAL_ENTITY"
+
+
+def parse_applicant(value: str) -> Applicant:
+    """The applicant ``value`` names: a citizen ID number or a unified social credit code, canonical; else
+    :class:`BadUserInput` (one message for both: an applicant field takes either, so neither parser's detail fits).
+
+        >>> parse_applicant("11010519491231002x")
+        Applicant(entity='Person', key='11010519491231002X')
+    """
+    try:
+        return Applicant("Person", parse_id_number(value))
+    except BadUserInput:
+        pass
+    try:
+        return Applicant("LegalEntity", parse_credit_code(value))
+    except BadUserInput:
+        pass
+    raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")

@@ -4,8 +4,9 @@
 built by :func:`~gateway.app.create_app` from the file, its lifespan entered (sources, adapters, audit, identity
 open) -- and hands each request to the generation current when the request arrives::
 
-    first = create_app(load_config(path))                       # start-up: a wrong file exits 2, naming the key
-    gateway = ReloadingGateway(path, first, build=create_app, hangup=True)
+    build = serving_builder()                                   # one set of counters for every generation
+    first = build(load_config(path))                            # start-up: a wrong file exits 2, naming the key
+    gateway = ReloadingGateway(path, first, build=build, hangup=True)
     uvicorn.run(gateway)                                        # polls the file every 2 s, and reloads at SIGHUP
 
 A reload reads the file again and builds the next generation off to the side with the same code as start-up
@@ -107,7 +108,7 @@ class ReloadingGateway:
     """The gateway of the configuration file ``path``, rebuilt when the file changes or at SIGHUP.
 
     ``app`` is the gateway already built from ``config`` (start-up's, whose errors exit the command); ``build``
-    turns a later configuration into a gateway as start-up did (``functools.partial(create_app, debug=...)``);
+    turns a later configuration into a gateway as start-up did (:func:`~gateway.app.serving_builder`'s);
     ``load`` reads the file as start-up did; ``check`` refuses what start-up also refused beyond those (``serve
     --workers``: :func:`~gateway.workers.refuse_process_state`). ``interval``: seconds between polls of the file,
     ``0`` for none. ``hangup``: reload at SIGHUP (the process's main thread only). ``freeze_startup_objects``: as

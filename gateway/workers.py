@@ -393,15 +393,14 @@ class _WorkerServer(uvicorn.Server):
 def _serve_worker(spec: WorkerSpec, ready: Connection, workers: int) -> None:
     """A worker process: read the configuration, build the gateway, bind its own socket and serve on it; reload
     the configuration when it changes or at SIGHUP, refusing what the supervisor would have refused."""
-    from gateway.app import create_app  # in the worker: the supervisor needs none of the gateway's imports here
+    from gateway.app import serving_builder  # in the worker: the supervisor needs none of the gateway's imports here
     from gateway.config import load_config
     from gateway.logs import logging_config
-    from gateway.metrics import GatewayMetrics
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the gateway's lifespan listens for it
     log_config = logging_config(spec.log_level, spec.log_format)  # redacted, as ``onewindow serve``'s
     logging.config.dictConfig(log_config)
-    build = functools.partial(create_app, debug=spec.debug, metrics=GatewayMetrics(), subgraph=spec.subgraph)
+    build = serving_builder(debug=spec.debug, subgraph=spec.subgraph)
     try:
         gateway = load_config(spec.config)
         application = ReloadingGateway(

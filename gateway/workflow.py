@@ -7,8 +7,9 @@ that bad input costs no department call and a refused caller learns nothing of t
 1. the input (an ID number or credit code, a score from 1 to 5, materials named...): ``BAD_USER_INPUT``;
 2. the idempotency key: the same key and input answer the first result again, unwritten;
 3. the case or item on the approval platform, read fresh: ``NOT_FOUND``;
-4. the caller: staff (clerk or officer) of the department handling the item, or, for a rating, the applicant
-   themself: ``FORBIDDEN`` (recorded in the audit);
+4. the caller: staff (clerk or officer) of the department handling the item or at a comprehensive window taking
+   the item in (the rule reads under a purpose follow), or, for a rating, the applicant themself: ``FORBIDDEN``
+   with reason ``NOT_CASE_DEPARTMENT`` (recorded in the audit; nothing is written);
 5. the case's status: ``INVALID_CASE_ACTION`` (and a second rating);
 6. the audit: the write is recorded before it is made (nothing is written that could not be recorded);
 7. the write, through the source's ``commands``, in one transaction; an UPDATE matches the status read in 5, so a
@@ -32,7 +33,7 @@ from typing import Any, Literal
 
 from adapters.base import Adapter, Write
 from auth.access import Access
-from auth.audit import AuditEntry, AuditLog
+from auth.audit import AuditLog
 from auth.principal import Principal, PrincipalKind
 from gateway.calendar import DeadlineStatus, Pause, WorkingCalendar, deadline_status
 from gateway.case_events import CaseEventBus, CaseNotice, LocalEventBus, RedisEventBus
@@ -46,7 +47,7 @@ from gateway.errors import (
     WriteConflict,
 )
 from gateway.idempotency import MAX_KEY_LENGTH, IdempotencyStore, MemoryIdempotency, RedisIdempotency, fingerprint
-from gateway.keys import is_credit_code, is_id_number
+from gateway.keys import parse_applicant
 from gateway.mapping import CHINA_STANDARD_TIME, EntityKey
 from gateway.sources import RequestSources, SourceSet
 
@@ -166,13 +167,8 @@ class CaseWorkflow:
         item = service_item.strip()
         if not item:
             raise BadUserInput("serviceItem is required")
-        who = applicant.strip().upper()
-        if is_id_number(who):
-            kind, entity = "PERSON", "Person"
-        elif is_credit_code(who):
-            kind, entity = "LEGAL_ENTITY", "LegalEntity"
-        else:
-            raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
+        named = parse_applicant(applicant)
+        entity, who = named
         remark = _text(note, "note") or "材料已接收"
         given = {"serviceItem": item, "applicant": who, "note": remark}
 
@@ -182,7 +178,8 @@ class CaseWorkflow:
                 raise NotFound(f"no service item {item} on the approval platform")
             department = await sources.value("ServiceItem", item, "department")
             promised = await sources.value("ServiceItem", item, "promisedDays")
-            self._authorize(access, entity, who, department, "receiveApplication")
+            handled_by = None if department is None else str(department)
+            self._authorize(access, entity, who, item, handled_by, "receiveApplication")
             now = self.clock()
             local = _local(now)
             deadline = self.calendar.add_working_days(local.date(), int(promised or 0))
@@ -194,7 +191,7 @@ class CaseWorkflow:
                 opened = {
                     "caseNumber": number,
                     "serviceItem": item,
-                    "applicantKind": kind,
+                    "applicantKind": named.kind,
                     "applicant": who,
                     "status": "RECEIVED",
                     "submittedAt": local,
@@ -269,7 +266,9 @@ class CaseWorkflow:
 
         async def perform() -> CaseOutcome:
             case = await self._case(access.principal, number)
-            self._authorize(access, case.applicant_entity, case.applicant, case.department, "rateCase", case)
+            self._authorize(
+                access, case.applicant_entity, case.applicant, case.service_item, case.department, "rateCase"
+            )
             if case.status != "COMPLETED":
                 raise InvalidCaseAction(f"case {number} is {case.status}: only a completed case is rated")
             await self._audit(access, audit, case, "rateCase")
@@ -349,7 +348,7 @@ class CaseWorkflow:
             "receiveSupplement": ("SUPPLEMENT_RECEIVED", "ACCEPTED"),
         }[action]
         case = await self._case(access.principal, number)
-        self._authorize(access, case.applicant_entity, case.applicant, case.department, action, case)
+        self._authorize(access, case.applicant_entity, case.applicant, case.service_item, case.department, action)
         if case.status not in allowed:
             raise InvalidCaseAction(f"case {number} is {case.status}: {action} needs {' or '.join(allowed)}")
         await self._audit(access, audit, case, action)
@@ -380,42 +379,33 @@ class CaseWorkflow:
         return CaseOutcome(case.number, case.status, event, at, handler, note)
 
     def _authorize(
-        self, access: Access, entity: str, applicant: str, department: Any, action: Action, case: _Case | None = None
+        self, access: Access, entity: str, applicant: str, item: str, department: str | None, action: Action
     ) -> None:
-        """Staff of the department handling the item act; the applicant themself may also rate their case."""
+        """Staff handling the service ``item`` act -- of its ``department``, or at a comprehensive window taking it
+        in (the rule reads under a purpose follow: :meth:`~auth.policy.Policy.handles_item`); the applicant
+        themself may also rate their case. A refusal is recorded under the applicant; nothing is written."""
         principal = access.principal
-        if principal.kind in _STAFF and department is not None and principal.department == department:
+        if principal.kind in _STAFF and access.policy.handles_item(principal, item, department) is not None:
             return
         if action == "rateCase" and principal.kind is PrincipalKind.CITIZEN and principal.id_number == applicant:
             return
-        detail = f"{action} is for staff of {department or 'the department handling the item'}"
+        where = department or "the department handling the item"
+        detail = f"{action} is for staff of {where} or of a window taking in service item {item}"
         if action == "rateCase":
-            detail += " or the applicant"
+            detail += ", or the applicant"
         raise access.refuse(entity, applicant, action, None, NOT_CASE_DEPARTMENT, detail)
 
     async def _audit(self, access: Access, audit: AuditLog | None, case: _Case, action: Action) -> None:
         """The write, recorded under the applicant before it is made; an audit that cannot record stops it."""
         if audit is None:
             return
-        p = access.principal
-        entry = AuditEntry(
-            at=self.clock(),
-            request_id=access.request_id,
-            client_request_id=access.client_request_id,
-            subject=p.subject,
-            principal_kind=str(p.kind),
-            via=p.via,
-            department=p.department,
-            window=p.window,
-            client=access.client,
-            entity=case.applicant_entity,
-            applicant=case.applicant,
+        entry = access.audit_entry(
+            case.applicant_entity,
+            case.applicant,
             released=(f"write:{action}",),
-            masked=(),
-            refused=(),
             sources=(self.source,),
             purpose=case.number,
-            outcome="released",
+            at=self.clock(),
         )
         await audit.write([entry])
 

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import strawberry
 
 from gateway.errors import BadUserInput
-from gateway.keys import is_credit_code, is_id_number
+from gateway.keys import parse_applicant
 from gateway.mapping import CHINA_STANDARD_TIME
 from gateway.materials import LICENCE_OBJECT, MaterialFinding, MaterialStatus, find_materials, summarize
 from schema.context import GatewayInfo
@@ -84,13 +84,7 @@ async def read_materials(
     item = items.get(code)
     if item is None:
         raise BadUserInput(f"no materials are configured for service item {code!r}")
-    key = applicant.strip().upper()
-    if is_id_number(key):
-        entity = "Person"
-    elif is_credit_code(key):
-        entity = "LegalEntity"
-    else:
-        raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
+    entity, key = parse_applicant(applicant)
     if item.entity is not None and item.entity != entity:
         raise BadUserInput(f"service item {code} is applied for by a {item.entity}, not a {entity}")
     purpose = purpose_of(stated, key)

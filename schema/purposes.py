@@ -16,7 +16,7 @@ import strawberry
 from auth.access import Purpose
 from auth.purposes import IntakePurposes
 from gateway.errors import BadUserInput
-from gateway.keys import is_credit_code, is_id_number
+from gateway.keys import parse_applicant
 from schema.context import GatewayInfo
 
 __all__ = ["IntakePurpose", "PurposeInput", "purpose_of", "register_intake"]
@@ -68,13 +68,7 @@ async def register_intake(info: GatewayInfo, service_item: str, applicant: str) 
     item = service_item.strip()
     if not item:
         raise BadUserInput("a service item code is required")
-    key = applicant.strip().upper()
-    if is_id_number(key):
-        entity = "Person"
-    elif is_credit_code(key):
-        entity = "LegalEntity"
-    else:
-        raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
+    entity, key = parse_applicant(applicant)
     intake = await info.context.access.register_intake(entity, key, item)
     return IntakePurpose(
         number=intake.number,

@@ -22,7 +22,7 @@ from auth.policy import Reason
 from auth.principal import PrincipalKind
 from gateway.errors import BadUserInput, Forbidden
 from gateway.extensions.errors import LoggedSchema
-from gateway.keys import is_credit_code, is_id_number
+from gateway.keys import Applicant, parse_applicant
 from gateway.mapping import EntityKey
 from gateway.model import Catalog
 from gateway.raw import RawField
@@ -168,11 +168,8 @@ def _query_type(
         first = 20 if first is None else first
         if not 0 < first <= MAX_PAGE_SIZE:
             raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}")
-        if applicant is not None:
-            applicant = applicant.strip().upper()
-            if not (is_id_number(applicant) or is_credit_code(applicant)):
-                raise BadUserInput("applicant must be a valid citizen ID number or unified social credit code")
-        if purpose is not None and applicant is None:
+        named = parse_applicant(applicant) if applicant is not None else None
+        if purpose is not None and named is None:
             raise BadUserInput("a purpose is given for an applicant: name the applicant")
         access = info.context.access
         verdict = access.policy.entity(access.principal, "Case")
@@ -181,11 +178,11 @@ def _query_type(
             raise Forbidden(verdict.reason, verdict.detail)
         if access.principal.kind is PrincipalKind.CITIZEN:
             own = access.principal.id_number
-            if applicant is not None and applicant != own:
-                entity = "Person" if is_id_number(applicant) else "LegalEntity"
+            if named is not None and named.key != own:
                 detail = "a citizen may list only their own cases"
-                raise access.refuse(entity, applicant, "cases", None, Reason.NOT_OWN_DATA, detail)
-            applicant = own
+                raise access.refuse(named.entity, named.key, "cases", None, Reason.NOT_OWN_DATA, detail)
+            named = Applicant("Person", own) if own is not None else None
+        applicant = named.key if named is not None else None
         read_as = _purpose(purpose, applicant) if applicant is not None else None
         page = await info.context.sources.search(
             "Case", {"applicant": applicant, "status": status}, first=first, after=after
@@ -217,8 +214,8 @@ def _query_type(
         ahead = read_ahead(info, [edge.node for edge in edges], node_selections)
         if ahead is not None:
             await ahead
-        if applicant is not None:
-            access.listed("Person" if is_id_number(applicant) else "LegalEntity", applicant, read_as, len(edges))
+        if named is not None:
+            access.listed(named.entity, named.key, read_as, len(edges))
         return CaseConnection(
             edges=edges,
             page_info=PageInfo(

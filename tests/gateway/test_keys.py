@@ -10,6 +10,7 @@ from gateway.keys import (
     credit_code_check_char,
     is_credit_code,
     is_id_number,
+    parse_applicant,
     parse_credit_code,
     parse_id_number,
     sex_of,
@@ -101,3 +102,22 @@ def test_invalid_credit_codes_say_why(value: str, reason: str) -> None:
     with pytest.raises(BadUserInput, match=reason):
         parse_credit_code(value)
     assert not is_credit_code(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "entity", "key", "kind"),
+    [
+        (" 11010519491231002x ", "Person", "11010519491231002X", "PERSON"),
+        ("91110000600037341l", "LegalEntity", "91110000600037341L", "LEGAL_ENTITY"),
+    ],
+)
+def test_an_applicant_is_an_id_number_or_a_credit_code(value: str, entity: str, key: str, kind: str) -> None:
+    named = parse_applicant(value)
+    assert (named.entity, named.key, named.kind) == (entity, key, kind)
+
+
+@pytest.mark.parametrize("value", ["11010519491231002Y", "91110000600037341A", "", "110105194912310", "王小明"])
+def test_an_invalid_applicant_is_refused_with_one_message(value: str) -> None:
+    with pytest.raises(BadUserInput) as refused:
+        parse_applicant(value)
+    assert str(refused.value) == "applicant must be a valid citizen ID number or unified social credit code"

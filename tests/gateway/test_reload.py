@@ -22,9 +22,10 @@ import pytest
 
 from demo.departments import PUBLIC_SECURITY, DemoDepartments
 from demo.variants import demo_yaml
-from gateway.app import create_app
+from gateway.app import create_app, serving_builder
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
+from gateway.metrics import GatewayMetrics
 from gateway.reload import ReloadingGateway, ReloadOutcome
 from gateway.serving import serve_asgi
 from tests.auth.databases import fresh_postgres_schema
@@ -146,6 +147,34 @@ async def test_ten_changes_of_the_file_are_swapped_in_under_load_without_a_faile
     for generations in seen:  # each client's requests, one after another: never an older configuration again
         assert generations == sorted(generations)
     assert {g for generations in seen for g in generations} >= {1, RELOADS + 1}
+
+
+def _graphql_ok(counters: GatewayMetrics) -> float:
+    """The ``ok`` GraphQL requests ``counters`` have counted."""
+    value = counters.registry.get_sample_value("onewindow_graphql_requests_total", {"outcome": "ok"})
+    return value or 0.0
+
+
+async def test_the_counters_carry_on_across_a_reload(departments: DemoDepartments, tmp_path: Path) -> None:
+    """The gateway ``serve`` builds with :func:`serving_builder`: a reload's generation adds to the counters of the
+    one before, so ``/metrics`` does not fall back to zero at a reload."""
+    path = _write(tmp_path / "onewindow.yaml", 1, edit=lambda data: data["http"].update(metrics_public=True))
+    load = functools.partial(load_config, variables=departments.variables)
+    config = load(path)
+    counters = GatewayMetrics()
+    build = serving_builder(metrics=counters)
+    gateway = ReloadingGateway(path, build(config), config, build=build, load=load, interval=0)
+    async with serve_asgi(gateway) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for _ in range(3):
+            assert await _viewer(client) == _subject(1)
+        assert _graphql_ok(counters) == 3
+        _write(path, 2, edit=lambda data: data["http"].update(metrics_public=True))
+        assert (await gateway.reload()).status == "reloaded"
+        assert gateway.generation == 2
+        assert await _viewer(client) == _subject(2)
+        assert _graphql_ok(counters) == 4  # counted on, not from zero
+        exposed = (await client.get("/metrics")).text  # what the new generation serves
+        assert 'onewindow_graphql_requests_total{outcome="ok"} 4.0' in exposed
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,19 @@ auth:
     roles: [supervisor]
 """
 
+# A clerk of the hall's own centre at a comprehensive window (demo: purposes.windows.comprehensive), and one at a
+# plain window of the centre: the first takes in SUBSISTENCE for 民政局, the second takes in nothing.
+WINDOW_CLERK = """
+auth:
+  development_principal:
+    subject: demo-window-clerk
+    kind: clerk
+    department: 政务服务中心
+    window: B-07
+    roles: [comprehensive_window]
+"""
+CENTRE_CLERK = WINDOW_CLERK.replace("demo-window-clerk", "demo-centre-clerk").replace("[comprehensive_window]", "[]")
+
 
 @dataclass
 class Window(ServedGateway):
@@ -126,7 +139,11 @@ async def start(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[S
     async with contextlib.AsyncExitStack() as stack:
 
         async def run(
-            clerk_department: str = CIVIL_AFFAIRS, *, overlay: str | None = None, cache_url: str | None = None
+            clerk_department: str = CIVIL_AFFAIRS,
+            *,
+            overlay: str | None = None,
+            cache_url: str | None = None,
+            audit_url: str | None = None,
         ) -> Window:
             n = next(numbers)
             overlays = []
@@ -136,7 +153,7 @@ async def start(departments: DemoDepartments, tmp_path: Path) -> AsyncIterator[S
                 overlays.append(path)
             variables = {
                 **departments.variables,
-                "DEMO_AUDIT_URL": f"sqlite+aiosqlite:///{tmp_path / f'audit-{n}.db'}",
+                "DEMO_AUDIT_URL": audit_url or f"sqlite+aiosqlite:///{tmp_path / f'audit-{n}.db'}",
                 "DEMO_CACHE": "true" if cache_url else "false",
                 "DEMO_CACHE_URL": cache_url or "memory://",
                 "DEMO_CLERK_DEPARTMENT": clerk_department,
@@ -289,6 +306,59 @@ async def test_staff_of_another_department_may_not_act_and_the_refusal_is_audite
     assert {r.refused for r in refusals} == {("requestSupplement",), ("receiveApplication",)}
 
 
+async def test_a_comprehensive_window_acts_on_the_cases_of_the_items_it_takes_in(start: Start) -> None:
+    """The workflow follows the rule reads follow: a window taking an item in for its department receives and
+    steps its cases; on a case of any other item it is refused like staff of another department."""
+    window = await start(overlay=WINDOW_CLERK)
+    number = await _received(window)
+    asked = await window.ok(SUPPLEMENT, key=_key(), case=number, missing=["户口簿"])
+    assert asked["requestSupplement"]["status"] == "SUPPLEMENT_REQUESTED"
+    assert (await window.ok(SUPPLIED, key=_key(), case=number))["receiveSupplement"]["status"] == "ACCEPTED"
+    handlers = window.rows("SELECT CLR FROM T_BJ_GC WHERE BJBH = :n ORDER BY GCID", n=number)
+    assert len(handlers) == 3
+    assert all(str(h.CLR).startswith("B-07 ") for h in handlers), handlers
+    writes = [r for r in await window.audit_of(SAMPLE_PERSON_ID) if r.outcome == "released" and r.purpose == number]
+    assert {r.released for r in writes} == {
+        ("write:receiveApplication",),
+        ("write:requestSupplement",),
+        ("write:receiveSupplement",),
+    }
+    assert all(r.subject == "demo-window-clerk" for r in writes)
+
+    # a case of an item the window does not take in: refused, audited, nothing written
+    taken_in = window.config.auth.policy.purposes.windows["comprehensive"].items
+    other = next(
+        c
+        for c in window.dataset.cases
+        if c.service_item not in taken_in and c.status in ("RECEIVED", "ACCEPTED") and c.applicant_kind == "PERSON"
+    )
+    written = "SELECT T_BJ.BJZT, COUNT(GCID) FROM T_BJ JOIN T_BJ_GC USING (BJBH) WHERE BJBH = :n GROUP BY T_BJ.BJZT"
+    before = window.rows(written, n=other.case_number)
+    refused = await window.error(SUPPLEMENT, key=_key(), case=other.case_number, missing=["户口簿"])
+    assert (refused["code"], refused["reason"]) == ("FORBIDDEN", "NOT_CASE_DEPARTMENT")
+    assert window.rows(written, n=other.case_number) == before
+    refusals = [r for r in await window.audit_of(other.applicant_id) if r.outcome == "refused"]
+    assert [r.refused for r in refusals] == [("requestSupplement",)]
+
+
+async def test_a_clerk_of_the_centre_at_a_plain_window_may_not_act(start: Start) -> None:
+    """Sitting in the hall is not handling an item: a clerk of the centre without a comprehensive window is refused
+    every action, each refusal audited, and nothing is written."""
+    civil = await start()
+    number = await _received(civil)
+    centre = await start(overlay=CENTRE_CLERK)
+    cases_before = len(centre.rows("SELECT 1 FROM T_BJ"))
+    receive = await centre.error(RECEIVE, key=_key(), item=SUBSISTENCE, applicant=SAMPLE_PERSON_ID, note=None)
+    supplement = await centre.error(SUPPLEMENT, key=_key(), case=number, missing=["户口簿"])
+    for refused in (receive, supplement):
+        assert (refused["code"], refused["reason"]) == ("FORBIDDEN", "NOT_CASE_DEPARTMENT")
+    assert len(centre.rows("SELECT 1 FROM T_BJ")) == cases_before
+    assert [r.HJ for r in centre.rows("SELECT HJ FROM T_BJ_GC WHERE BJBH = :n", n=number)] == ["SJ"]
+    refusals = [r for r in await centre.audit_of(SAMPLE_PERSON_ID) if r.outcome == "refused"]
+    assert sorted(r.refused for r in refusals) == [("receiveApplication",), ("requestSupplement",)]
+    assert all(r.subject == "demo-centre-clerk" for r in refusals)
+
+
 async def test_supervisors_see_the_warning_and_overdue_cases_of_a_department(start: Start) -> None:
     window = await start(overlay=SUPERVISOR)
     clerk = await start()
@@ -328,6 +398,21 @@ async def test_supervisors_see_the_warning_and_overdue_cases_of_a_department(sta
         assert {"caseNumber", "serviceItem", "status"} <= set(record.released)
     # a clerk is not a supervisor
     assert (await clerk.error(DEADLINES, d=CIVIL_AFFAIRS))["code"] == "FORBIDDEN"
+
+
+async def test_with_the_audit_down_no_case_is_listed_and_nothing_is_written(start: Start, tmp_path: Path) -> None:
+    """An audit store that cannot record: caseDeadlines is refused with AUDIT_UNAVAILABLE, as the ``cases`` listing
+    would be, and a workflow action writes nothing it could not record."""
+    unreachable = f"sqlite+aiosqlite:///{tmp_path / 'no-such-volume' / 'audit.db'}"  # SQLite cannot create it
+    supervisor = await start(overlay=SUPERVISOR, audit_url=unreachable)
+    body = await supervisor.query(DEADLINES, d=CIVIL_AFFAIRS)
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["AUDIT_UNAVAILABLE"]
+    clerk = await start(audit_url=unreachable)
+    cases_before = len(clerk.rows("SELECT 1 FROM T_BJ"))
+    refused = await clerk.error(RECEIVE, key=_key(), item=SUBSISTENCE, applicant=SAMPLE_PERSON_ID, note=None)
+    assert refused["code"] == "AUDIT_UNAVAILABLE"
+    assert len(clerk.rows("SELECT 1 FROM T_BJ")) == cases_before
 
 
 async def test_case_events_reach_a_websocket_subscriber(start: Start) -> None:
