@@ -133,15 +133,20 @@ class SourceInstrumentation:
             HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.provider)
 
     def engine(self, engine: Any) -> None:
-        # The instrumentation's engine tracer, on this engine alone (its instrumentor would wrap every engine the
-        # process creates); an AsyncEngine runs its statements on the synchronous engine inside it.
-        tracer = trace.get_tracer(
-            "opentelemetry.instrumentation.sqlalchemy",
-            _sqlalchemy_instrumentation_version,
-            tracer_provider=self.provider,
-        )
-        usage = metrics.get_meter(_SCOPE).create_up_down_counter("db.client.connections.usage", unit="connections")
-        EngineTracer(tracer, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
+        _instrument_engine(self.provider, engine)
+
+
+def _instrument_engine(provider: TracerProvider, engine: Any) -> None:
+    """The SQLAlchemy instrumentation's engine tracer, on this engine alone (its instrumentor would wrap every engine
+    the process creates); an AsyncEngine runs its statements on the synchronous engine inside it. Statements are
+    recorded as compiled, their parameters as placeholders, never their values."""
+    tracer = trace.get_tracer(
+        "opentelemetry.instrumentation.sqlalchemy",
+        _sqlalchemy_instrumentation_version,
+        tracer_provider=provider,
+    )
+    usage = metrics.get_meter(_SCOPE).create_up_down_counter("db.client.connections.usage", unit="connections")
+    EngineTracer(tracer, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
 
 
 class Tracing:
@@ -218,11 +223,40 @@ class Tracing:
 
             yield ended
 
+    def engine(self, engine: Any) -> None:
+        """Trace the statements of one of the gateway's own databases (the audit log, the API-key store)."""
+        _instrument_engine(self.provider, engine)
+
+    def current(self) -> object:
+        """The current span context, to parent work another task does for this one (:meth:`span`'s ``under``)."""
+        return trace.get_current_span().get_span_context()
+
     @contextlib.contextmanager
-    def span(self, name: str) -> Iterator[None]:
-        """A span of the gateway's own (``open sources``), current while the block runs."""
-        with self.tracer.start_as_current_span(name):
-            yield
+    def span(
+        self,
+        name: str,
+        *,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        under: Sequence[object] = (),
+    ) -> Iterator[None]:
+        """A span of the gateway's own (``open sources``, ``audit commit``), current while the block runs: under the
+        first of ``under`` (span contexts from :meth:`current`) and linked to the others, else under the current
+        span. An exception ends it with an error status naming the exception's type, never its message."""
+        parents = [c for c in under if isinstance(c, trace.SpanContext) and c.is_valid]
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parents[0])) if parents else None
+        with self.tracer.start_as_current_span(
+            name,
+            context=context,
+            attributes=attributes,
+            links=[trace.Link(c) for c in parents[1:]],
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
 
     def trace_id(self) -> str | None:
         """The current trace's id (32 hex digits), for log lines; ``None`` outside a sampled span."""
