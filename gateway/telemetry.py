@@ -13,7 +13,10 @@ app and wires OpenTelemetry's own instrumentations:
 * under it, the department's own client span: ``opentelemetry-instrumentation-httpx`` on the SOAP and REST
   adapters' clients, which also sends the W3C ``traceparent`` header to the department (a source with
   ``trace_context: false`` is sent none, and gets no client span); ``opentelemetry-instrumentation-sqlalchemy`` on
-  the SQL adapters' engines (statements with placeholders, never their parameters).
+  the SQL adapters' engines (statements with placeholders, never their parameters);
+* the gateway's own databases (:mod:`auth.traced`): the same SQLAlchemy instrumentation on the audit log's and the
+  API-key store's engines, ``audit write`` under the request that discloses and ``audit commit`` under the first
+  write of its group commit, linked to the others; their tables opened at start-up in an ``open stores`` trace.
 
 Spans are exported over OTLP/HTTP in batches, off the request path (``exporter: otlp``), or printed
 (``console``). What a span says never includes a personal value or credential: every name, attribute, event and
