@@ -41,6 +41,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth.ddl import serialise_schema_changes
 from auth.principal import Principal, PrincipalKind
+from auth.traced import StoreTracing
 from gateway.durations import DatabaseUrl, Duration, DurationOrZero, Strict
 from gateway.errors import AuthError, ConfigError, InvalidCredentials
 
@@ -222,8 +223,12 @@ class ApiKeyStore:
 
     Only verified keys are cached (by key id, together with the secret's hash, so a wrong secret for a cached key
     is still refused); refused keys are never cached, so guessing cannot fill memory. ``engine`` shares an engine
-    the caller owns: :meth:`aclose` disposes only an engine the store created.
+    the caller owns: :meth:`aclose` disposes only an engine the store created (and traces only that one).
     """
+
+    tracing: StoreTracing | None = None
+    """Set before :meth:`open` when tracing is on: each statement the store runs becomes a client span (the key id
+    a placeholder, never its value); ``None`` otherwise."""
 
     def __init__(self, config: ApiKeyConfig, *, engine: AsyncEngine | None = None) -> None:
         self.config = config
@@ -245,6 +250,8 @@ class ApiKeyStore:
         if engine is None:
             try:
                 engine = self._created = create_async_engine(self.config.url)
+                if self.tracing is not None:
+                    self.tracing.engine(engine)
             except ImportError as exc:
                 raise ConfigError(
                     "auth.api_keys.url", f"the database driver {exc.name} is not installed (onewindow[postgres])"

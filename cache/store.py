@@ -33,7 +33,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from aiocache import SimpleMemoryCache
@@ -47,7 +47,7 @@ from cache.records import CachedEntry, Fetched, Stamp
 from gateway.config import CacheConfig, CachePolicy
 from gateway.errors import ConfigError, SourceError
 
-__all__ = ["CacheStats", "Call", "RecordCache"]
+__all__ = ["CacheStats", "Call", "CoalescedLoad", "RecordCache"]
 
 logger = logging.getLogger("onewindow.cache")
 
@@ -56,6 +56,10 @@ Call = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[Record]]]]
 
 _Slot = tuple[str, str, str | None, str]  # (source, query, scope, key) of one in-flight load
 _DELETE_CHUNK = 500
+
+
+CoalescedLoad = Literal["local", "remote"]
+"""Whose load a coalesced key was answered by: one in flight in this process, or another process's (Redis)."""
 
 
 @dataclass
@@ -190,9 +194,19 @@ class RecordCache:
         )
         self._inflight: dict[_Slot, asyncio.Future[CachedEntry]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_coalesced: Callable[[str, CoalescedLoad], None] | None = None
+        """Told the source of each key answered by a load it did not start (the gateway's metrics)."""
 
     def _error(self) -> None:
         self.stats.errors += 1
+
+    def _coalesced(self, source: str, load: CoalescedLoad) -> None:
+        if load == "local":
+            self.stats.coalesced += 1
+        else:
+            self.stats.coalesced_remote += 1
+        if self.on_coalesced is not None:
+            self.on_coalesced(source, load)
 
     async def __aenter__(self) -> RecordCache:
         return self
@@ -352,7 +366,7 @@ class RecordCache:
                 future = self._inflight[slot] = loop.create_future()
                 mine.append(key)
             elif not background:
-                self.stats.coalesced += 1
+                self._coalesced(source, "local")
             futures[key] = future
         if mine:
             # The load is the cache's task, not the caller's: it outlives a caller that is cancelled
@@ -394,7 +408,7 @@ class RecordCache:
                 future = load.futures[by_cache_key[cache_key]]
                 if not future.done():
                     future.set_result(entry)
-                self.stats.coalesced_remote += 1
+                self._coalesced(load.source, "remote")
             if claim.owned:
                 owned = [by_cache_key[cache_key] for cache_key in claim.owned]
                 group.create_task(self._call(load, owned, token=token if claim.leased else None))

@@ -287,6 +287,11 @@ def create_app(
     policy = Policy(config, clock=clock)
     identity = Identity(config.auth, production=security.production)
     audit = AuditLog(config.auth.audit) if config.auth.audit is not None else None
+    if tracing is not None:  # the gateway's own databases are traced like the departments'
+        if audit is not None:
+            audit.tracing = tracing
+        if identity.api_keys is not None:
+            identity.api_keys.tracing = tracing
     # Built here, not in the lifespan, so that a wrong cache setting fails when the app is built; it connects
     # lazily and is closed with the sources.
     cache = RecordCache(config.cache) if config.cache.enabled else None
@@ -322,9 +327,10 @@ def create_app(
         sources = SourceSet(config, built, metrics=metrics, cache=cache, tracing=tracing)
         app.state.audit = audit
         try:
-            await identity.open()
-            if audit is not None:
-                await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
+            with tracing.span("open stores") if tracing is not None else contextlib.nullcontext():
+                await identity.open()
+                if audit is not None:
+                    await audit.open(retry=True)  # an unreachable store: start, withhold, reconnect
             await sources.open()
             raw = await sources.describe_raw()
             if raw and federated is None:  # raw namespaces are the city's own, never federated

@@ -11,6 +11,8 @@ Exposed series::
     onewindow_source_call_seconds{source}               histogram of department call latency
     onewindow_source_breaker_state{source}              0 closed, 1 half-open, 2 open
     onewindow_cache_lookups_total{source, result}       result: hit, miss, stale
+    onewindow_cache_coalesced_total{source, load}       keys answered by a load already under way; load: local
+                                                        (in this process), remote (another process's, Redis)
     onewindow_graphql_requests_total{outcome}
 """
 
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 if TYPE_CHECKING:
+    from cache.store import CoalescedLoad
     from gateway.resilience import BreakerState
 
 __all__ = ["LATENCY_BUCKETS", "CacheResult", "GatewayMetrics", "metrics_endpoint"]
@@ -75,6 +78,13 @@ class GatewayMetrics:
             ["source", "result"],
             registry=self.registry,
         )
+        self._coalesced = Counter(
+            "onewindow_cache_coalesced",
+            "Record cache keys answered by a load already under way (single-flight), by source and whose load: "
+            "local (in this process) or remote (another process's, through Redis).",
+            ["source", "load"],
+            registry=self.registry,
+        )
         self._responses = Counter(
             "onewindow_response_cache_lookups",
             "Whole-answer cache lookups, by result (hit, miss, expired, changed).",
@@ -99,6 +109,10 @@ class GatewayMetrics:
 
     def cache_lookup(self, source: str, result: CacheResult) -> None:
         self._cache.labels(source=source, result=result).inc()
+
+    def cache_coalesced(self, source: str, load: CoalescedLoad) -> None:
+        """One key of ``source`` answered by a load this request did not start (:attr:`RecordCache.on_coalesced`)."""
+        self._coalesced.labels(source=source, load=load).inc()
 
     def response_cache(self, result: str) -> None:
         self._responses.labels(result=result).inc()

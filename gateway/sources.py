@@ -125,6 +125,8 @@ class SourceSet:
         self.adapters = dict(adapters)
         self.metrics = metrics
         self.cache = cache
+        if cache is not None and metrics is not None:
+            cache.on_coalesced = metrics.cache_coalesced  # single-flight, local and across processes, on /metrics
         self.tracing = tracing
         if tracing is not None:  # before open: adapters instrument the clients they create
             for name, adapter in self.adapters.items():

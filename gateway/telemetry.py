@@ -13,7 +13,10 @@ app and wires OpenTelemetry's own instrumentations:
 * under it, the department's own client span: ``opentelemetry-instrumentation-httpx`` on the SOAP and REST
   adapters' clients, which also sends the W3C ``traceparent`` header to the department (a source with
   ``trace_context: false`` is sent none, and gets no client span); ``opentelemetry-instrumentation-sqlalchemy`` on
-  the SQL adapters' engines (statements with placeholders, never their parameters).
+  the SQL adapters' engines (statements with placeholders, never their parameters);
+* the gateway's own databases (:mod:`auth.traced`): the same SQLAlchemy instrumentation on the audit log's and the
+  API-key store's engines, ``audit write`` under the request that discloses and ``audit commit`` under the first
+  write of its group commit, linked to the others; their tables opened at start-up in an ``open stores`` trace.
 
 Spans are exported over OTLP/HTTP in batches, off the request path (``exporter: otlp``), or printed
 (``console``). What a span says never includes a personal value or credential: every name, attribute, event and
@@ -133,15 +136,20 @@ class SourceInstrumentation:
             HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.provider)
 
     def engine(self, engine: Any) -> None:
-        # The instrumentation's engine tracer, on this engine alone (its instrumentor would wrap every engine the
-        # process creates); an AsyncEngine runs its statements on the synchronous engine inside it.
-        tracer = trace.get_tracer(
-            "opentelemetry.instrumentation.sqlalchemy",
-            _sqlalchemy_instrumentation_version,
-            tracer_provider=self.provider,
-        )
-        usage = metrics.get_meter(_SCOPE).create_up_down_counter("db.client.connections.usage", unit="connections")
-        EngineTracer(tracer, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
+        _instrument_engine(self.provider, engine)
+
+
+def _instrument_engine(provider: TracerProvider, engine: Any) -> None:
+    """The SQLAlchemy instrumentation's engine tracer, on this engine alone (its instrumentor would wrap every engine
+    the process creates); an AsyncEngine runs its statements on the synchronous engine inside it. Statements are
+    recorded as compiled, their parameters as placeholders, never their values."""
+    tracer = trace.get_tracer(
+        "opentelemetry.instrumentation.sqlalchemy",
+        _sqlalchemy_instrumentation_version,
+        tracer_provider=provider,
+    )
+    usage = metrics.get_meter(_SCOPE).create_up_down_counter("db.client.connections.usage", unit="connections")
+    EngineTracer(tracer, getattr(engine, "sync_engine", engine), usage)  # type: ignore[no-untyped-call]
 
 
 class Tracing:
@@ -218,11 +226,40 @@ class Tracing:
 
             yield ended
 
+    def engine(self, engine: Any) -> None:
+        """Trace the statements of one of the gateway's own databases (the audit log, the API-key store)."""
+        _instrument_engine(self.provider, engine)
+
+    def current(self) -> object:
+        """The current span context, to parent work another task does for this one (:meth:`span`'s ``under``)."""
+        return trace.get_current_span().get_span_context()
+
     @contextlib.contextmanager
-    def span(self, name: str) -> Iterator[None]:
-        """A span of the gateway's own (``open sources``), current while the block runs."""
-        with self.tracer.start_as_current_span(name):
-            yield
+    def span(
+        self,
+        name: str,
+        *,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        under: Sequence[object] = (),
+    ) -> Iterator[None]:
+        """A span of the gateway's own (``open sources``, ``audit commit``), current while the block runs: under the
+        first of ``under`` (span contexts from :meth:`current`) and linked to the others, else under the current
+        span. An exception ends it with an error status naming the exception's type, never its message."""
+        parents = [c for c in under if isinstance(c, trace.SpanContext) and c.is_valid]
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parents[0])) if parents else None
+        with self.tracer.start_as_current_span(
+            name,
+            context=context,
+            attributes=attributes,
+            links=[trace.Link(c) for c in parents[1:]],
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
 
     def trace_id(self) -> str | None:
         """The current trace's id (32 hex digits), for log lines; ``None`` outside a sampled span."""

@@ -12,12 +12,18 @@ while the disk is quick, in a worker thread of the log's own when it is not (:cl
 one greenlet (``AsyncConnection.run_sync``). The log also remembers where it left the chain, so an append normally
 checks the head instead of reading it (see :func:`~auth.audit.store.append`). Reads, verification and pruning go
 through the async engine.
+
+With tracing on (:attr:`AuditLog.tracing`), a request's :meth:`~AuditLog.write` is an ``audit write`` span, and the
+group commit that takes its entries an ``audit commit`` span under the first request's write, linked to the
+others' (the number of entries as ``onewindow.audit.entries``); statements run through the engine are client spans
+beneath them, with placeholders for values.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 from collections import deque
@@ -49,6 +55,7 @@ from auth.audit.store import (
     link,
     walk_store,
 )
+from auth.traced import StoreTracing
 from gateway.errors import AuditUnavailable, ConfigError
 
 __all__ = ["OPEN_TIMEOUT", "RECONNECT_BACKOFF", "AuditLog"]
@@ -70,6 +77,7 @@ _log = logging.getLogger(__name__)
 class _Pending:
     entries: tuple[AuditEntry, ...]
     committed: asyncio.Future[None]
+    traced: object = None  # the writing request's span context, when tracing is on
 
 
 def _refusal(conn: Connection, key: bytes | None) -> ChainHeadMissing | ChainSealMismatch | None:
@@ -98,8 +106,12 @@ class AuditLog:
     ...         assert (await audit.verify()).ok
     ...         mine = await audit.access_log(entry.applicant)  # what the applicant may see
 
-    ``engine`` shares an engine the caller owns: :meth:`aclose` disposes only an engine the log created.
+    ``engine`` shares an engine the caller owns: :meth:`aclose` disposes only an engine the log created (and traces
+    only that one).
     """
+
+    tracing: StoreTracing | None = None
+    """Set before :meth:`open` when tracing is on (see the module's docstring); ``None`` otherwise."""
 
     def __init__(self, config: AuditConfig, *, engine: AsyncEngine | None = None) -> None:
         self.config = config
@@ -145,6 +157,8 @@ class AuditLog:
         if self._given is None:
             # no pre-ping: a commit that fails invalidates its connection instead (see _append)
             self._owned = create_async_engine(self.config.url)
+            if self.tracing is not None:
+                self.tracing.engine(self._owned)
             if SqliteFile.serves(self._owned.url):
                 self._sqlite = SqliteFile(
                     self._owned.url, options, busy_timeout=self.config.write_timeout, key=self._seal
@@ -185,7 +199,11 @@ class AuditLog:
         if self._refused is not None:
             self._last_error = _reason(self._refused)
             _log.error("audit: %s; personal data is withheld", self._last_error)
-        self._writer = asyncio.create_task(self._write_batches(), name="onewindow-audit-writer")
+        # in a context of its own: the writer works for every request, and is part of none's trace (nor of the
+        # start-up's, whose span would otherwise stay its parent)
+        self._writer = asyncio.create_task(
+            self._write_batches(), name="onewindow-audit-writer", context=contextvars.Context()
+        )
 
     def _unreachable(self, exc: BaseException | None) -> None:
         error = f"cannot reach the audit store: {_reason(exc) if exc else 'no answer'}"
@@ -286,8 +304,15 @@ class AuditLog:
             raise AuditUnavailable(self._not_open())
         if self._refused is not None:
             raise AuditUnavailable(f"the audit store cannot commit: {_reason(self._refused)}")
+        if self.tracing is None:
+            await self._enqueue(entries, None)
+            return
+        with self.tracing.span("audit write", attributes={"onewindow.audit.entries": len(entries)}):
+            await self._enqueue(entries, self.tracing.current())
+
+    async def _enqueue(self, entries: Sequence[AuditEntry], traced: object) -> None:
         loop = asyncio.get_running_loop()
-        pending = _Pending(tuple(entries), loop.create_future())
+        pending = _Pending(tuple(entries), loop.create_future(), traced)
         self._pending.append(pending)
         self._wakeup.set()
         # The caller awaits the future the writer resolves (not a wrapper of it: each wrapper is one more turn of a
@@ -362,7 +387,15 @@ class AuditLog:
         linked = link(self._head, entries, self._seal) if self._head is not None else None
         self._head = None
         try:
-            self._head = await self._attempt(entries, linked)
+            if self.tracing is None:
+                self._head = await self._attempt(entries, linked)
+            else:
+                with self.tracing.span(
+                    "audit commit",
+                    attributes={"onewindow.audit.entries": len(entries)},
+                    under=[pending.traced for pending in batch],
+                ):
+                    self._head = await self._attempt(entries, linked)
         except (SQLAlchemyError, OSError, TimeoutError, ChainHeadMissing, ChainSealMismatch) as exc:
             self._fail_batch(batch, exc)
             return

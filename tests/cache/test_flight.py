@@ -14,8 +14,10 @@ import redis.asyncio as redis
 from cache import RecordCache
 from gateway.config import CachePolicy
 from gateway.errors import SourceUnavailable
+from gateway.metrics import GatewayMetrics
 from tests.cache.conftest import Department
 from tests.gateway.faults import FaultProxy
+from tests.gateway.test_metrics import samples
 
 SOURCE, QUERY = "civil_affairs", "marriage"
 LI, WANG = "110101199003074518", "310104198512301234"
@@ -142,3 +144,33 @@ async def test_redis_failing_while_waiting_for_another_process_still_answers(
     assert second.stats.errors >= 1
     assert not holder.done()
     holder.cancel()
+
+
+async def test_keys_answered_by_another_process_s_load_or_one_in_this_process_are_counted(
+    redis_cache: MakeCache, redis_client: redis.Redis, department: MakeDepartment
+) -> None:
+    """Each process's metrics (/metrics) count the keys its fetches joined a load for: one of its own (local), or
+    the other process's (remote)."""
+    first, second = redis_cache(), redis_cache()
+    first_metrics, second_metrics = GatewayMetrics(), GatewayMetrics()
+    first.on_coalesced, second.on_coalesced = first_metrics.cache_coalesced, second_metrics.cache_coalesced
+    dept = department(_people())
+    dept.gate = asyncio.Event()
+    policy = CachePolicy()
+
+    loading = [asyncio.create_task(first.fetch(SOURCE, QUERY, [LI, WANG], policy, dept)) for _ in range(5)]
+    await _until(lambda: bool(dept.calls), "the first process calling the department")
+    waiting = [asyncio.create_task(second.fetch(SOURCE, QUERY, [WANG, LI], policy, dept)) for _ in range(5)]
+    await _waiting(redis_client, second)
+    dept.gate.set()
+    await asyncio.gather(*loading, *waiting)
+
+    assert dept.calls == [[LI, WANG]]
+    counted = samples(second_metrics.exposition().decode(), "onewindow_cache_coalesced_total")
+    assert counted == {
+        (("load", "local"), ("source", SOURCE)): 8.0,  # four fetches joined its own wait, for two keys
+        (("load", "remote"), ("source", SOURCE)): 2.0,  # the wait itself, answered by the first process's load
+    }
+    counted = samples(first_metrics.exposition().decode(), "onewindow_cache_coalesced_total")
+    assert counted == {(("load", "local"), ("source", SOURCE)): 8.0}
+    assert (second.stats.coalesced, second.stats.coalesced_remote) == (8, 2)  # the same as the stats say

@@ -16,9 +16,10 @@ from demo.departments import APPROVAL, CIVIL_AFFAIRS, EDUCATION, HRSS, PUBLIC_SE
 from demo.model import Dataset, Person
 from demo.variants import demo_yaml
 
-__all__ = ["CITY_A", "CITY_B", "City", "applicant_of_both", "married_applicant"]
+__all__ = ["AUDIENCE", "CITY_A", "CITY_B", "CLERK_DEPARTMENT", "City", "applicant_of_both", "married_applicant"]
 
 CLERK_DEPARTMENT = "民政局"
+AUDIENCE = "onewindow"
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,16 @@ class City:
     name: str
     sources: tuple[str, ...]
 
-    def config_file(self, directory: Path) -> Path:
-        """The demo configuration with only this city's sources, written into ``directory``."""
+    def config_file(self, directory: Path, *, issuer: str | None = None) -> Path:
+        """The demo configuration with only this city's sources, written into ``directory``. With ``issuer``, the
+        city trusts that OIDC issuer (audience ``onewindow``) and its API keys, and nobody else: no development
+        principal."""
 
         def keep_own(data: dict[str, Any]) -> None:
             data["sources"] = {name: src for name, src in data["sources"].items() if name in self.sources}
+            if issuer is not None:
+                del data["auth"]["development_principal"]
+                data["auth"]["issuers"] = {"province": {"issuer": issuer, "audience": [AUDIENCE]}}
 
         return demo_yaml(directory, open_policy=False, edit=keep_own, name=f"{self.name}.yaml")
 

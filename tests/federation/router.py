@@ -130,12 +130,17 @@ async def city_subgraph(config: Path, variables: Mapping[str, str], logs: Path) 
 
 
 @contextlib.asynccontextmanager
-async def federation_router(subgraphs: Mapping[str, str], logs: Path) -> AsyncIterator[str]:
-    """The pinned router composing ``subgraphs`` (name: GraphQL URL) on a free loopback port: its URL."""
+async def federation_router(
+    subgraphs: Mapping[str, str], logs: Path, *, composition_keys: Mapping[str, str] | None = None
+) -> AsyncIterator[str]:
+    """The pinned router composing ``subgraphs`` (name: GraphQL URL) on a free loopback port: its URL. It reads a
+    subgraph's SDL under that subgraph's API key in ``composition_keys``, if any (a city that admits no anonymous
+    request)."""
     script = await install_router()
     options = [f"--subgraph={name}={url}" for name, url in subgraphs.items()]
     log = logs / "router.log"
-    async with _process("node", str(script), "--port", "0", *options, log=log) as process:
+    env = {**os.environ, "ROUTER_COMPOSITION_KEYS": json.dumps(dict(composition_keys or {}))}
+    async with _process("node", str(script), "--port", "0", *options, log=log, env=env) as process:
         assert process.stdout is not None
         try:
             line = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT)

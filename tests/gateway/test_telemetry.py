@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from auth.apikeys import ApiKeyStore
+from auth.principal import PrincipalKind
 from demo.data import SAMPLE_PERSON_ID
 from demo.departments import CIVIL_AFFAIRS, EDUCATION, HRSS, PUBLIC_SECURITY, DemoDepartments
 from gateway.app import create_app
@@ -225,10 +227,59 @@ async def test_spans_are_exported_over_otlp_http_to_a_collector(departments: Dem
         span.parent_span_id for _, span in spans if any(a.key == "onewindow.source" for a in span.attributes)
     }
     assert department_parents == {request.span_id}
-    # besides the request's trace, only the start-up's: the departments' descriptions read, the tables reflected
+    # besides the request's trace, only the start-up's: the gateway's own stores opened (their tables created), the
+    # departments' descriptions read, the tables reflected
+    [stores] = [span for _, span in spans if span.name == "open stores"]
     [opening] = [span for _, span in spans if span.name == "open sources"]
-    assert {span.trace_id for _, span in spans} == {request.trace_id, opening.trace_id}
+    assert {span.trace_id for _, span in spans} == {request.trace_id, stores.trace_id, opening.trace_id}
     assert SAMPLE_PERSON_ID.encode() not in b"".join(m.SerializeToString() for m in received)
+
+
+async def test_the_audit_and_the_key_store_are_traced_under_the_request_without_a_value(
+    departments: DemoDepartments, tmp_path: Path
+) -> None:
+    config = _config(departments, tmp_path)
+    assert config.auth.api_keys is not None
+    async with ApiKeyStore(config.auth.api_keys) as store:
+        _, key = await store.create(
+            subject="hall-3-window-7", kind=PrincipalKind.SERVICE, roles=["case_handler"], scopes=["read:Person"]
+        )
+    key_id = key.split("_")[1]
+
+    async def ask(url: str) -> None:
+        async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": key}) as client:
+            query = {"query": FAN_OUT, "variables": {"id": SAMPLE_PERSON_ID}}
+            response = await client.post(f"{url}/graphql", json=query)
+        assert response.status_code == 200, response.text
+        assert "errors" not in response.json(), response.text
+
+    spans = await _traced(config, ask)
+
+    request = _request_span(spans)
+    in_request = [s for s in spans if s.context.trace_id == request.context.trace_id]
+    # the key store's lookup: a client span of the SQLAlchemy instrumentation, the key id a placeholder
+    lookups = [s for s in in_request if "api_keys" in str((s.attributes or {}).get("db.statement", ""))]
+    assert lookups, [s.name for s in in_request]
+    for lookup in lookups:
+        assert lookup.kind is SpanKind.CLIENT
+        assert "?" in str((lookup.attributes or {})["db.statement"])
+    # one disclosure: written under the request, committed under the write
+    [write] = [s for s in spans if s.name == "audit write"]
+    [commit] = [s for s in spans if s.name == "audit commit"]
+    assert _parent(write) == request.context.span_id
+    assert _parent(commit) == write.context.span_id
+    assert (write.attributes or {})["onewindow.audit.entries"] == 1
+    assert (commit.attributes or {})["onewindow.audit.entries"] == 1
+    assert commit.status.status_code is StatusCode.UNSET
+    # both engines are traced from the start: their tables checked and created, in the stores' span
+    [stores] = [s for s in spans if s.name == "open stores"]
+    started = [s for s in spans if s.context.trace_id == stores.context.trace_id]
+    at_start = " ".join(str((s.attributes or {}).get("db.statement", "")) for s in started)
+    assert "onewindow_audit_records" in at_start
+    assert "onewindow_api_keys" in at_start
+    said = _everything_said(spans)
+    for secret in (SAMPLE_PERSON_ID, key_id, key, "hall-3-window-7"):
+        assert secret not in said
 
 
 def test_an_unknown_exporter_is_refused_naming_the_key(departments: DemoDepartments, tmp_path: Path) -> None:
