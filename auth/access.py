@@ -90,6 +90,10 @@ class Access:
         # Paths of personal values in the response, withheld if the audit cannot commit.
         self.personal_paths: list[tuple[str | int, ...]] = []
         self._verdicts: dict[tuple[str, str, bool], Verdict] = {}
+        # Each field's verdict once decided, by (entity, key, field, purpose): the owner, the purpose and the
+        # reader's role are fixed for the request once known, so a field decided ahead (:meth:`prepare`) is not
+        # decided again by its resolver.
+        self._decided: dict[tuple[str, str, str, Purpose | None], Verdict] = {}
         self._purposes: dict[Purpose, asyncio.Future[PurposeFacts | Verdict]] = {}
         self._under: dict[tuple[str, str, PurposeFacts, Role, bool], Verdict] = {}
         self._case_owner: dict[str, asyncio.Future[str | None]] = {}
@@ -198,9 +202,18 @@ class Access:
             return Role.APPLICANT
         return Role.MEMBER if await self._member(facts, key) else Role.RELATED
 
-    def _check_now(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict | None:
-        """:meth:`check` if it needs no waiting (the owner, the purpose and the reader's role already known), else
-        ``None``."""
+    def _decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict | None:
+        """:meth:`check` if it needs no waiting (decided before, or the owner, the purpose and the reader's role
+        already known), else ``None``. Every path that decides a field comes through here."""
+        slot = (entity, key, field_name, purpose)
+        verdict = self._decided.get(slot)
+        if verdict is None:
+            verdict = self._decide_now(entity, key, field_name, purpose)
+            if verdict is not None:
+                self._decided[slot] = verdict
+        return verdict
+
+    def _decide_now(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict | None:
         own = self._own_now(entity, key)
         if own is None:
             return None
@@ -250,9 +263,15 @@ class Access:
 
     async def check(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """The verdict for one field of one entity, with the purpose checked; nothing is recorded."""
-        settled = self._check_now(entity, key, field_name, purpose)
-        if settled is not None:
-            return settled
+        verdict = self._decide(entity, key, field_name, purpose)
+        if verdict is None:
+            verdict = self._decided[(entity, key, field_name, purpose)] = await self._decide_waiting(
+                entity, key, field_name, purpose
+            )
+        return verdict
+
+    async def _decide_waiting(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
+        """:meth:`_decide`, waiting for the owner, the purpose and the reader's role as needed."""
         own = await self.own(entity, key)
         verdict = self._verdict(entity, field_name, own)
         if own or not self.policy.wants_purpose(self.principal, verdict):
@@ -292,13 +311,24 @@ class Access:
     ) -> list[Verdict]:
         """:meth:`check` of one field of many entities, ``(key, purpose)``: those already settled at once, no task
         for them; the others together."""
-        verdicts = [self._check_now(entity, key, field_name, purpose) for key, purpose in reads]
+        verdicts = await self._decide_all(entity, [(key, field_name, purpose) for key, purpose in reads])
+        return [verdict for verdict in verdicts if verdict is not None]  # all of them: an error was raised
+
+    async def _decide_all(
+        self, entity: str, wanted: Sequence[tuple[str, str, Purpose | None]], *, errors: bool = True
+    ) -> list[Verdict | None]:
+        """:meth:`check` of many ``(key, field, purpose)`` of one entity, in order: the settled ones at once, no
+        task for them; the others together. With ``errors=False`` a check that fails is ``None`` instead of
+        raising (a read ahead, whose readers meet the error themselves)."""
+        verdicts = [self._decide(entity, key, name, purpose) for key, name, purpose in wanted]
         waiting = [i for i, verdict in enumerate(verdicts) if verdict is None]
         if waiting:
-            checked = await asyncio.gather(*(self.check(entity, reads[i][0], field_name, reads[i][1]) for i in waiting))
+            checked = await asyncio.gather(
+                *(self.check(entity, *wanted[i]) for i in waiting), return_exceptions=not errors
+            )
             for i, verdict in zip(waiting, checked, strict=True):
-                verdicts[i] = verdict
-        return [verdict for verdict in verdicts if verdict is not None]
+                verdicts[i] = verdict if isinstance(verdict, Verdict) else None
+        return verdicts
 
     async def decide(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Verdict:
         """:meth:`check`, with a refusal recorded (for the audit) and raised."""
@@ -342,7 +372,7 @@ class Access:
         """:meth:`read` (with a ``path``, without ``source``) when nothing it needs is still to come: the decision,
         the purpose and the value settled (by :meth:`prepare`, or an earlier read). Decides, refuses, masks and
         records exactly as :meth:`read`; ``None`` when it would have to wait (then call :meth:`read`)."""
-        verdict = self._check_now(entity, key, field_name, purpose)
+        verdict = self._decide(entity, key, field_name, purpose)
         if verdict is None:
             return None
         if not verdict.allowed:
@@ -362,23 +392,21 @@ class Access:
         :meth:`read_now` answers their resolvers. ``reads``: ``(key, purpose)``. Nothing is recorded here (a field
         is decided, refused or disclosed when its resolver reads it) and nothing is asked of a department for a
         field the policy refuses, nor for personal data while the audit cannot record it."""
-        waiting = [(k, p, f) for k, p in reads for f in fields if self._check_now(entity, k, f, p) is None]
-        if waiting:
-            await asyncio.gather(*(self.check(entity, k, f, p) for k, p, f in waiting), return_exceptions=True)
+        wanted = [(key, name, purpose) for key, purpose in reads for name in fields]
+        verdicts = await self._decide_all(entity, wanted, errors=False)
         if entity in self.audited and self.audit_ready is not None and not self.audit_ready():
             return
-        wanted = []
-        for key, purpose in reads:
-            for name in fields:
-                verdict = self._check_now(entity, key, name, purpose)
-                if verdict is not None and verdict.allowed:
-                    wanted.append((key, name, verdict.sources))
-        await self.sources.resolve_many(entity, wanted)
+        released = [
+            (key, name, verdict.sources)
+            for (key, name, _), verdict in zip(wanted, verdicts, strict=True)
+            if verdict is not None and verdict.allowed
+        ]
+        await self.sources.resolve_many(entity, released)
 
     def settled_value(self, entity: str, key: str, field_name: str, purpose: Purpose | None) -> Any:
         """The value :meth:`read_now` would release as it is, if settled and released unmasked; else ``None``.
         Nothing is recorded or started (for following references ahead of their resolvers)."""
-        verdict = self._check_now(entity, key, field_name, purpose)
+        verdict = self._decide(entity, key, field_name, purpose)
         if verdict is None or not verdict.allowed or verdict.mask is not None:
             return None
         if self.policy.part_masks(self.principal, entity, field_name, own=bool(self._own_now(entity, key))):
@@ -459,7 +487,7 @@ class Access:
                 return None
             mask = self.policy.mask(self.principal, entity, field_name, own=own)
             return key if mask is None else str(mask_value(mask, key))
-        verdict = self._check_now(entity, key, field_name, purpose)
+        verdict = self._decide(entity, key, field_name, purpose)
         if verdict is None:
             return None
         if not verdict.allowed:

@@ -355,6 +355,15 @@ class SourceGuard:
             self._count("CIRCUIT_OPEN")
             raise
         self.budget.record_call()
+        # The first attempt runs without the retry machinery, which costs more CPU than a department call's own
+        # bookkeeping; a retryable failure is handed to it as its first attempt's outcome, so whether, when and how
+        # it retries is decided exactly as for an attempt it made itself.
+        try:
+            return await self._attempt(fn, deadline)
+        except Exception as exc:
+            if not _retryable(exc):
+                raise
+            failed: Exception | None = exc
         retrying = AsyncRetrying(
             stop=lambda state: self._stop(state, deadline),
             wait=self._wait,
@@ -364,6 +373,9 @@ class SourceGuard:
         )
         async for attempt in retrying:
             with attempt:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
                 return await self._attempt(fn, deadline)
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
