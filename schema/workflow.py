@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from auth.policy import Policy
 from auth.principal import Principal, PrincipalKind
 from gateway.case_events import CaseNotice
 from gateway.errors import BadUserInput, Forbidden, GatewayError
@@ -156,12 +157,13 @@ class WorkflowMutation:
         return _result(outcome)
 
 
-def _may_hear(principal: Principal, notice: CaseNotice, supervisor_role: str) -> bool:
-    """Staff hear their department's cases, a citizen their own, a supervisor every case."""
-    if principal.kind is PrincipalKind.OFFICER and principal.has_role(supervisor_role):
+def _may_hear(principal: Principal, notice: CaseNotice, policy: Policy) -> bool:
+    """Staff hear the cases they may act on (their department's items, or those their comprehensive window takes
+    in), a citizen their own, a supervisor every case."""
+    if principal.kind is PrincipalKind.OFFICER and principal.has_role(policy.config.supervisor_role):
         return True
     if principal.kind in (PrincipalKind.CLERK, PrincipalKind.OFFICER):
-        return principal.department == notice.department
+        return policy.handles_item(principal, notice.service_item, notice.department) is not None
     return principal.kind is PrincipalKind.CITIZEN and principal.id_number == notice.applicant
 
 
@@ -178,14 +180,14 @@ class WorkflowSubscription:
         principal = info.context.principal
         if principal.kind not in (PrincipalKind.CLERK, PrincipalKind.OFFICER, PrincipalKind.CITIZEN):
             raise Forbidden("ENTITY_NOT_ALLOWED", "case events are for staff and applicants")
-        role = info.context.access.policy.config.supervisor_role
+        policy = info.context.access.policy
         async with workflow.events.subscribe() as notices:
             async for notice in notices:
                 if case_number is not None and notice.case_number != case_number.strip():
                     continue
                 if department is not None and notice.department != department:
                     continue
-                if not _may_hear(principal, notice, role):
+                if not _may_hear(principal, notice, policy):
                     continue
                 yield CaseEventNotice(
                     case_number=notice.case_number,

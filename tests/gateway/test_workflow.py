@@ -436,6 +436,21 @@ async def test_case_events_reach_a_websocket_subscriber(start: Start) -> None:
     assert second["payload"]["data"]["caseEvents"]["event"] == "SUPPLEMENT_REQUESTED"
 
 
+async def test_a_comprehensive_window_hears_the_cases_of_the_items_it_takes_in(start: Start) -> None:
+    window = await start(overlay=WINDOW_CLERK)
+    address = window.url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(address, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}))
+        await window.subscribed()
+        number = await _received(window)  # an item of 民政局 that the window takes in
+        async with asyncio.timeout(10):
+            heard = json.loads(await ws.recv())
+    assert heard["payload"]["data"]["caseEvents"]["caseNumber"] == number
+    assert heard["payload"]["data"]["caseEvents"]["department"] == CIVIL_AFFAIRS
+
+
 async def test_a_websocket_of_another_department_hears_nothing_of_the_case(start: Start) -> None:
     window = await start()
     other = await start("市场监督管理局")
