@@ -34,9 +34,10 @@ Three pieces, wired in :func:`gateway.app.create_app`::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -221,6 +222,7 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
         return _error(exc.status_code, exc.reason, code, headers)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        requests: GraphQLRequestData | list[GraphQLRequestData] | None = None
         if request.method == "POST":
             body: bytes = await self._body(request)
             start = body.lstrip()[:1]
@@ -236,8 +238,12 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
                     raise _CodedHTTPException(400, "Batching is not enabled.", "BATCHING_NOT_ENABLED")
                 if not all(isinstance(operation, dict) for operation in operations):
                     raise _CodedHTTPException(400, _NOT_A_REQUEST, "BAD_REQUEST")
+            elif self._get_stream_transport_from_headers(request.headers) is None:
+                # the usual request, one operation answered in one response: read here, its media type known
+                requests = _request_data(self.parse_json(body))
             request = _CheckedJson(request)
-        requests = await super().parse_http_body(request)
+        if requests is None:
+            requests = await super().parse_http_body(request)
         for one in requests if isinstance(requests, list) else [requests]:
             if not isinstance(one.operation_name, str | None):
                 raise _CodedHTTPException(400, "operationName must be a string or null.", "BAD_REQUEST")
@@ -324,6 +330,27 @@ class _CheckedJson:
         return getattr(self._request, name)
 
 
+def _request_data(data: object) -> GraphQLRequestData:
+    """One operation of a JSON POST, its parameters checked as strawberry's view checks them (400 otherwise)."""
+    if not isinstance(data, dict):
+        raise _CodedHTTPException(400, _NOT_A_REQUEST, "BAD_REQUEST")
+    for name, kind, article in (
+        ("query", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+    ):
+        if not isinstance(data.get(name), kind | None):
+            message = f"The GraphQL operation's `{name}` must be {article} or null, if provided."
+            raise _CodedHTTPException(400, message, "BAD_REQUEST")
+    return GraphQLRequestData(
+        query=data.get("query"),
+        variables=data.get("variables"),
+        operation_name=data.get("operationName"),
+        extensions=data.get("extensions"),
+        protocol="http",
+    )
+
+
 _NOT_A_REQUEST = "The body is not a GraphQL request: a JSON object with a query was expected."
 
 
@@ -346,6 +373,7 @@ def _is_mutation_over_get(exc: HTTPException) -> bool:
     return isinstance(cause, InvalidOperationTypeError) and cause.operation_type == OperationType.MUTATION
 
 
+@functools.lru_cache(maxsize=256)
 def response_media_type(accept: str | None) -> str | None:
     """The media type a GraphQL answer takes for this ``Accept``; ``None`` when it names neither (406).
 
@@ -385,8 +413,11 @@ def response_media_type(accept: str | None) -> str | None:
     return max(acceptable)[2] if acceptable else None
 
 
-def _media_type(value: str) -> tuple[str, dict[str, str]]:
-    """``type/subtype`` (lower case, as media types compare) and the parameters of a Content-Type or media range."""
+@functools.lru_cache(maxsize=256)
+def _media_type(value: str) -> tuple[str, Mapping[str, str]]:
+    """``type/subtype`` (lower case, as media types compare) and the parameters of a Content-Type or media range.
+
+    Kept per header value: clients send the same few ``Content-Type`` and ``Accept`` values on every request."""
     name, params = parse_content_type(value)
     return name.strip().lower(), params
 

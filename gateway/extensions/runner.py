@@ -1,18 +1,20 @@
 """The schema extensions' hooks, run as strawberry runs them, without working them out again on every request.
 
 strawberry wraps each extension's hook for a stage (operation, parsing, validation, execution) in a new context
-manager for every request: it checks what kind of function the hook is and decorates it, which costs more than most
-hooks do themselves. What a class's hook is does not change, so :class:`ExtensionsRunner` works it out once per
-class and stage and, per request, only binds it to the request's extension instance. Order, nesting, exceptions and
-results are strawberry's own: its context managers still enter and leave the hooks.
+manager for every request: it checks what kind of function the hook is and decorates it, then enters the decorated
+hooks through an exit stack, which costs more than most hooks do themselves. What a class's hook is does not change,
+so :class:`ExtensionsRunner` works it out once per class and stage, as a generator function (a plain or coroutine
+hook becomes one that calls it, then yields), and per request drives the request's generators itself, as
+``contextlib.contextmanager`` and ``ExitStack`` would: the same order, nesting, exceptions (raised, replaced or
+swallowed by a hook) and results.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from types import TracebackType
 from typing import Any
 
 from strawberry.extensions import SchemaExtension
@@ -28,32 +30,31 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 
 __all__ = ["ExtensionsRunner"]
 
-# (a context manager factory taking the extension, whether it is async), or None: no hook for that stage
+# (a generator function over the extension, whether it is an async one), or None: no hook for that stage
 _Made = tuple[Callable[[SchemaExtension], Any], bool] | None
 _made: dict[tuple[type[SchemaExtension], str], _Made] = {}
+_Exit = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
 
 def _make(cls: type[SchemaExtension], stage: str) -> _Made:
-    """What strawberry's ``get_hook`` builds for ``cls``'s hook of ``stage``, as a factory over the instance."""
+    """``cls``'s hook of ``stage`` as a generator function over the instance, and whether it is async."""
     hook: Any = getattr(cls, stage)
     if hook is getattr(SchemaExtension, stage):
         return None
     if inspect.isgeneratorfunction(hook):
-        return contextlib.contextmanager(hook), False
+        return hook, False
     if inspect.isasyncgenfunction(hook):
-        return contextlib.asynccontextmanager(hook), True
+        return hook, True
     if not callable(hook):
         raise ValueError(f"Hook {stage} on {cls} must be callable, received {hook!r}")
     if inspect.iscoroutinefunction(hook):
 
-        @contextlib.asynccontextmanager
         async def awaited(extension: SchemaExtension) -> AsyncIterator[None]:
             await hook(extension)
             yield
 
         return awaited, True
 
-    @contextlib.contextmanager
     def called(extension: SchemaExtension) -> Iterator[None]:
         hook(extension)
         yield
@@ -62,7 +63,9 @@ def _make(cls: type[SchemaExtension], stage: str) -> _Made:
 
 
 class _Known(ExtensionContextManagerBase):
-    """A stage's context manager whose hooks come from the per-class table."""
+    """A stage's hooks from the per-class table, each a generator entered and left as a context manager."""
+
+    running: list[tuple[Any, bool]]
 
     def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
         key = (type(extension), self.HOOK_NAME)
@@ -72,8 +75,155 @@ class _Known(ExtensionContextManagerBase):
             made = _made[key] = _make(*key)
         if made is None:
             return None
-        factory, is_async = made
-        return WrappedHook(extension=extension, hook=functools.partial(factory, extension), is_async=is_async)
+        function, is_async = made
+        return WrappedHook(extension=extension, hook=function, is_async=is_async)
+
+    def __enter__(self) -> None:
+        self.running = []
+        for hook in self.hooks:
+            if hook.is_async:
+                raise RuntimeError(
+                    f"SchemaExtension hook {hook.extension}.{self.HOOK_NAME} failed to complete synchronously."
+                )
+            generator: Any = hook.hook(hook.extension)
+            try:
+                next(generator)
+            except StopIteration:
+                raise RuntimeError("generator didn't yield") from None
+            self.running.append((generator, False))
+
+    async def __aenter__(self) -> None:
+        self.running = []
+        for hook in self.hooks:
+            generator: Any = hook.hook(hook.extension)
+            try:
+                await anext(generator) if hook.is_async else next(generator)
+            except (StopIteration, StopAsyncIteration):
+                raise RuntimeError("generator didn't yield") from None
+            self.running.append((generator, hook.is_async))
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> None:
+        unwinding = _Unwinding((exc_type, exc_val, exc_tb))
+        for generator, _ in reversed(self.running):
+            try:
+                unwinding.left(_leave(generator, unwinding.pending))
+            except BaseException:  # the hook's own exception replaces the one leaving
+                unwinding.raised()
+        unwinding.settle()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> None:
+        unwinding = _Unwinding((exc_type, exc_val, exc_tb))
+        for generator, is_async in reversed(self.running):
+            try:
+                pending = unwinding.pending
+                unwinding.left(await _leave_async(generator, pending) if is_async else _leave(generator, pending))
+            except BaseException:  # the hook's own exception replaces the one leaving
+                unwinding.raised()
+        unwinding.settle()
+
+
+class _Unwinding:
+    """``ExitStack.__exit__``'s bookkeeping: the exception leaving the hooks, and what to raise instead."""
+
+    def __init__(self, received: _Exit) -> None:
+        self.pending = received
+        self.raising = False
+        self.outer = sys.exc_info()[1]  # what the caller's frame is handling, where a context chain may stop
+
+    def left(self, swallowed: bool) -> None:
+        if swallowed:
+            self.raising, self.pending = False, (None, None, None)
+
+    def raised(self) -> None:
+        new = sys.exc_info()
+        self._chain(new[1], self.pending[1])
+        self.raising, self.pending = True, new
+
+    def _chain(self, error: BaseException | None, old: BaseException | None) -> None:
+        """The new exception's context chain ends at the one it replaced, as ``ExitStack`` fixes it."""
+        while error is not None:
+            context = error.__context__
+            if context is None or context is old:
+                return
+            if context is self.outer:
+                break
+            error = context
+        if error is not None:
+            error.__context__ = old
+
+    def settle(self) -> None:
+        """Raise what a hook raised instead. An exception a hook swallowed still leaves the stage, as in strawberry
+        (its stages never suppress one: the hooks outside the swallowing one only do not see it)."""
+        if not self.raising:
+            return
+        error = self.pending[1]
+        assert error is not None
+        context = error.__context__
+        try:
+            raise error
+        except BaseException:
+            error.__context__ = context
+            raise
+
+
+def _leave(generator: Generator[None, None, None], exc: _Exit) -> bool:
+    """``contextlib.contextmanager``'s ``__exit__`` for one generator: whether it swallowed the exception."""
+    typ, value, traceback = exc
+    if typ is None:
+        try:
+            next(generator)
+        except StopIteration:
+            return False
+        raise RuntimeError("generator didn't stop")
+    if value is None:
+        value = typ()
+    try:
+        generator.throw(value)
+    except StopIteration as stop:
+        return stop is not value
+    except RuntimeError as error:
+        if error is value or (isinstance(value, StopIteration) and error.__cause__ is value):
+            value.__traceback__ = traceback
+            return False
+        raise
+    except BaseException as error:
+        if error is not value:
+            raise
+        error.__traceback__ = traceback
+        return False
+    raise RuntimeError("generator didn't stop after throw()")
+
+
+async def _leave_async(generator: AsyncGenerator[None, None], exc: _Exit) -> bool:
+    """``contextlib.asynccontextmanager``'s ``__aexit__`` for one async generator."""
+    typ, value, traceback = exc
+    if typ is None:
+        try:
+            await anext(generator)
+        except StopAsyncIteration:
+            return False
+        raise RuntimeError("generator didn't stop")
+    if value is None:
+        value = typ()
+    try:
+        await generator.athrow(value)
+    except StopAsyncIteration as stop:
+        return stop is not value
+    except RuntimeError as error:
+        if error is value or (isinstance(value, StopIteration | StopAsyncIteration) and error.__cause__ is value):
+            value.__traceback__ = traceback
+            return False
+        raise
+    except BaseException as error:
+        if error is not value:
+            raise
+        error.__traceback__ = traceback
+        return False
+    raise RuntimeError("generator didn't stop after athrow()")
 
 
 class _Operation(_Known, OperationContextManager):

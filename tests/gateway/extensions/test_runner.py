@@ -55,7 +55,30 @@ def extensions(log: Log) -> list[type[SchemaExtension]]:
             if self.execution_context.query and "boom" in self.execution_context.query:
                 raise ValueError("boom")
 
-    return [Generator, AsyncGenerator, Plain, Failing]
+    class Swallowing(SchemaExtension):  # entered before Failing, so left after it: sees its exception
+        def on_execute(self) -> Iterator[None]:
+            try:
+                yield
+            except ValueError as error:
+                log.append(f"swallowed {error}")
+
+    class Replacing(SchemaExtension):
+        async def on_execute(self) -> AsyncIterator[None]:
+            try:
+                yield
+            except KeyError as error:
+                raise LookupError(f"replaced {error}") from error
+
+    class Raising(SchemaExtension):
+        def on_execute(self) -> Iterator[None]:
+            query = self.execution_context.query or ""
+            if "early" in query:
+                raise KeyError("before yield")
+            yield
+            if "late" in query:
+                raise KeyError("after yield")
+
+    return [Generator, AsyncGenerator, Plain, Swallowing, Replacing, Raising, Failing]
 
 
 @strawberry.type
@@ -72,11 +95,35 @@ async def run(schema_class: type[strawberry.Schema], query: str) -> tuple[Log, A
     return log, result
 
 
-@pytest.mark.parametrize("query", ["{ hello }", "{ hello(boom: true) }", "{ nope }", "{ hello"])
+async def outcome(schema_class: type[strawberry.Schema], query: str) -> tuple[Log, Any, str | None]:
+    """What the hooks logged, the result, and the exception that left execution (type, message and context)."""
+    try:
+        log, result = await run(schema_class, query)
+    except Exception as error:  # noqa: BLE001 - compared between the two runners
+        context = error.__context__
+        return [], None, f"{type(error).__name__}: {error} <- {type(context).__name__}: {context}"
+    return log, result, None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ hello }",
+        "{ hello(boom: true) }",  # raised after yield, swallowed by an outer hook
+        "{ nope }",
+        "{ hello",
+        "query late { hello }",  # raised after yield, replaced by an outer async hook
+        "query early { hello }",  # raised before yield
+    ],
+)
 async def test_hooks_run_as_strawberry_runs_them(query: str) -> None:
-    ours, answer = await run(LoggedSchema, query)
-    theirs, expected = await run(strawberry.Schema, query)
+    ours, answer, ours_raised = await outcome(LoggedSchema, query)
+    theirs, expected, theirs_raised = await outcome(strawberry.Schema, query)
     assert ours == theirs
+    assert ours_raised == theirs_raised
+    if expected is None:
+        assert answer is None and theirs_raised
+        return
     assert ours  # hooks ran
     assert answer.data == expected.data
     assert [e.message for e in answer.errors or []] == [e.message for e in expected.errors or []]
