@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as redis
 
-from cache import RecordCache
+from cache import Fetched, RecordCache
 from gateway.config import CachePolicy
 from gateway.errors import SourceUnavailable
 from gateway.metrics import GatewayMetrics
@@ -55,21 +55,30 @@ async def _settled(cache: RecordCache) -> None:
     await _until(lambda: not cache._tasks, "the loads to finish")
 
 
+async def _two_processes_loading(
+    first: RecordCache, second: RecordCache, dept: Department, client: redis.Redis, namespace: str
+) -> tuple[list[dict[str, Fetched]], list[bytes]]:
+    """Five fetches of LI and WANG in ``first`` load them through ``dept``, held at its gate until five in ``second``
+    wait for that load: the answers of all ten fetches, and the leases there were while the department was held."""
+    dept.gate = asyncio.Event()
+    policy = CachePolicy()
+    loading = [asyncio.create_task(first.fetch(SOURCE, QUERY, [LI, WANG], policy, dept)) for _ in range(5)]
+    await _until(lambda: bool(dept.calls), "the first process calling the department")
+    waiting = [asyncio.create_task(second.fetch(SOURCE, QUERY, [WANG, LI], policy, dept)) for _ in range(5)]
+    await _waiting(client, second)
+    leases = [key async for key in client.scan_iter(match=f"{namespace}#lease:*")]
+    dept.gate.set()
+    answers = await asyncio.gather(*loading, *waiting)
+    return answers, leases
+
+
 async def test_two_processes_loading_the_same_keys_call_the_department_once(
     redis_cache: MakeCache, redis_client: redis.Redis, redis_namespace: str, department: MakeDepartment
 ) -> None:
     first, second = redis_cache(), redis_cache()
     dept = department(_people())
-    dept.gate = asyncio.Event()
-    policy = CachePolicy()
 
-    loading = [asyncio.create_task(first.fetch(SOURCE, QUERY, [LI, WANG], policy, dept)) for _ in range(5)]
-    await _until(lambda: bool(dept.calls), "the first process calling the department")
-    waiting = [asyncio.create_task(second.fetch(SOURCE, QUERY, [WANG, LI], policy, dept)) for _ in range(5)]
-    await _waiting(redis_client, second)
-    leases = [key async for key in redis_client.scan_iter(match=f"{redis_namespace}#lease:*")]
-    dept.gate.set()
-    answers = await asyncio.gather(*loading, *waiting)
+    answers, leases = await _two_processes_loading(first, second, dept, redis_client, redis_namespace)
 
     assert dept.calls == [[LI, WANG]]
     assert all(answer[LI].records == ({"SFZH": LI, "XM": "Li Hua"},) for answer in answers)
@@ -147,7 +156,7 @@ async def test_redis_failing_while_waiting_for_another_process_still_answers(
 
 
 async def test_keys_answered_by_another_process_s_load_or_one_in_this_process_are_counted(
-    redis_cache: MakeCache, redis_client: redis.Redis, department: MakeDepartment
+    redis_cache: MakeCache, redis_client: redis.Redis, redis_namespace: str, department: MakeDepartment
 ) -> None:
     """Each process's metrics (/metrics) count the keys its fetches joined a load for: one of its own (local), or
     the other process's (remote)."""
@@ -155,15 +164,8 @@ async def test_keys_answered_by_another_process_s_load_or_one_in_this_process_ar
     first_metrics, second_metrics = GatewayMetrics(), GatewayMetrics()
     first.on_coalesced, second.on_coalesced = first_metrics.cache_coalesced, second_metrics.cache_coalesced
     dept = department(_people())
-    dept.gate = asyncio.Event()
-    policy = CachePolicy()
 
-    loading = [asyncio.create_task(first.fetch(SOURCE, QUERY, [LI, WANG], policy, dept)) for _ in range(5)]
-    await _until(lambda: bool(dept.calls), "the first process calling the department")
-    waiting = [asyncio.create_task(second.fetch(SOURCE, QUERY, [WANG, LI], policy, dept)) for _ in range(5)]
-    await _waiting(redis_client, second)
-    dept.gate.set()
-    await asyncio.gather(*loading, *waiting)
+    await _two_processes_loading(first, second, dept, redis_client, redis_namespace)
 
     assert dept.calls == [[LI, WANG]]
     counted = samples(second_metrics.exposition().decode(), "onewindow_cache_coalesced_total")

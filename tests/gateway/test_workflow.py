@@ -415,14 +415,21 @@ async def test_with_the_audit_down_no_case_is_listed_and_nothing_is_written(star
     assert len(clerk.rows("SELECT 1 FROM T_BJ")) == cases_before
 
 
-async def test_case_events_reach_a_websocket_subscriber(start: Start) -> None:
-    window = await start()
+@contextlib.asynccontextmanager
+async def _case_events(window: Window) -> AsyncIterator[websockets.ClientConnection]:
+    """A WebSocket to ``window`` subscribed to case events (as id "1"), once the window counts the subscription."""
     address = window.url.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(address, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}))
         await window.subscribed()
+        yield ws
+
+
+async def test_case_events_reach_a_websocket_subscriber(start: Start) -> None:
+    window = await start()
+    async with _case_events(window) as ws:
         number = await _received(window)
         await window.ok(SUPPLEMENT, key=_key(), case=number, missing=["户口簿"])
         async with asyncio.timeout(10):
@@ -438,12 +445,7 @@ async def test_case_events_reach_a_websocket_subscriber(start: Start) -> None:
 
 async def test_a_comprehensive_window_hears_the_cases_of_the_items_it_takes_in(start: Start) -> None:
     window = await start(overlay=WINDOW_CLERK)
-    address = window.url.replace("http://", "ws://") + "/graphql"
-    async with websockets.connect(address, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
-        await ws.send(json.dumps({"type": "connection_init"}))
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}))
-        await window.subscribed()
+    async with _case_events(window) as ws:
         number = await _received(window)  # an item of 民政局 that the window takes in
         async with asyncio.timeout(10):
             heard = json.loads(await ws.recv())
