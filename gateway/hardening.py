@@ -360,7 +360,7 @@ def _error(status: int, message: str, code: str, headers: dict[str, str] | None 
 
 
 def _code_syntax_error(error: object) -> None:
-    """strawberry's ParserCache raises a syntax error past the schema extensions, so ErrorCodes never codes it."""
+    """The parse stage's cache raises a syntax error past the schema extensions, so ErrorCodes never codes it."""
     if not isinstance(error, dict):
         return
     extensions = error.get("extensions") or {}

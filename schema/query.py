@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 import strawberry
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.nodes import Selection
@@ -21,6 +21,7 @@ from auth.access import Purpose
 from auth.policy import Reason
 from auth.principal import PrincipalKind
 from gateway.errors import BadUserInput, Forbidden
+from gateway.extensions.documents import DocumentCache
 from gateway.extensions.errors import LoggedSchema
 from gateway.keys import Applicant, parse_applicant
 from gateway.mapping import EntityKey
@@ -391,7 +392,7 @@ def build_schema(
     """The unified schema for ``catalog`` (the built-in model by default) and the raw namespaces ``raw``, with the
     gateway's extensions (classes or factories: one instance per request); with ``subgraph``, that gateway's
     federation subgraph (:mod:`schema.federation`), which has no raw namespaces."""
-    caches = [lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE), lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)]
+    caches = [lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE)]
     if subgraph is not None:
         types = subgraph.types(catalog if catalog is not None else CATALOG)
         query = _query_type(types, roots=SUBGRAPH_ROOTS, directives=subgraph.root_directives)

@@ -27,6 +27,8 @@ from strawberry.extensions.context import (
     WrappedHook,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 __all__ = ["ExtensionsRunner"]
 
@@ -62,17 +64,38 @@ def _make(cls: type[SchemaExtension], stage: str) -> _Made:
     return called, False
 
 
+def _made_for(cls: type[SchemaExtension], stage: str) -> _Made:
+    key = (cls, stage)
+    try:
+        return _made[key]
+    except KeyError:
+        made = _made[key] = _make(cls, stage)
+        return made
+
+
+# the hooks of one stage for one list of extension classes: (the extension's place, its hook, whether async)
+_Plan = list[tuple[int, Callable[[SchemaExtension], Any], bool]]
+_plans: dict[tuple[tuple[type[SchemaExtension], ...], str], _Plan] = {}
+
+
 class _Known(ExtensionContextManagerBase):
     """A stage's hooks from the per-class table, each a generator entered and left as a context manager."""
 
     running: list[tuple[Any, bool]]
 
+    def __init__(
+        self, extensions: list[SchemaExtension], classes: tuple[type[SchemaExtension], ...] | None = None
+    ) -> None:
+        key = (classes if classes is not None else tuple(map(type, extensions)), self.HOOK_NAME)
+        plan = _plans.get(key)
+        if plan is None:
+            plan = _plans[key] = [
+                (place, *made) for place, cls in enumerate(key[0]) if (made := _made_for(cls, self.HOOK_NAME))
+            ]
+        self.hooks = [WrappedHook(extensions[place], hook, is_async) for place, hook, is_async in plan]
+
     def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
-        key = (type(extension), self.HOOK_NAME)
-        try:
-            made = _made[key]
-        except KeyError:
-            made = _made[key] = _make(*key)
+        made = _made_for(type(extension), self.HOOK_NAME)
         if made is None:
             return None
         function, is_async = made
@@ -245,14 +268,30 @@ class _Executing(_Known, ExecutingContextManager):
 class ExtensionsRunner(SchemaExtensionsRunner):
     """strawberry's runner over the per-class hook table (see the module's docstring)."""
 
+    def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension] | None = None) -> None:
+        super().__init__(execution_context, extensions)
+        self._classes = tuple(map(type, self.extensions))
+
     def operation(self) -> OperationContextManager:
-        return _Operation(self.extensions)
+        return _Operation(self.extensions, self._classes)
 
     def validation(self) -> ValidationContextManager:
-        return _Validation(self.extensions)
+        return _Validation(self.extensions, self._classes)
 
     def parsing(self) -> ParsingContextManager:
-        return _Parsing(self.extensions)
+        return _Parsing(self.extensions, self._classes)
 
     def executing(self) -> ExecutingContextManager:
-        return _Executing(self.extensions)
+        return _Executing(self.extensions, self._classes)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        # an extension that keeps the base class's get_results has none: skipping it changes nothing
+        data: dict[str, Any] = {}
+        for extension in self.extensions:
+            if type(extension).get_results is not _NO_RESULTS:
+                data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
+_NO_RESULTS = SchemaExtension.get_results

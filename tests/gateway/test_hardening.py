@@ -15,13 +15,13 @@ import pytest
 import strawberry
 from starlette.applications import Starlette
 from starlette.routing import Route
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http.ides import GraphQL_IDE
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from gateway.config import LimitsConfig, SecurityConfig
 from gateway.errors import ConfigError
+from gateway.extensions.documents import DocumentCache
 from gateway.extensions.errors import ErrorCodes
 from gateway.hardening import (
     GRAPHQL_RESPONSE_JSON,
@@ -96,8 +96,7 @@ def make_app(security: SecurityConfig, *, batching: bool = True, ide: GraphQL_ID
         mutation=Mutation,
         config=config,
         extensions=[
-            lambda: ParserCache(maxsize=16),
-            lambda: ValidationCache(maxsize=16),
+            lambda: DocumentCache(maxsize=16),
             functools.partial(ErrorCodes, debug=False),
             *hardening_extensions(security),
         ],
