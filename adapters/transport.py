@@ -114,7 +114,7 @@ class DepartmentClient(httpx.AsyncClient):
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if answer.reason:
             extensions["reason_phrase"] = answer.reason.encode()
-        response = _Answer(answer.status, headers=answer.raw_headers, content=body, extensions=extensions)
+        response = _Answer.received(answer.status, answer.raw_headers, body, extensions)
         response.sent = (method, url, sent, content)
         if "set-cookie" in response.headers:
             self.cookies.extract_cookies(response)
@@ -141,6 +141,22 @@ class _Answer(httpx.Response):
     """A response to a direct call: its :attr:`request` (what was sent) is built only when something reads it."""
 
     sent: tuple[str, httpx.URL | str, CIMultiDict[str], bytes | None]
+
+    @classmethod
+    def received(cls, status: int, headers: Any, body: bytes, extensions: dict[str, Any]) -> _Answer:
+        """The response for a body read whole, as ``httpx.Response(content=body)`` makes it. A body without a
+        ``Content-Encoding`` is taken as it is, rather than streamed through httpx's decoders and chunker (which
+        would hand back the same bytes); an encoded one is decoded by httpx as before."""
+        response = cls(status, headers=headers, stream=httpx.ByteStream(body), extensions=extensions)
+        if "content-encoding" in response.headers:
+            response = cls(status, headers=headers, content=body, extensions=extensions)
+        else:
+            if body:
+                response.headers.setdefault("Content-Length", str(len(body)))
+            response._content = body
+        response._num_bytes_downloaded = len(body)  # as httpx counts what came over the wire
+        response.is_stream_consumed = response.is_closed = True
+        return response
 
     @property
     def request(self) -> httpx.Request:

@@ -19,6 +19,7 @@ holds no record for the key.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -58,8 +59,8 @@ def read_path(record: Any, path: str | None) -> Any:
     if path is None or path == ".":
         return record
     value = record
-    for part in path.split("."):
-        if isinstance(value, Mapping):
+    for part in _steps(path):
+        if type(value) is dict or isinstance(value, Mapping):  # records are plain dicts: skip the ABC's check
             value = value[part] if part in value else _folded(value, part)
         elif isinstance(value, Sequence) and not isinstance(value, str) and part.isdigit():
             index = int(part)
@@ -69,6 +70,12 @@ def read_path(record: Any, path: str | None) -> Any:
         if value is None:
             return None
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _steps(path: str) -> tuple[str, ...]:
+    """A dotted path's steps; the configuration's few paths are split once."""
+    return tuple(path.split("."))
 
 
 def _folded(mapping: Mapping[str, Any], name: str) -> Any:

@@ -149,6 +149,20 @@ async def test_a_compressed_answer_is_decompressed(base: str, client: httpx.Asyn
     assert response.json() == {"insured": True}
 
 
+@pytest.mark.parametrize("path", ["/echo/plain", "/zipped"])
+async def test_a_direct_answer_is_read_as_httpx_reads_it(base: str, path: str) -> None:
+    direct, through = await both(base, "GET", path)
+    assert direct.content == through.content
+    assert direct.text == through.text
+    assert direct.num_bytes_downloaded == through.num_bytes_downloaded > 0
+    assert direct.is_stream_consumed is through.is_stream_consumed is True
+    assert direct.is_closed is through.is_closed is True
+    same = ("content-length", "content-encoding", "content-type")
+    assert {k: direct.headers.get(k) for k in same} == {k: through.headers.get(k) for k in same}
+    with pytest.raises(httpx.StreamConsumed):
+        next(direct.iter_raw())
+
+
 async def test_cookies_a_department_sets_are_kept_and_sent_back_through_httpx(base: str) -> None:
     async with counted() as http:
         first = await http.get(base + "/cookie")
