@@ -21,7 +21,7 @@ from demo.departments import (
     DemoDepartments,
 )
 from demo.variants import DEMO_OPERATOR
-from gateway.app import build_adapters, create_app
+from gateway.app import YOUNG_COLLECTION_THRESHOLD, build_adapters, create_app
 from gateway.cli import DEMO_CONFIG
 from gateway.config import load_config
 from gateway.errors import ConfigError
@@ -240,10 +240,13 @@ async def test_the_served_gateway_freezes_what_it_built_at_start_and_thaws_on_sh
 ) -> None:
     config = demo_config(departments.variables, tmp_path)
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     async with serve_asgi(create_app(config, freeze_startup_objects=True)) as url:
         frozen = gc.get_freeze_count()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])  # young objects die uncollected
         async with httpx.AsyncClient(timeout=30) as client:
             answer = await client.post(f"{url}/graphql", json={"query": "{ viewer { subject } }"})
         assert answer.status_code == 200
     assert frozen > 10_000  # the schema, the adapters, the libraries' modules: not a handful of objects
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
