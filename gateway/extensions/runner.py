@@ -206,18 +206,8 @@ def _leave(generator: Generator[None, None, None], exc: _Exit) -> bool:
         value = typ()
     try:
         generator.throw(value)
-    except StopIteration as stop:
-        return stop is not value
-    except RuntimeError as error:
-        if error is value or (isinstance(value, StopIteration) and error.__cause__ is value):
-            value.__traceback__ = traceback
-            return False
-        raise
     except BaseException as error:
-        if error is not value:
-            raise
-        error.__traceback__ = traceback
-        return False
+        return _thrown(error, value, traceback, StopIteration)
     raise RuntimeError("generator didn't stop after throw()")
 
 
@@ -234,19 +224,25 @@ async def _leave_async(generator: AsyncGenerator[None, None], exc: _Exit) -> boo
         value = typ()
     try:
         await generator.athrow(value)
-    except StopAsyncIteration as stop:
-        return stop is not value
-    except RuntimeError as error:
-        if error is value or (isinstance(value, StopIteration | StopAsyncIteration) and error.__cause__ is value):
-            value.__traceback__ = traceback
-            return False
-        raise
     except BaseException as error:
-        if error is not value:
-            raise
-        error.__traceback__ = traceback
-        return False
+        return _thrown(error, value, traceback, StopAsyncIteration)
     raise RuntimeError("generator didn't stop after athrow()")
+
+
+def _thrown(error: BaseException, value: BaseException, traceback: TracebackType | None, stop: type) -> bool:
+    """What ``contextlib`` makes of the exception a generator ended with once ``value`` was thrown into it: swallowed
+    if it simply stopped; ``value`` itself (or the ``RuntimeError`` a thrown ``StopIteration`` became) goes on
+    leaving; anything else is raised in its place."""
+    if isinstance(error, stop):
+        return error is not value
+    if error is value or (
+        isinstance(error, RuntimeError)
+        and isinstance(value, StopIteration | StopAsyncIteration)
+        and error.__cause__ is value
+    ):
+        value.__traceback__ = traceback
+        return False
+    raise error
 
 
 class _Operation(_Known, OperationContextManager):
