@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
-from graphql import GraphQLObjectType, GraphQLResolveInfo
+from graphql import GraphQLAbstractType, GraphQLObjectType, GraphQLResolveInfo, GraphQLTypeResolver, GraphQLUnionType
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection, convert_selections
 
@@ -219,6 +219,23 @@ def install_plain_resolvers(schema: strawberry.Schema, types: SchemaTypes) -> No
         graphql_type = type_map[type_name]
         assert isinstance(graphql_type, GraphQLObjectType)
         graphql_type.fields[field_name].resolve = plain
+    # A union of entities (a case's applicant) names its member by the entity's class, which the schema made for
+    # that member alone; strawberry's own resolver searches the union's types, then the whole schema's, for each.
+    named = {cls: cls.__strawberry_definition__.name for cls in types.entities.values()}
+    for name in types.unions:
+        union = type_map[name]
+        assert isinstance(union, GraphQLUnionType)
+        members = {cls: named[cls] for cls in named if named[cls] in {member.name for member in union.types}}
+        if union.resolve_type is not None:
+            union.resolve_type = _member_by_class(members, union.resolve_type)
+
+
+def _member_by_class(members: dict[type, str], otherwise: GraphQLTypeResolver) -> GraphQLTypeResolver:
+    def resolve_type(root: Any, info: RawInfo, union: GraphQLAbstractType) -> Any:
+        name = members.get(type(root))
+        return name if name is not None else otherwise(root, info, union)
+
+    return resolve_type
 
 
 Reads = Sequence[tuple[str, Optional[Purpose]]]  # noqa: UP045 - a run-time alias
