@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from graphql.pyutils import Path
+
 from auth.audit import AuditEntry, Outcome
 from auth.config import Mask
 from auth.masking import mask_parts, mask_value
@@ -32,7 +34,10 @@ from gateway.errors import AuditUnavailable, BadUserInput, Forbidden, SourceErro
 from gateway.mapping import EntityKey
 from gateway.sources import Provenance, RequestSources, Resolved, once
 
-__all__ = ["Access", "Purpose", "Released"]
+__all__ = ["Access", "Purpose", "Released", "ResponsePath"]
+
+ResponsePath = Sequence[str | int] | Path
+"""Where a value goes in the response: its steps, or graphql-core's path of the field (read only when needed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,7 @@ class Access:
         self.audited = policy.personal
         self.at = policy.now()
         # Paths of personal values in the response, withheld if the audit cannot commit.
-        self.personal_paths: list[tuple[str | int, ...]] = []
+        self.personal_paths: list[ResponsePath] = []
         self._verdicts: dict[tuple[str, str, bool], Verdict] = {}
         # Each field's verdict once decided, by (entity, key, field, purpose): the owner, the purpose and the
         # reader's role are fixed for the request once known, so a field decided ahead (:meth:`prepare`) is not
@@ -355,7 +360,7 @@ class Access:
         field_name: str,
         *,
         purpose: Purpose | None = None,
-        path: Sequence[str | int] | None = None,
+        path: ResponsePath | None = None,
         source: str | None = None,
     ) -> Released:
         """One field as this principal may receive it; raises :class:`Forbidden` (recorded) when refused.
@@ -367,7 +372,7 @@ class Access:
         return self._release(entity, key, field_name, purpose, path, verdict, resolved, await self.own(entity, key))
 
     def read_now(
-        self, entity: str, key: str, field_name: str, *, purpose: Purpose | None, path: Sequence[str | int]
+        self, entity: str, key: str, field_name: str, *, purpose: Purpose | None, path: ResponsePath
     ) -> Released | None:
         """:meth:`read` (with a ``path``, without ``source``) when nothing it needs is still to come: the decision,
         the purpose and the value settled (by :meth:`prepare`, or an earlier read). Decides, refuses, masks and
@@ -427,7 +432,7 @@ class Access:
         key: str,
         field_name: str,
         purpose: Purpose | None,
-        path: Sequence[str | int] | None,
+        path: ResponsePath | None,
         verdict: Verdict,
         resolved: Resolved,
         own: bool,
@@ -452,7 +457,7 @@ class Access:
         field_name: str,
         *,
         purpose: Purpose | None,
-        path: Sequence[str | int],
+        path: ResponsePath,
         given: bool = False,
     ) -> str:
         """An entity's key as a field (``idNumber``): no source to ask, but decided, masked and audited like any other
@@ -476,7 +481,7 @@ class Access:
         field_name: str,
         *,
         purpose: Purpose | None,
-        path: Sequence[str | int],
+        path: ResponsePath,
         given: bool = False,
     ) -> str | None:
         """:meth:`key` when the owner and the purpose are already known (decided, masked and recorded alike), else
@@ -503,13 +508,13 @@ class Access:
         if count:
             self._note(entity, key, purpose).released.add("cases")
 
-    def released(self, entity: str, key: str, fields: Iterable[str], path: Sequence[str | int]) -> None:
+    def released(self, entity: str, key: str, fields: Iterable[str], path: ResponsePath) -> None:
         """``fields`` of ``entity`` ``key`` left in a value a resolver built itself (not read through this object),
         at ``path`` of the response: recorded, and withheld with the rest if the audit cannot commit."""
         if entity not in self.audited:
             return
         self._note(entity, key, None).released.update(fields)
-        self.personal_paths.append(tuple(path))
+        self.personal_paths.append(path if isinstance(path, Path) else tuple(path))
 
     def _note(self, entity: str, key: str, purpose: Purpose | None) -> _Disclosure:
         note = self._disclosures.get((entity, key))
@@ -527,7 +532,7 @@ class Access:
         purpose: Purpose | None,
         masked: bool,
         provenance: Provenance | None,
-        path: Sequence[str | int],
+        path: ResponsePath,
     ) -> None:
         if entity not in self.audited:
             return
@@ -537,11 +542,11 @@ class Access:
             note.masked.add(field_name)
         if provenance is not None:
             note.sources.add(provenance.source)
-        self.personal_paths.append(tuple(path))
+        self.personal_paths.append(path if isinstance(path, Path) else tuple(path))
 
     # -- the audit ------------------------------------------------------------------------------------------------
 
-    def drain(self) -> tuple[list[AuditEntry], list[tuple[str | int, ...]]]:
+    def drain(self) -> tuple[list[AuditEntry], list[ResponsePath]]:
         """The audit entries of what this request disclosed since the last drain (one per applicant), and the
         response paths of the personal values they cover."""
         entries = self.entries()

@@ -24,7 +24,7 @@ from graphql import GraphQLAbstractType, GraphQLObjectType, GraphQLResolveInfo, 
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection, convert_selections
 
-from auth.access import Access, Purpose
+from auth.access import Access, Purpose, ResponsePath
 from gateway.errors import AuditUnavailable, Forbidden, SourceError
 from gateway.mapping import EntityKey
 from gateway.model import Catalog, EntitySpec, FieldSpec, ValueType
@@ -193,13 +193,13 @@ def _provided(name: str, *, graphql_name: str, convert: Convert | None, descript
     strawberry field and its plain resolver, which :func:`install_plain_resolvers` hands graphql-core directly."""
 
     def plain(root: Any, info: RawInfo) -> Any:
-        path = info.path.as_list()
+        path = info.path  # its steps are listed only if the audit cannot record (to withhold the value)
         released = info.context.access.read_now(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
         if released is None:
             return read(root, info, path)
         return convert(released.value, root, info) if convert is not None else released.value
 
-    async def read(root: Any, info: RawInfo, path: list[str | int]) -> Any:
+    async def read(root: Any, info: RawInfo, path: ResponsePath) -> Any:
         released = await info.context.access.read(root.ENTITY, root.key, name, purpose=root.purpose, path=path)
         return convert(released.value, root, info) if convert is not None else released.value
 

@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from graphql.error import GraphQLError
+from graphql.pyutils import Path
 from strawberry.extensions import SchemaExtension
 
+from auth.access import ResponsePath
 from gateway.errors import AuditUnavailable
 
 __all__ = ["AuditDisclosures", "withhold"]
@@ -25,10 +27,11 @@ logger = logging.getLogger("onewindow.audit")
 WITHHELD = "personal data withheld: the audit store could not record this disclosure"
 
 
-def withhold(data: Any, paths: Sequence[Sequence[str | int]]) -> list[GraphQLError]:
+def withhold(data: Any, paths: Sequence[ResponsePath]) -> list[GraphQLError]:
     """Null the values at ``paths`` in a result's ``data``; one AUDIT_UNAVAILABLE error per value withheld."""
     errors = []
-    for path in paths:
+    for where in paths:
+        path = where.as_list() if isinstance(where, Path) else where
         node = data
         for step in path[:-1]:
             node = node[step] if _has(node, step) else None
