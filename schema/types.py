@@ -552,14 +552,14 @@ def _key_resolver(entity: EntitySpec) -> tuple[Callable[..., Any], Callable[...,
 
     def plain_personal(root: Any, info: RawInfo) -> Any:
         access = info.context.access
-        path = info.path.as_list()
+        path = info.path
         name, key, given = entity.name, root.key, root.given
         settled = access.key_now(name, key, entity.key, purpose=root.purpose, path=path, given=given)
         if settled is not None:
             return key_type(settled)
         return read(root, access, path)
 
-    async def read(root: Any, access: Access, path: list[str | int]) -> Any:
+    async def read(root: Any, access: Access, path: ResponsePath) -> Any:
         return key_type(
             await access.key(entity.name, root.key, entity.key, purpose=root.purpose, path=path, given=root.given)
         )
