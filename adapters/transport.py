@@ -146,16 +146,16 @@ class _Answer(httpx.Response):
     def received(cls, status: int, headers: Any, body: bytes, extensions: dict[str, Any]) -> _Answer:
         """The response for a body read whole, as ``httpx.Response(content=body)`` makes it. A body without a
         ``Content-Encoding`` is taken as it is, rather than streamed through httpx's decoders and chunker (which
-        would hand back the same bytes); an encoded one is decoded by httpx as before."""
+        would hand back the same bytes); an encoded one is read (decoded) by httpx as before."""
         response = cls(status, headers=headers, stream=httpx.ByteStream(body), extensions=extensions)
+        if body:
+            response.headers.setdefault("Content-Length", str(len(body)))
         if "content-encoding" in response.headers:
-            response = cls(status, headers=headers, content=body, extensions=extensions)
+            response.read()
         else:
-            if body:
-                response.headers.setdefault("Content-Length", str(len(body)))
             response._content = body
-        response._num_bytes_downloaded = len(body)  # as httpx counts what came over the wire
-        response.is_stream_consumed = response.is_closed = True
+            response._num_bytes_downloaded = len(body)  # as httpx counts what came over the wire
+            response.is_stream_consumed = response.is_closed = True
         return response
 
     @property

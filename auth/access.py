@@ -514,6 +514,11 @@ class Access:
         if entity not in self.audited:
             return
         self._note(entity, key, None).released.update(fields)
+        self._withheld_if_unrecorded(path)
+
+    def _withheld_if_unrecorded(self, path: ResponsePath) -> None:
+        """Keep where a personal value goes, to withhold it if the audit cannot commit (graphql-core's path as it
+        is: its steps are listed only then)."""
         self.personal_paths.append(path if isinstance(path, Path) else tuple(path))
 
     def _note(self, entity: str, key: str, purpose: Purpose | None) -> _Disclosure:
@@ -542,7 +547,7 @@ class Access:
             note.masked.add(field_name)
         if provenance is not None:
             note.sources.add(provenance.source)
-        self.personal_paths.append(path if isinstance(path, Path) else tuple(path))
+        self._withheld_if_unrecorded(path)
 
     # -- the audit ------------------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NewType
 
@@ -152,37 +153,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         script = lua(bodies, tmp / "person.lua")
-        with demo_departments(0.0, tmp) as (variables, _stats):
+        with demo_departments(0.0, tmp) as (variables, _stats), ExitStack() as running:
             department = variables["DEMO_HRSS_URL"]
-            servers: dict[str, tuple[str, int]] = {}
-            stack = []
+            servers: dict[str, tuple[str, int]] = {}  # kind -> (its URL, its process id)
             for kind in FLOORS:
                 port = free_port()
                 here = [sys.executable, str(Path(__file__)), "--serve", kind, "--port", str(port)]
-                stack.append(process([*here, "--department", department]))
-                servers[kind] = (f"http://127.0.0.1:{port}", 0)
+                proc = running.enter_context(process([*here, "--department", department]))
+                servers[kind] = (f"http://127.0.0.1:{port}", proc.pid)
             port = free_port()
-            config = data_plane_config(tmp)
-            gateway = [sys.executable, "-m", "gateway", "serve", str(config), "--port", str(port)]
-            stack.append(process(gateway, env=gateway_env(variables, tmp, cache=False)))
-            servers["onewindow"] = (f"http://127.0.0.1:{port}", 0)
-            procs = [context.__enter__() for context in stack]
-            try:
-                for (kind, (url, _)), proc in zip(servers.items(), procs, strict=True):
-                    servers[kind] = (url, proc.pid)
-                    wait_http(f"{url}/healthz" if kind == "onewindow" else url)
-                for kind in ("strawberry_call", "onewindow"):
-                    require_data(servers[kind][0], bodies)
-                for _ in range(args.rounds):
-                    for kind, (url, pid) in servers.items():
-                        figures = _timed(f"{url}/graphql", pid, script, args)
-                        rounds[kind].append(figures)
-                        print(
-                            f"{kind:>16}: {figures['rps']:7.0f} req/s  CPU {figures['cpu_ms_per_request']:.3f} ms/req"
-                        )
-            finally:
-                for context in reversed(stack):
-                    context.__exit__(None, None, None)
+            gateway = [sys.executable, "-m", "gateway", "serve", str(data_plane_config(tmp)), "--port", str(port)]
+            proc = running.enter_context(process(gateway, env=gateway_env(variables, tmp, cache=False)))
+            servers["onewindow"] = (f"http://127.0.0.1:{port}", proc.pid)
+            for kind, (url, _) in servers.items():
+                wait_http(f"{url}/healthz" if kind == "onewindow" else url)
+            for kind in ("strawberry_call", "onewindow"):
+                require_data(servers[kind][0], bodies)
+            for _ in range(args.rounds):
+                for kind, (url, pid) in servers.items():
+                    figures = _timed(f"{url}/graphql", pid, script, args)
+                    rounds[kind].append(figures)
+                    print(f"{kind:>16}: {figures['rps']:7.0f} req/s  CPU {figures['cpu_ms_per_request']:.3f} ms/req")
     load.append(_uptime())
     report = _report(rounds, args, load)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -222,10 +222,11 @@ def install_plain_resolvers(schema: strawberry.Schema, types: SchemaTypes) -> No
     # A union of entities (a case's applicant) names its member by the entity's class, which the schema made for
     # that member alone; strawberry's own resolver searches the union's types, then the whole schema's, for each.
     named = {cls: cls.__strawberry_definition__.name for cls in types.entities.values()}
-    for name in types.unions:
-        union = type_map[name]
+    for union_name in types.unions:
+        union = type_map[union_name]
         assert isinstance(union, GraphQLUnionType)
-        members = {cls: named[cls] for cls in named if named[cls] in {member.name for member in union.types}}
+        names = {member.name for member in union.types}
+        members = {cls: name for cls, name in named.items() if name in names}
         if union.resolve_type is not None:
             union.resolve_type = _member_by_class(members, union.resolve_type)
 

@@ -83,23 +83,14 @@ class _Known(ExtensionContextManagerBase):
 
     running: list[tuple[Any, bool]]
 
-    def __init__(
-        self, extensions: list[SchemaExtension], classes: tuple[type[SchemaExtension], ...] | None = None
-    ) -> None:
-        key = (classes if classes is not None else tuple(map(type, extensions)), self.HOOK_NAME)
+    def __init__(self, extensions: list[SchemaExtension], classes: tuple[type[SchemaExtension], ...]) -> None:
+        key = (classes, self.HOOK_NAME)
         plan = _plans.get(key)
         if plan is None:
             plan = _plans[key] = [
-                (place, *made) for place, cls in enumerate(key[0]) if (made := _made_for(cls, self.HOOK_NAME))
+                (place, *made) for place, cls in enumerate(classes) if (made := _made_for(cls, self.HOOK_NAME))
             ]
         self.hooks = [WrappedHook(extensions[place], hook, is_async) for place, hook, is_async in plan]
-
-    def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
-        made = _made_for(type(extension), self.HOOK_NAME)
-        if made is None:
-            return None
-        function, is_async = made
-        return WrappedHook(extension=extension, hook=function, is_async=is_async)
 
     def __enter__(self) -> None:
         self.running = []
