@@ -4,15 +4,17 @@
     python bench/floors.py --rounds 5 --duration 10
 
 The same person workload as bench/cpu_profile.py (one person's social insurance from the demo hrss department at
-0 ms, distinct ID numbers, cache off), served by four processes on the same uvicorn (httptools, uvloop), each timed
+0 ms, distinct ID numbers, cache off), served by five processes on the same uvicorn (httptools, uvloop), each timed
 with wrk in turns and measured as process CPU per request:
 
 - ``starlette``: a bare Starlette route answering a fixed JSON body (what HTTP in and out costs);
 - ``starlette_call``: the route reads the JSON request, asks hrss for the person over aiohttp (one pooled
   session, as the gateway's department client) and answers the record as JSON: HTTP in, one department call, out;
+- ``graphql_core_call``: the same call behind the minimal schema below, its document parsed and validated once and
+  executed by graphql-core directly (strawberry's resolvers, none of its view): what GraphQL execution adds;
 - ``strawberry_call``: the same call behind a minimal strawberry schema (``person(idNumber) { socialInsurance {
   insured contributionMonths city } }``, strawberry's parser and validation caches) on strawberry's ASGI view: what
-  GraphQL over HTTP adds;
+  strawberry's request handling adds;
 - ``onewindow``: the gateway on the open data-plane configuration (bench/run.py), as bench/cpu_profile.py runs it.
 
 The differences between neighbours are what each layer costs; ``onewindow - strawberry_call`` is everything the
@@ -38,7 +40,7 @@ import strawberry
 from harness import ROOT, cpu_seconds, free_port, lua, process, require_data, wait_http, wrk
 from run import PERSON_QUERY, RESULTS, _body, data_plane_config, demo_departments, gateway_env, id_numbers
 
-FLOORS = ("starlette", "starlette_call", "strawberry_call")
+FLOORS = ("starlette", "starlette_call", "graphql_core_call", "strawberry_call")
 
 
 async def _record(id_number: str) -> dict[str, Any] | None:
@@ -76,8 +78,12 @@ class Query:
 
 def serve(kind: str, port: int, department: str) -> None:
     """One floor server (run in its own process by :func:`main`)."""
+    from inspect import isawaitable
+
     import aiohttp
+    import orjson
     import uvicorn
+    from graphql import execute, parse, validate
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -115,10 +121,28 @@ def serve(kind: str, port: int, department: str) -> None:
 
     global _record
     _record = record
+    parsed: dict[str, Any] = {}
+
+    async def core(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        query = body["query"]
+        document = parsed.get(query)
+        if document is None:
+            document = parsed[query] = parse(query)
+            assert not validate(schema._schema, document)
+        result = execute(schema._schema, document, variable_values=body.get("variables"))
+        if isawaitable(result):
+            result = await result
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [error.formatted for error in result.errors]
+        return Response(orjson.dumps(answer), media_type="application/json")
+
     caches = [lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)]  # as any production setup
     schema = strawberry.Schema(query=Query, extensions=caches)
     graphql = GraphQL[None, None](schema, graphql_ide=None)
-    endpoint: Any = {"starlette": plain, "starlette_call": called, "strawberry_call": graphql}[kind]
+    endpoints = {"starlette": plain, "starlette_call": called, "graphql_core_call": core, "strawberry_call": graphql}
+    endpoint: Any = endpoints[kind]
     app = Starlette(routes=[Route("/graphql", endpoint, methods=["POST"])])
     uvicorn.run(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools"

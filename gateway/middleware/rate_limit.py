@@ -29,10 +29,12 @@ This middleware sits outside authentication, so it cannot see the principal itse
 answered 429 with ``Retry-After`` and a ``RATE_LIMITED`` GraphQL error.
 
 ``storage`` is ``memory://`` (one process) or a ``redis://`` / ``rediss://`` URL shared by every gateway process.
+In memory the budgets are ``limits``' own storage (:class:`LocalBudgets`), counting a hit in one step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import math
@@ -41,7 +43,7 @@ import time
 from collections.abc import Collection
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import RateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -49,16 +51,80 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.errors import ConfigError
 from gateway.middleware import send_graphql_error
 
-__all__ = ["PRINCIPAL_BUDGET", "PrincipalBudget", "RateLimit", "budget_key", "charge_principal", "rate_limit_storage"]
+__all__ = [
+    "PRINCIPAL_BUDGET",
+    "LocalBudgets",
+    "PrincipalBudget",
+    "RateLimit",
+    "budget_key",
+    "charge_principal",
+    "rate_limit_storage",
+]
 
 _NAMESPACE = "onewindow"
 PRINCIPAL_BUDGET = "onewindow.principal_budget"
 """The scope key under which :class:`RateLimit` leaves this request's :class:`PrincipalBudget`."""
 
 
+class LocalBudgets(MemoryStorage):
+    """``limits``' in-process storage (``memory://``) with its sliding-window hit counted in one step.
+
+    The base class reads the two windows' counters, then increments the current one, through a chain of awaited
+    storage calls (each wrapped again for its errors), and after every increment starts a task that sweeps every
+    expired counter of every budget: two tasks and a pass over all budgets per request, most of a small request's
+    rate limiting. Here a hit reads and counts in one synchronous step (nothing else runs on the loop between the
+    check and the count, so no other hit can slip in between), and expired counters are swept at most once every
+    :attr:`SWEEP_EVERY` seconds; a counter read after its expiry counts as zero meanwhile, as in the base class.
+    Every other operation (window statistics for ``Retry-After``, clearing, resetting) is the base class's own.
+    """
+
+    SWEEP_EVERY = 5.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def _count(self, key: str, now: float) -> int:
+        if self.expirations.get(key, 0) <= now:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            return 0
+        return self.storage.get(key, 0)
+
+    async def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        if amount > limit:
+            return False
+        now = time.time()
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        previous = self._count(previous_key, now)
+        current = self._count(current_key, now)
+        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
+        if math.floor(previous * previous_ttl / expiry + current) + amount > limit:
+            return False
+        if not current:
+            self.expirations[current_key] = now + 2 * expiry  # the base class's lifetime: twice the window
+        self.storage[current_key] = current + amount
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(self.SWEEP_EVERY, self._swept)
+        return True
+
+    def _swept(self) -> None:
+        self._sweep = None
+        now = time.time()
+        for key in [key for key, at in self.expirations.items() if at <= now]:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            self.locks.pop(key, None)
+        if self.expirations:
+            self._sweep = asyncio.get_running_loop().call_later(self.SWEEP_EVERY, self._swept)
+
+
 def rate_limit_storage(url: str) -> Storage:
-    """The ``limits`` async storage for ``memory://`` or ``redis[s]://...`` (through redis-py's asyncio client)."""
+    """The ``limits`` async storage for ``memory://`` (:class:`LocalBudgets`) or ``redis[s]://...`` (through
+    redis-py's asyncio client)."""
     key = "security.rate_limit_storage"
+    if url.removeprefix("async+").startswith("memory://"):
+        return LocalBudgets()
     uri = url if url.startswith("async+") else f"async+{url}"
     options: dict[str, str] = {"implementation": "redispy"} if url.startswith(("redis://", "rediss://")) else {}
     try:

@@ -222,3 +222,82 @@ async def test_a_shared_budget_storage_needs_the_key_that_names_budgets(redis_ur
     identity = "oidc:province:11010519491231002X"
     assert budget_key(identity, b"s" * 32) != budget_key(identity, b"t" * 32)
     assert "11010519491231002X" not in budget_key(identity, b"s" * 32)
+
+
+class Clock:
+    """``time.time`` for the budgets, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_local_budgets_count_each_hit_as_limits_memory_storage_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from limits import parse
+    from limits.aio.storage import MemoryStorage
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    from gateway.middleware.rate_limit import LocalBudgets, rate_limit_storage
+
+    clock = Clock()
+    monkeypatch.setattr(time, "time", clock)
+    assert isinstance(rate_limit_storage("memory://"), LocalBudgets)
+    ours, theirs = LocalBudgets(), MemoryStorage()
+    limiters = [SlidingWindowCounterRateLimiter(storage) for storage in (ours, theirs)]
+    item = parse("3/minute")
+    # within one window, into the next (the previous window's weight decaying), and past both
+    offsets = [0, 1, 2, 3, 10, 61, 62, 75, 90, 95, 119, 121, 122, 123, 124, 300, 301]
+    outcomes: list[list[bool]] = [[], []]
+    stats: list[list[tuple[float, int]]] = [[], []]
+    start = clock.now
+    for offset in offsets:
+        clock.now = start + offset
+        for i, limiter in enumerate(limiters):
+            for who in ("zhang.wei", "li.na"):
+                outcomes[i].append(await limiter.hit(item, "onewindow", "principal", who))
+            window = await limiter.get_window_stats(item, "onewindow", "principal", "zhang.wei")
+            stats[i].append((round(window.reset_time, 6), window.remaining))
+    assert outcomes[0] == outcomes[1]
+    assert stats[0] == stats[1]
+    assert True in outcomes[0]
+    assert False in outcomes[0]
+    assert ours._sweep is not None
+    ours._sweep.cancel()
+
+
+async def test_local_budgets_sweep_expired_counters_without_a_task_per_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import time
+
+    from limits import parse
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    from gateway.middleware.rate_limit import LocalBudgets
+
+    clock = Clock()
+    monkeypatch.setattr(time, "time", clock)
+    storage = LocalBudgets()
+    limiter = SlidingWindowCounterRateLimiter(storage)
+    item = parse("5/minute")
+    tasks = len(asyncio.all_tasks())
+    for address in range(200):
+        assert await limiter.hit(item, "onewindow", "client", f"10.0.0.{address}")
+    assert len(asyncio.all_tasks()) == tasks  # the base class starts a sweep task after every increment
+    handle = storage._sweep
+    assert handle is not None
+    assert len(storage.storage) == 200
+    clock.now += 60
+    storage._swept()  # the counters live for two windows: all still there, and a sweep is due again
+    assert len(storage.storage) == 200
+    assert storage._sweep is not None
+    storage._sweep.cancel()
+    clock.now += 61
+    storage._swept()
+    assert storage.storage == {}
+    assert storage.expirations == {}
+    assert storage._sweep is None
+    handle.cancel()
