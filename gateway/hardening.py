@@ -201,9 +201,40 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
         """The response to one HTTP request, run, with the errors refused by the view as GraphQL JSON; its media type
         and status are settled by the caller (:meth:`__call__`) for every response, kept answers included."""
         try:
+            adapter = self.request_adapter_class(request)
+            operation = await self._plain_operation(adapter)
+            if operation is not None:
+                return await self._answer(request, adapter, operation)
             return await self.run(request)
         except HTTPException as exc:
             return self._error_response(request, exc)
+
+    async def _plain_operation(self, request: Any) -> GraphQLRequestData | None:
+        """The operation of the usual request -- a POST of one JSON object, answered with one JSON response -- read
+        and checked as :meth:`parse_http_body` reads it; ``None`` for any other (a GET, a batch, a stream, a body
+        that is not an object), which strawberry's ``run`` serves."""
+        if request.method != "POST" or self.schema.config.enable_experimental_incremental_execution:
+            return None
+        if self._get_stream_transport_from_headers(request.headers) is not None:
+            return None
+        body = await self._body(request)
+        if body.lstrip()[:1] != b"{":
+            return None
+        operation = _request_data(self.parse_json(body))
+        _check_operation_name(operation)
+        return operation
+
+    async def _answer(self, request: Request, adapter: Any, operation: GraphQLRequestData) -> Response:
+        """strawberry's ``run`` for :meth:`_plain_operation`'s request: the same hooks in the same order, without
+        working out again what kind of request it is (a WebSocket, GraphiQL's page, a batch, a stream)."""
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        root_value = await self.get_root_value(request)
+        result = await self.execute_single(request, adapter, sub_response, context, root_value, operation)
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        return self.create_response(response_data=response_data, sub_response=sub_response)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # the gateway's own page, its assets served locally: strawberry's loads them from a CDN (blank offline)
@@ -245,10 +276,7 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
         if requests is None:
             requests = await super().parse_http_body(request)
         for one in requests if isinstance(requests, list) else [requests]:
-            if not isinstance(one.operation_name, str | None):
-                raise _CodedHTTPException(400, "operationName must be a string or null.", "BAD_REQUEST")
-            if one.operation_name == "":  # the spec: an empty operationName is no operationName
-                one.operation_name = None
+            _check_operation_name(one)
         return requests
 
     async def _body(self, request: Any) -> bytes:
@@ -352,6 +380,13 @@ def _request_data(data: object) -> GraphQLRequestData:
 
 
 _NOT_A_REQUEST = "The body is not a GraphQL request: a JSON object with a query was expected."
+
+
+def _check_operation_name(operation: GraphQLRequestData) -> None:
+    if not isinstance(operation.operation_name, str | None):
+        raise _CodedHTTPException(400, "operationName must be a string or null.", "BAD_REQUEST")
+    if operation.operation_name == "":  # the spec: an empty operationName is no operationName
+        operation.operation_name = None
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:

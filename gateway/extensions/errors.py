@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import strawberry
 from graphql.error import GraphQLError
+from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
@@ -159,3 +160,10 @@ class LoggedSchema(strawberry.Schema):
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
         return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
+
+    def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
+        # graphql-core consults a middleware manager, even an empty one, for every field it resolves: when no
+        # extension wraps resolvers (none of the gateway's does), it is given none at all
+        if any(extension._implements_resolve() for extension in extensions):
+            return super()._get_middleware_manager(extensions)
+        return None  # type: ignore[return-value]  # what graphql-core's execute takes for "no middleware"
