@@ -24,7 +24,6 @@ from strawberry.extensions.context import (
     OperationContextManager,
     ParsingContextManager,
     ValidationContextManager,
-    WrappedHook,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
@@ -82,6 +81,7 @@ class _Known(ExtensionContextManagerBase):
     """A stage's hooks from the per-class table, each a generator entered and left as a context manager."""
 
     running: list[tuple[Any, bool]]
+    planned: list[tuple[SchemaExtension, Callable[[SchemaExtension], Any], bool]]  # (extension, hook, is async)
 
     def __init__(self, extensions: list[SchemaExtension], classes: tuple[type[SchemaExtension], ...]) -> None:
         key = (classes, self.HOOK_NAME)
@@ -90,16 +90,16 @@ class _Known(ExtensionContextManagerBase):
             plan = _plans[key] = [
                 (place, *made) for place, cls in enumerate(classes) if (made := _made_for(cls, self.HOOK_NAME))
             ]
-        self.hooks = [WrappedHook(extensions[place], hook, is_async) for place, hook, is_async in plan]
+        self.planned = [(extensions[place], hook, is_async) for place, hook, is_async in plan]
 
     def __enter__(self) -> None:
         self.running = []
-        for hook in self.hooks:
-            if hook.is_async:
+        for extension, hook, is_async in self.planned:
+            if is_async:
                 raise RuntimeError(
-                    f"SchemaExtension hook {hook.extension}.{self.HOOK_NAME} failed to complete synchronously."
+                    f"SchemaExtension hook {extension}.{self.HOOK_NAME} failed to complete synchronously."
                 )
-            generator: Any = hook.hook(hook.extension)
+            generator: Any = hook(extension)
             try:
                 next(generator)
             except StopIteration:
@@ -108,13 +108,13 @@ class _Known(ExtensionContextManagerBase):
 
     async def __aenter__(self) -> None:
         self.running = []
-        for hook in self.hooks:
-            generator: Any = hook.hook(hook.extension)
+        for extension, hook, is_async in self.planned:
+            generator: Any = hook(extension)
             try:
-                await anext(generator) if hook.is_async else next(generator)
+                await anext(generator) if is_async else next(generator)
             except (StopIteration, StopAsyncIteration):
                 raise RuntimeError("generator didn't yield") from None
-            self.running.append((generator, hook.is_async))
+            self.running.append((generator, is_async))
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
