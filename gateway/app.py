@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = ["YOUNG_COLLECTION_THRESHOLD", "GatewayGraphQL", "build_adapters", "create_app", "serving_builder"]
 
-YOUNG_COLLECTION_THRESHOLD = 10_000
+YOUNG_COLLECTION_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation in a serving process (see :func:`create_app`)."""
 
 logger = logging.getLogger("onewindow")
@@ -260,8 +260,9 @@ def create_app(
     allocate. On the identity benchmark this took p99 from about 350 to 150 ms and throughput up by a tenth. The
     youngest generation is then collected every :data:`YOUNG_COLLECTION_THRESHOLD` allocations rather than 700: a
     request allocates thousands of short-lived objects, which die before a collection would find them (the person
-    lookup: 0.84-0.86 to 0.77-0.79 ms of CPU per request, bench/cpu_profile.py). Left off where several apps share
-    a process (tests), whose frozen objects would never be collected.
+    lookup: 0.84-0.86 to 0.77-0.79 ms of CPU per request at 10 000, bench/cpu_profile.py; 2.3 % fewer instructions
+    again at 50 000, bench/instructions.py, with the same RSS after load). Left off where several apps share a
+    process (tests), whose frozen objects would never be collected.
 
     ``metrics``: the counters to add to (by default new ones), so that the gateways of successive configurations
     (:mod:`gateway.reload`) count on from one another.
