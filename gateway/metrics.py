@@ -19,7 +19,7 @@ Exposed series::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
@@ -94,32 +94,42 @@ class GatewayMetrics:
         self._graphql = Counter(
             "onewindow_graphql_requests", "GraphQL requests, by outcome.", ["outcome"], registry=self.registry
         )
+        # Each series' child once looked up (prometheus_client's labels() checks the values and takes a lock on
+        # every call); series are never removed, so a child stays the one the metric holds.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def _series(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, in the order of the metric's label names."""
+        child = self._children.get((metric, values))
+        if child is None:
+            child = self._children[(metric, values)] = metric.labels(*values)
+        return child
 
     def source_call(self, source: str, outcome: str, seconds: float | None = None) -> None:
         """One call (or refusal) of a department; ``seconds`` only when the department was actually called."""
-        self._calls.labels(source=source, outcome=outcome).inc()
+        self._series(self._calls, source, outcome).inc()
         if seconds is not None:
-            self._latency.labels(source=source).observe(seconds)
+            self._series(self._latency, source).observe(seconds)
 
     def source_retry(self, source: str) -> None:
-        self._retries.labels(source=source).inc()
+        self._series(self._retries, source).inc()
 
     def breaker_state(self, source: str, state: BreakerState) -> None:
-        self._breaker.labels(source=source).set(_BREAKER_GAUGE[state.value])
+        self._series(self._breaker, source).set(_BREAKER_GAUGE[state.value])
 
     def cache_lookup(self, source: str, result: CacheResult) -> None:
-        self._cache.labels(source=source, result=result).inc()
+        self._series(self._cache, source, result).inc()
 
     def cache_coalesced(self, source: str, load: CoalescedLoad) -> None:
         """One key of ``source`` answered by a load this request did not start (:attr:`RecordCache.on_coalesced`)."""
-        self._coalesced.labels(source=source, load=load).inc()
+        self._series(self._coalesced, source, load).inc()
 
     def response_cache(self, result: str) -> None:
-        self._responses.labels(result=result).inc()
+        self._series(self._responses, result).inc()
 
     def graphql_request(self, outcome: str) -> None:
         """One GraphQL request; ``outcome`` such as ``ok``, ``partial`` (some errors) or an error code."""
-        self._graphql.labels(outcome=outcome).inc()
+        self._series(self._graphql, outcome).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -37,8 +37,6 @@ class GatewayContext:
     time_dependent: bool = False
     # The audit entries written for this request's disclosures.
     disclosed: tuple[AuditEntry, ...] = ()
-    # The fields selected under each field node, as this request's variables make them (schema.types.requested_of).
-    selections: dict[tuple[int, ...], frozenset[str]] = field(default_factory=dict)
 
     @property
     def principal(self) -> Principal:

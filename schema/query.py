@@ -43,6 +43,8 @@ from schema.types import (
     install_plain_resolvers,
     read_ahead,
     requested_fields,
+    selected_fields_of,
+    selections_of,
 )
 from schema.workflow import CaseDeadline, WorkflowMutation, WorkflowSubscription, case_deadlines
 
@@ -112,28 +114,28 @@ def _query_type(
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
-        selections = _selections(info)
-        found = Person(key=principal.id_number, requested=requested_fields(selections))
+        selections = selections_of(info)
+        found = Person(key=principal.id_number, requested=selected_fields_of(info))
         return _read_ahead(info, selections, found, [found])
 
     def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
-        key, selections = str(id_number), _selections(info)
-        found = Person(key=key, requested=requested_fields(selections), purpose=_purpose(purpose, key), given=True)
+        key, selections = str(id_number), selections_of(info)
+        found = Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
         return _read_ahead(info, selections, found, [found])
 
     def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
         if len(id_numbers) > MAX_KEYS_PER_QUERY:
             raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
-        selections = _selections(info)
-        requested = requested_fields(selections)
+        selections = selections_of(info)
+        requested = selected_fields_of(info)
         found = [
             Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k)), given=True) for k in id_numbers
         ]
         return _read_ahead(info, selections, found, found)
 
     def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
-        key, selections = str(credit_code), _selections(info)
-        found = LegalEntity(key=key, requested=requested_fields(selections), purpose=_purpose(purpose, key), given=True)
+        key, selections = str(credit_code), selections_of(info)
+        found = LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
         return _read_ahead(info, selections, found, [found])
 
     async def case(info: GatewayInfo, case_number: str, purpose: PurposeInput | None = None) -> Any:
@@ -153,8 +155,8 @@ def _query_type(
             read_as = _purpose(purpose, applicant.key if isinstance(applicant, EntityKey) else "")
         # Whoever may not read the case's status may not learn anything of it: refused, and audited.
         await access.decide("Case", key, "status", read_as)
-        selections = _selections(info)
-        found = Case(key=key, requested=requested_fields(selections), purpose=read_as, given=True)
+        selections = selections_of(info)
+        found = Case(key=key, requested=selected_fields_of(info), purpose=read_as, given=True)
         answer = _read_ahead(info, selections, found, [found])
         return await answer if inspect.isawaitable(answer) else answer
 
@@ -200,12 +202,11 @@ def _query_type(
         for i, verdict in zip(rest, verdicts, strict=True):
             readable[i] = (verdict.allowed, None)
         node_selections: list[Any] = []
-        for selected in info.selected_fields:
-            for edge in selected.selections:
-                if getattr(edge, "name", None) == "edges":
-                    for node in getattr(edge, "selections", ()):
-                        if getattr(node, "name", None) == "node":
-                            node_selections = node.selections
+        for edge in selections_of(info):
+            if getattr(edge, "name", None) == "edges":
+                for node in getattr(edge, "selections", ()):
+                    if getattr(node, "name", None) == "node":
+                        node_selections = node.selections
         requested = requested_fields(node_selections)
         edges = [
             CaseEdge(cursor=encode_cursor(page.offset + i), node=Case(key=key, requested=requested, purpose=under))
@@ -313,12 +314,6 @@ def _query_type(
         only=roots,
         directives=directives,
     )
-
-
-def _selections(info: GatewayInfo) -> list[Selection]:
-    """What the field being resolved selects on its type."""
-    fields = info.selected_fields
-    return fields[0].selections if fields else []
 
 
 def _read_ahead(info: GatewayInfo, selections: list[Selection], answer: Any, entities: list[Any]) -> Any:

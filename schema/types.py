@@ -20,9 +20,21 @@ from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
 import strawberry
-from graphql import GraphQLAbstractType, GraphQLObjectType, GraphQLResolveInfo, GraphQLTypeResolver, GraphQLUnionType
+from cachetools import LRUCache
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLTypeResolver,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection, convert_selections
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from auth.access import Access, Purpose, ResponsePath
 from gateway.errors import AuditUnavailable, Forbidden, SourceError
@@ -42,6 +54,7 @@ __all__ = [
     "read_ahead",
     "requested_fields",
     "selected_fields_of",
+    "selections_of",
 ]
 
 # A case whose remaining time is at most this share of its whole handling window (and at least a day) is WARNING.
@@ -76,21 +89,63 @@ def requested_fields(selections: list[Selection]) -> frozenset[str]:
     return frozenset(names)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What a place in a document selects: the field nodes it was read from (kept, so that their identities, the
+    cache's key, stay theirs), the selections, and the names of the fields among them."""
+
+    nodes: tuple[FieldNode, ...]
+    selections: list[Selection]
+    requested: frozenset[str]
+
+
+# The shapes of the places in the parsed documents, by their field nodes' identities. A parsed document is the same
+# object on every request while gateway.extensions.documents keeps it, so a place is shaped once, not per request
+# (a list of a hundred cases asks the same of each applicant).
+_shapes: LRUCache[tuple[int, ...], _Shape] = LRUCache(maxsize=4096)
+
+
+def _shape_of(info: GatewayInfo | RawInfo) -> _Shape:
+    raw: RawInfo = info._raw_info if isinstance(info, Info) else info
+    nodes = raw.field_nodes
+    key = tuple(map(id, nodes))
+    shape = _shapes.get(key)
+    if shape is None:
+        selections = [s for node in nodes for s in _shaped(node.selection_set, raw.fragments)]
+        shape = _shapes[key] = _Shape(tuple(nodes), selections, requested_fields(selections))
+    return shape
+
+
+def _shaped(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]) -> list[Selection]:
+    """strawberry's selections of a selection set from the document alone: names, aliases, type conditions, and
+    which directives stand where -- never an argument's value, which may be the request's variables."""
+    shaped: list[Selection] = []
+    for node in selection_set.selections if selection_set is not None else ():
+        directives: dict[str, dict[str, Any]] = {directive.name.value: {} for directive in node.directives or ()}
+        if isinstance(node, FieldNode):
+            alias = node.alias.value if node.alias is not None else None
+            inner = _shaped(node.selection_set, fragments)
+            shaped.append(SelectedField(node.name.value, directives, {}, inner, alias))
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = fragments[node.name.value]
+            inner = _shaped(fragment.selection_set, fragments)
+            shaped.append(FragmentSpread(node.name.value, fragment.type_condition.name.value, directives, inner))
+        elif isinstance(node, InlineFragmentNode):
+            condition = node.type_condition.name.value if node.type_condition is not None else None
+            shaped.append(InlineFragment(condition, _shaped(node.selection_set, fragments), directives))
+    return shaped
+
+
+def selections_of(info: GatewayInfo | RawInfo) -> list[Selection]:
+    """What the field being resolved selects on its type (under each of its nodes), as strawberry's selections:
+    each field's name, alias and selections, each fragment's type condition, and which directives stand on them,
+    without their arguments. The same list for every request of the document: not to be changed."""
+    return _shape_of(info).selections
+
+
 def selected_fields_of(info: GatewayInfo | RawInfo) -> frozenset[str]:
     """The fields selected under the field being resolved."""
-    fields = info.selected_fields if isinstance(info, Info) else convert_selections(info, info.field_nodes)
-    return requested_fields(fields[0].selections) if fields else frozenset()
-
-
-def _requested_of(info: RawInfo) -> frozenset[str]:
-    """:func:`selected_fields_of`, worked out once per request for each place in the document (a list of a
-    hundred cases asks the same of each applicant)."""
-    memo = info.context.selections
-    slot = tuple(map(id, info.field_nodes))  # the nodes, not their place: a fragment's nodes recur
-    requested = memo.get(slot)
-    if requested is None:
-        requested = memo[slot] = selected_fields_of(info)
-    return requested
+    return _shape_of(info).requested
 
 
 @strawberry.type(description="Where one field's value came from.")
@@ -436,7 +491,7 @@ class _TypeBuilder:
             types = self.types
 
             def refs(value: Any, root: Any, info: RawInfo) -> Any:
-                requested = _requested_of(info)
+                requested = selected_fields_of(info)
                 entity, key, purpose = root.ENTITY, root.key, root.purpose
                 if isinstance(value, list):
                     return [types.entity(v, requested, _nested_purpose(v, entity, key, purpose)) for v in value]
