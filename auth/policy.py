@@ -24,6 +24,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
+
+from cachetools import LRUCache
 
 from auth.config import Mask, MaskRule, PolicyConfig
 from auth.principal import Principal, PrincipalKind
@@ -105,6 +108,7 @@ class Policy:
         for entity in catalog.personal - set(self._entities):
             self._entities[entity] = list(self._entities.get("Person", []))
         self._rules: dict[tuple[str, str], list[_Rule]] = {}
+        self._field_verdicts: LRUCache[tuple[Any, ...], Verdict] = LRUCache(maxsize=8192)
         for name, src in config.sources.items():
             for target, fmap in src.provides.items():
                 entity, _, field_name = target.partition(".")
@@ -183,7 +187,28 @@ class Policy:
         self, principal: Principal, entity: str, field_name: str, *, own: bool, department: str | None = None
     ) -> Verdict:
         """The verdict for one field. ``own``: a citizen reading their own record (or their own case).
-        ``department``: the department the principal acts as (a comprehensive window, for an item's department)."""
+        ``department``: the department the principal acts as (a comprehensive window, for an item's department).
+
+        A verdict depends on what kind of caller asks, through what, for which department, with which roles and
+        scopes -- never on who they are -- and on the policy, which does not change once built: it is worked out
+        once for each such caller and field (the cache holds no subject, ID number or name)."""
+        key = (
+            principal.kind,
+            principal.via,
+            principal.department,
+            principal.roles,
+            principal.scopes,
+            entity,
+            field_name,
+            own,
+            department,
+        )
+        verdict = self._field_verdicts.get(key)
+        if verdict is None:
+            verdict = self._field_verdicts[key] = self._field(principal, entity, field_name, own, department)
+        return verdict
+
+    def _field(self, principal: Principal, entity: str, field_name: str, own: bool, department: str | None) -> Verdict:
         verdict = self.entity(principal, entity)
         if not verdict.allowed:
             return verdict
