@@ -211,8 +211,8 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
 
     async def _plain_operation(self, request: Any) -> GraphQLRequestData | None:
         """The operation of the usual request -- a POST of one JSON object, answered with one JSON response -- read
-        and checked as :meth:`parse_http_body` reads it; ``None`` for any other (a GET, a batch, a stream, a body
-        that is not an object), which strawberry's ``run`` serves."""
+        and checked as strawberry's view checks it; ``None`` for any other (a GET, a batch, a stream, a body that is
+        not an object), which strawberry's ``run`` serves through :meth:`parse_http_body`."""
         if request.method != "POST" or self.schema.config.enable_experimental_incremental_execution:
             return None
         if self._get_stream_transport_from_headers(request.headers) is not None:
@@ -253,7 +253,7 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
         return _error(exc.status_code, exc.reason, code, headers)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        requests: GraphQLRequestData | list[GraphQLRequestData] | None = None
+        # the usual request, one JSON object answered in one response, is read by _plain_operation, not here
         if request.method == "POST":
             body: bytes = await self._body(request)
             start = body.lstrip()[:1]
@@ -269,12 +269,8 @@ class HardenedGraphQL(GraphQL[Context, RootValue]):
                     raise _CodedHTTPException(400, "Batching is not enabled.", "BATCHING_NOT_ENABLED")
                 if not all(isinstance(operation, dict) for operation in operations):
                     raise _CodedHTTPException(400, _NOT_A_REQUEST, "BAD_REQUEST")
-            elif self._get_stream_transport_from_headers(request.headers) is None:
-                # the usual request, one operation answered in one response: read here, its media type known
-                requests = _request_data(self.parse_json(body))
             request = _CheckedJson(request)
-        if requests is None:
-            requests = await super().parse_http_body(request)
+        requests = await super().parse_http_body(request)
         for one in requests if isinstance(requests, list) else [requests]:
             _check_operation_name(one)
         return requests
