@@ -20,7 +20,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql.pyutils import Path
 
@@ -40,8 +40,7 @@ ResponsePath = Sequence[str | int] | Path
 """Where a value goes in the response: its steps, or graphql-core's path of the field (read only when needed)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Purpose:
+class Purpose(NamedTuple):
     """Why the caller reads an applicant: a case number, and the applicant that case must belong to (``None`` when
     the case itself is what is being read). An intake purpose (registered before the case exists) carries its
     token in ``intake`` and its number in ``case_number`` (what the audit records)."""
@@ -51,8 +50,7 @@ class Purpose:
     intake: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Released:
+class Released(NamedTuple):
     value: Any
     provenance: Provenance | None
     masked: bool
@@ -82,6 +80,8 @@ class Access:
         audit_ready: Callable[[], bool] | None = None,
     ) -> None:
         self.principal = principal
+        # Only a citizen with an ID number reads anything as their own.
+        self._may_own = principal.kind is PrincipalKind.CITIZEN and principal.id_number is not None
         self.policy = policy
         self.sources = sources
         self.request_id = request_id
@@ -127,16 +127,15 @@ class Access:
 
     def _own_now(self, entity: str, key: str) -> bool | None:
         """:meth:`own` if known without waiting, else ``None`` (a case whose applicant is still to be read)."""
-        principal = self.principal
-        if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
+        if not self._may_own:
             return False
         if entity == "Person":
-            return key == principal.id_number
+            return key == self.principal.id_number
         if entity == "Case":
             owner = self._case_owner.get(key)
             if owner is None or not owner.done():
                 return None
-            return owner.result() == principal.id_number
+            return owner.result() == self.principal.id_number
         return False
 
     async def _applicant_of(self, case_number: str) -> str | None:

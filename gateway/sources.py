@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -78,8 +78,7 @@ class Provider:
     fmap: FieldMap
 
 
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(NamedTuple):
     """Where a value came from: the field, the source and its department, when it was fetched, whether stale."""
 
     field: str
@@ -90,8 +89,7 @@ class Provenance:
     age: float = 0.0
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     value: Any
     provenance: Provenance | None
 
@@ -357,6 +355,9 @@ class RequestSources:
     stamps: list[Stamp] = field(default_factory=list)
     all_cached: bool = True
     _loaders: dict[tuple[str, str], DataLoader[str, Fetched]] = field(default_factory=dict)
+    # What each loader's ``load`` answered, by (source, query, key): the same future for the request's life (the
+    # loaders' caches are never cleared), found here in one look-up when a value is read again.
+    _loads: dict[tuple[str, str, str], asyncio.Future[Fetched]] = field(default_factory=dict)
     _resolved: dict[tuple[str, ...], asyncio.Future[Resolved]] = field(default_factory=dict)
 
     def loader(self, source: str, query: str) -> DataLoader[str, Fetched]:
@@ -447,8 +448,12 @@ class RequestSources:
         for provider in self.sources.providers(entity, field_name):
             if only is not None and provider.source not in only:
                 continue
-            loading = self.loader(provider.source, provider.query).load(key)
-            assert isinstance(loading, asyncio.Future)
+            slot = (provider.source, provider.query, key)
+            loading = self._loads.get(slot)
+            if loading is None:
+                started = self.loader(provider.source, provider.query).load(key)
+                assert isinstance(started, asyncio.Future)
+                loading = self._loads[slot] = started
             if not loading.done():
                 return loading
             try:
@@ -498,9 +503,13 @@ class RequestSources:
     def resolve_now(self, entity: str, key: str, field_name: str, *, only: Sequence[str] | None) -> Resolved | None:
         """:meth:`resolve` (without ``source``) when it needs no waiting: the value, or its error raised; ``None``
         while a department has yet to answer (its load is then under way)."""
-        if self._settle(entity, key, field_name, only) is not None:
-            return None
-        return self._resolved[(entity, key, field_name)].result()
+        slot = (entity, key, field_name)
+        memo = self._resolved.get(slot)
+        if memo is None or not memo.done():
+            if self._settle(entity, key, field_name, only) is not None:
+                return None
+            memo = self._resolved[slot]
+        return memo.result()
 
     def settled(self, entity: str, key: str, field_name: str) -> Resolved | None:
         """The field's value if it is already resolved without error; nothing is started."""
