@@ -2,6 +2,7 @@
 
     python bench/compare.py                          # 0 ms departments, 10 connections, 3 rounds of 10 s
     python bench/compare.py --duration 5 --latency 0.02 --rounds 5
+    python bench/compare.py --workers 2              # both sides on every core: --workers 2, Mesh's serve.fork: 2
     python bench/mesh.py                             # only install Mesh (npm ci into bench/.mesh/)
 
 Needs wrk (``apt-get install wrk``) and Node.js with npm (Node 20 works); Mesh is installed on first use from the
@@ -27,7 +28,7 @@ reported with the reason and not timed.
 For each workload it prints both sides' median requests per second, p99 latency and gateway CPU per request (the
 gateway process's user + system CPU time over the timed window divided by the requests wrk sent), their ratios
 (OneWindow / Mesh) and each gateway's RSS after the workload's load; results go to ``bench/results/mesh.json``,
-``bench/results/mesh.md`` and ``bench/results/mesh.png``.
+``bench/results/mesh.md`` and ``bench/results/mesh.png`` (``mesh-workers-N.*`` with ``--workers N``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import cpu_seconds, department_calls, lua, require_data, rss_mb, wrk
+from harness import department_calls, lua, require_data, tree_cpu_seconds, tree_rss_mb, wrk
 from mesh import MeshQueries, body, install, mesh_gateway
 from plot import NOISY_LOAD, plot_ratios
 from run import RESULTS, data_plane_config, demo_departments, gateway_env, onewindow_gateway
@@ -163,9 +164,9 @@ def _warm(url: str, bodies: Sequence[str], connections: int) -> None:
 def _timed_round(
     url: str, pid: int, script: Path, args: argparse.Namespace, stats_urls: Mapping[str, str]
 ) -> dict[str, Any]:
-    before, cpu_before = department_calls(stats_urls), cpu_seconds(pid)
+    before, cpu_before = department_calls(stats_urls), tree_cpu_seconds(pid)
     figures = wrk(url, script, duration=args.duration, connections=args.connections, threads=args.threads)
-    cpu = cpu_seconds(pid) - cpu_before
+    cpu = tree_cpu_seconds(pid) - cpu_before
     after = department_calls(stats_urls)
     requests = max(figures["requests"], 1)
     figures["cpu_ms_per_request"] = round(cpu * 1000 / requests, 3)
@@ -209,7 +210,7 @@ def _run(
             for key in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "department_calls_per_request")
         }
         result[name]["non_2xx"] = sum(r["non_2xx"] for r in runs)
-        result[name]["rss_mb_after"] = round(rss_mb(gateways[name][1]), 1)
+        result[name]["rss_mb_after"] = round(tree_rss_mb(gateways[name][1]), 1)
         result[name]["rounds"] = runs
     ow, mesh = result["onewindow"], result["mesh"]
     result["ratios"] = {  # OneWindow / Mesh
@@ -238,6 +239,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per gateway and workload (medians reported)")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes per gateway: OneWindow's --workers, Mesh's serve.fork (CPU and RSS summed over them)",
+    )
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/13", help="OneWindow's shared cache and rate limits with --workers"
+    )
     parser.add_argument("--only", nargs="+", metavar="WORKLOAD", help="person, fanout, marriage_insurance, cache_hit")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -251,14 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="onewindow-compare-") as tmp_name:
         tmp = Path(tmp_name)
         with demo_departments(args.latency, tmp) as (variables, stats_urls):
-            config = data_plane_config(tmp)
+            # Workers share their cache and rate limit counters through Redis (onewindow serve refuses memory://).
+            config = data_plane_config(tmp, shared=args.redis if args.workers > 1 else None)
             for cache in (False, True):
                 with ExitStack() as stack:
                     gateways = {
                         "onewindow": stack.enter_context(
-                            onewindow_gateway(config, gateway_env(variables, tmp, cache=cache))
+                            onewindow_gateway(config, gateway_env(variables, tmp, cache=cache), workers=args.workers)
                         ),
-                        "mesh": stack.enter_context(mesh_gateway(variables, cache=cache)),
+                        "mesh": stack.enter_context(mesh_gateway(variables, cache=cache, fork=args.workers)),
                     }
                     queries = MeshQueries.introspect(gateways["mesh"][0])
                     for workload in _workloads(queries, persons):
@@ -279,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rounds": args.rounds,
             "connections": args.connections,
             "threads": args.threads,
+            "workers": args.workers,
             "persons": len(persons),
             "hot_keys": HOT_KEYS,
             "mesh": _mesh_versions(),
@@ -287,9 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "mesh.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (args.out / "mesh.md").write_text(_markdown(report), encoding="utf-8")
-    plot_ratios(report, args.out / "mesh.png")
+    stem = "mesh" if args.workers == 1 else f"mesh-workers-{args.workers}"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.out / f"{stem}.md").write_text(_markdown(report), encoding="utf-8")
+    plot_ratios(report, args.out / f"{stem}.png")
     print(_markdown(report))
     return 0
 
@@ -315,13 +328,14 @@ def _fmt(value: float, digits: int = 1) -> str:
 def _markdown(report: dict[str, Any]) -> str:
     s, m = report["settings"], report["machine"]
     mesh = s["mesh"]
+    workers = s.get("workers", 1)
     lines = [
         "# OneWindow against GraphQL Mesh",
         "",
         "```",
         "python bench/compare.py                    # 0 ms departments, 10 connections, 3 rounds of 10 s per gateway",
         f"python bench/compare.py --latency {s['latency_s']:g} --duration {s['duration_s']} --rounds {s['rounds']} "
-        f"--connections {s['connections']}   # this run",
+        f"--connections {s['connections']}" + (f" --workers {workers}" if workers > 1 else "") + "   # this run",
         "```",
         "",
         f"Departments at {s['latency_s'] * 1000:.0f} ms latency, {s['connections']} connections, {s['rounds']} "
@@ -329,7 +343,13 @@ def _markdown(report: dict[str, Any]) -> str:
         f"medians; Python {m['python']}, Node {m['node']}, {m['cpus']} CPUs. GraphQL Mesh: "
         f"@graphql-mesh/cli {mesh.get('@graphql-mesh/cli')}, openapi {mesh.get('@graphql-mesh/openapi')}, "
         f"soap {mesh.get('@graphql-mesh/soap')} (@omnigraph/soap {mesh.get('@omnigraph/soap')}), "
-        f"plugin-response-cache {mesh.get('@graphql-mesh/plugin-response-cache')}; one process each.",
+        f"plugin-response-cache {mesh.get('@graphql-mesh/plugin-response-cache')}; "
+        + (
+            f"{workers} processes each (OneWindow `--workers {workers}`, Mesh `serve.fork: {workers}`; CPU and RSS "
+            "summed over each side's processes)."
+            if workers > 1
+            else "one process each."
+        ),
         "",
         f"Machine load: `{m['start']['uptime']}` at the start, `{m['end']['uptime']}` at the end.",
         "",
@@ -344,8 +364,9 @@ def _markdown(report: dict[str, Any]) -> str:
             else []
         ),
         "Ratios are OneWindow / Mesh: above 1 is better for req/s, below 1 is better for p99 and CPU per request. "
-        f"The goal is {GOAL} × Mesh's req/s. CPU is the gateway process's user + system time over the timed window "
-        "divided by the requests sent; RSS is read after the workload's last round.",
+        f"The goal is {GOAL} × Mesh's req/s. CPU is the gateway's user + system time (every process of it) over "
+        "the timed window divided by the requests sent; RSS (every process of it) is read after the workload's last "
+        "round.",
         "",
         "| workload | req/s OW | req/s Mesh | ratio | p99 ms OW | p99 ms Mesh | ratio | CPU ms/req OW | "
         "CPU ms/req Mesh | ratio | RSS MB OW | RSS MB Mesh | dept calls/req OW, Mesh |",
@@ -392,7 +413,8 @@ _MESH_NOTES = (
     "- Mesh has no unified person: a fan-out is one root field per department, each given the ID number, and Mesh "
     "runs them concurrently. OneWindow resolves one `person` and maps the departments' codes (marital status, "
     'insured flag) to the unified model; Mesh passes them through (`MarriageStatus: "30"`, `insured: "_1"`).',
-    "- Mesh runs with `serve.fork: false` and `NODE_ENV=production`: one process, like `onewindow serve`. Its "
+    "- Mesh runs with `NODE_ENV=production`, with `serve.fork: false` (one process, like `onewindow serve`) or, with "
+    "`--workers N`, `serve.fork: N` (a node cluster, as `onewindow serve --workers N` starts N processes). Its "
     "response cache (`plugins: [responseCache: {ttl: 60000}]`) keeps whole responses in its in-memory LRU store; "
     "OneWindow's cache keeps department records (`memory://`, ttl 60s).",
     "- Both gateways and the departments (one Python process) share the machine with wrk: at 0 ms latency the "

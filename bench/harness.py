@@ -31,8 +31,11 @@ __all__ = [
     "free_port",
     "lua",
     "process",
+    "process_tree",
     "require_data",
     "rss_mb",
+    "tree_cpu_seconds",
+    "tree_rss_mb",
     "wait_http",
     "wrk",
 ]
@@ -164,6 +167,28 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process it started, at any depth, that is still running (Linux)."""
+    found = [pid]
+    for parent in found:  # grows as children are found
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                found.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:  # the task ended meanwhile
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` summed over :func:`process_tree` (a supervisor and its workers)."""
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def tree_rss_mb(pid: int) -> float:
+    """:func:`rss_mb` summed over :func:`process_tree`."""
+    return sum(rss_mb(p) for p in process_tree(pid))
 
 
 def department_calls(stats_urls: Mapping[str, str]) -> dict[str, int]:

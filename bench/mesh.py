@@ -74,7 +74,7 @@ def install(cache: Path = MESH_CACHE) -> Path:
     return cli
 
 
-def meshrc(variables: Mapping[str, str], *, port: int, cache: bool) -> str:
+def meshrc(variables: Mapping[str, str], *, port: int, cache: bool, fork: int = 1) -> str:
     """The ``.meshrc.yaml`` of a Mesh over the running demo departments (``variables`` from bench/departments.py)."""
     hrss = variables["DEMO_HRSS_URL"]
     config: dict[str, object] = {
@@ -84,7 +84,7 @@ def meshrc(variables: Mapping[str, str], *, port: int, cache: bool) -> str:
             {"name": "public_security", "handler": {"soap": {"source": variables["DEMO_PUBLIC_SECURITY_WSDL"]}}},
             {"name": "civil_affairs", "handler": {"soap": {"source": variables["DEMO_CIVIL_AFFAIRS_WSDL"]}}},
         ],
-        "serve": {"hostname": "127.0.0.1", "port": port, "fork": False, "browser": False},
+        "serve": {"hostname": "127.0.0.1", "port": port, "fork": fork if fork > 1 else False, "browser": False},
     }
     if cache:
         config["cache"] = {"inmemory-lru": {"max": 10_000}}
@@ -93,13 +93,16 @@ def meshrc(variables: Mapping[str, str], *, port: int, cache: bool) -> str:
 
 
 @contextmanager
-def mesh_gateway(variables: Mapping[str, str], *, cache: bool, root: Path = MESH_CACHE) -> Iterator[tuple[str, int]]:
-    """``mesh build`` and ``mesh start`` over the demo departments on a free port: its URL and process id."""
+def mesh_gateway(
+    variables: Mapping[str, str], *, cache: bool, fork: int = 1, root: Path = MESH_CACHE
+) -> Iterator[tuple[str, int]]:
+    """``mesh build`` and ``mesh start`` over the demo departments on a free port (``fork`` > 1: a node cluster of
+    that many workers): its URL and process id."""
     cli = install(root)
     project = root / ("cached" if cache else "plain")  # inside the install: node resolves Mesh from there
     project.mkdir(exist_ok=True)
     port = free_port()
-    (project / ".meshrc.yaml").write_text(meshrc(variables, port=port, cache=cache), encoding="utf-8")
+    (project / ".meshrc.yaml").write_text(meshrc(variables, port=port, cache=cache, fork=fork), encoding="utf-8")
     env = {**os.environ, "NODE_ENV": "production", "DEBUG": ""}
     log = project / "mesh.log"
     log.write_text("")  # this run's output only

@@ -82,11 +82,16 @@ def _overlap_bodies(known: Sequence[str]) -> list[str]:
     return [_body(FANOUT_QUERY, k) for k in known[1000:1200]]
 
 
-def data_plane_config(tmp: Path) -> Path:
-    """The demo configuration, open (every field unconditional, a service development principal), audit off."""
+def data_plane_config(tmp: Path, *, shared: str | None = None) -> Path:
+    """The demo configuration, open (every field unconditional, a service development principal), audit off.
+    ``shared``: a Redis URL for the cache and the rate limit counters, as several worker processes need."""
 
     def edit(data: dict[str, Any]) -> None:
         data["auth"]["audit"] = None
+        if shared is not None:
+            data["cache"]["url"] = shared
+            data["security"]["rate_limit_storage"] = shared
+            data["security"]["rate_limit_key_secret"] = "bench-only-rate-limit-key-secret"
 
     return demo_yaml(tmp, edit=edit, name="data-plane.yaml")
 
@@ -151,11 +156,15 @@ def gateway_env(variables: Mapping[str, str], tmp: Path, *, cache: bool) -> dict
 
 
 @contextmanager
-def onewindow_gateway(config: Path, env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
-    """``onewindow serve config`` on a free port: its URL and process id, once it answers."""
+def onewindow_gateway(config: Path, env: Mapping[str, str], *, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """``onewindow serve config`` on a free port (in ``workers`` processes): its URL and process id (the
+    supervisor's, with workers), once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with process([sys.executable, "-m", "gateway", "serve", str(config), "--port", str(port)], env=env) as proc:
+    command = [sys.executable, "-m", "gateway", "serve", str(config), "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    with process(command, env=env) as proc:
         wait_http(f"{url}/healthz")
         yield url, proc.pid
 
