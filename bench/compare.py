@@ -246,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes per gateway: OneWindow's --workers, Mesh's serve.fork (CPU and RSS summed over them)",
     )
     parser.add_argument(
+        "--mesh-fork", type=int, help="Mesh's serve.fork when it should differ from --workers (1: one process)"
+    )
+    parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/13", help="OneWindow's shared cache and rate limits with --workers"
     )
     parser.add_argument("--only", nargs="+", metavar="WORKLOAD", help="person, fanout, marriage_insurance, cache_hit")
@@ -255,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     install()  # before anything is started: npm ci takes a while the first time
+    mesh_fork = args.workers if args.mesh_fork is None else args.mesh_fork
     persons = _persons()
     machine_start = {"uptime": _uptime(), "load_average_1m": round(os.getloadavg()[0], 2)}
     results: dict[str, Any] = {}
@@ -269,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "onewindow": stack.enter_context(
                             onewindow_gateway(config, gateway_env(variables, tmp, cache=cache), workers=args.workers)
                         ),
-                        "mesh": stack.enter_context(mesh_gateway(variables, cache=cache, fork=args.workers)),
+                        "mesh": stack.enter_context(mesh_gateway(variables, cache=cache, fork=mesh_fork)),
                     }
                     queries = MeshQueries.introspect(gateways["mesh"][0])
                     for workload in _workloads(queries, persons):
@@ -291,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "connections": args.connections,
             "threads": args.threads,
             "workers": args.workers,
+            "mesh_fork": mesh_fork,
             "persons": len(persons),
             "hot_keys": HOT_KEYS,
             "mesh": _mesh_versions(),
@@ -300,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "mesh" if args.workers == 1 else f"mesh-workers-{args.workers}"
+    if mesh_fork != args.workers:
+        stem += f"-mesh-fork-{mesh_fork}"
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / f"{stem}.md").write_text(_markdown(report), encoding="utf-8")
     plot_ratios(report, args.out / f"{stem}.png")
@@ -328,14 +335,17 @@ def _fmt(value: float, digits: int = 1) -> str:
 def _markdown(report: dict[str, Any]) -> str:
     s, m = report["settings"], report["machine"]
     mesh = s["mesh"]
-    workers = s.get("workers", 1)
+    workers, mesh_fork = s.get("workers", 1), s.get("mesh_fork", s.get("workers", 1))
     lines = [
         "# OneWindow against GraphQL Mesh",
         "",
         "```",
         "python bench/compare.py                    # 0 ms departments, 10 connections, 3 rounds of 10 s per gateway",
         f"python bench/compare.py --latency {s['latency_s']:g} --duration {s['duration_s']} --rounds {s['rounds']} "
-        f"--connections {s['connections']}" + (f" --workers {workers}" if workers > 1 else "") + "   # this run",
+        f"--connections {s['connections']}"
+        + (f" --workers {workers}" if workers > 1 else "")
+        + (f" --mesh-fork {mesh_fork}" if mesh_fork != workers else "")
+        + "   # this run",
         "```",
         "",
         f"Departments at {s['latency_s'] * 1000:.0f} ms latency, {s['connections']} connections, {s['rounds']} "
@@ -345,10 +355,10 @@ def _markdown(report: dict[str, Any]) -> str:
         f"soap {mesh.get('@graphql-mesh/soap')} (@omnigraph/soap {mesh.get('@omnigraph/soap')}), "
         f"plugin-response-cache {mesh.get('@graphql-mesh/plugin-response-cache')}; "
         + (
-            f"{workers} processes each (OneWindow `--workers {workers}`, Mesh `serve.fork: {workers}`; CPU and RSS "
-            "summed over each side's processes)."
-            if workers > 1
-            else "one process each."
+            "one process each."
+            if workers == mesh_fork == 1
+            else f"OneWindow in {workers} process(es) (`--workers {workers}`), Mesh in {mesh_fork} "
+            f"(`serve.fork: {mesh_fork if mesh_fork > 1 else 'false'}`); CPU and RSS summed over each side's processes."
         ),
         "",
         f"Machine load: `{m['start']['uptime']}` at the start, `{m['end']['uptime']}` at the end.",
@@ -416,7 +426,7 @@ _MESH_NOTES = (
     "- Mesh runs with `NODE_ENV=production`, with `serve.fork: false` (one process, like `onewindow serve`) or, with "
     "`--workers N`, `serve.fork: N` (a node cluster, as `onewindow serve --workers N` starts N processes). Its "
     "response cache (`plugins: [responseCache: {ttl: 60000}]`) keeps whole responses in its in-memory LRU store; "
-    "OneWindow's cache keeps department records (`memory://`, ttl 60s).",
+    "OneWindow's cache keeps department records (`memory://`, Redis with `--workers`; ttl 60s).",
     "- Both gateways and the departments (one Python process) share the machine with wrk: at 0 ms latency the "
     "departments' CPU counts against both sides alike.",
 )

@@ -8,7 +8,7 @@ True
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 import strawberry
@@ -38,6 +38,7 @@ from schema.materials import material_type, read_materials
 from schema.purposes import PurposeInput, purpose_of, register_intake
 from schema.scalars import SCALARS, CreditCode, IdNumber
 from schema.types import (
+    RawInfo,
     SchemaTypes,
     build_types,
     install_plain_resolvers,
@@ -80,6 +81,13 @@ def _purpose(purpose: PurposeInput | None, applicant: str) -> Purpose | None:
     return purpose_of(purpose, applicant)
 
 
+def _input(purpose: Mapping[str, Any] | None) -> PurposeInput | None:
+    """The ``purpose`` argument as graphql-core coerced it (by GraphQL names), as strawberry would convert it."""
+    if purpose is None:
+        return None
+    return PurposeInput(case_number=purpose.get("caseNumber"), intake=purpose.get("intake"))
+
+
 @strawberry.type(description="The caller as the gateway authenticated them.")
 class Viewer:
     subject: str
@@ -110,33 +118,53 @@ def _query_type(
         description="A page of cases, Relay style: pass pageInfo.endCursor as `after` for the next.",
     )
 
-    def me(info: GatewayInfo) -> Any:
+    # The lookups by key, on graphql-core's own resolve info: strawberry's resolvers below call them, and
+    # install_plain_resolvers hands them to graphql-core directly (see _lookups), sparing every lookup strawberry's
+    # wrapper (its Info, its argument conversion), which does nothing for them.
+    def me_of(info: RawInfo) -> Any:
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
             raise Forbidden(Reason.NOT_OWN_DATA, "me is the signed-in citizen's own record; staff ask person()")
-        selections = selections_of(info)
         found = Person(key=principal.id_number, requested=selected_fields_of(info))
-        return _read_ahead(info, selections, found, [found])
+        return _read_ahead(info, selections_of(info), found, [found])
+
+    def person_of(info: RawInfo, key: str, purpose: PurposeInput | None) -> Any:
+        found = Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        return _read_ahead(info, selections_of(info), found, [found])
+
+    def persons_of(info: RawInfo, keys: list[str], purpose: PurposeInput | None) -> Any:
+        if len(keys) > MAX_KEYS_PER_QUERY:
+            raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(keys)}")
+        requested = selected_fields_of(info)
+        found = [Person(key=k, requested=requested, purpose=_purpose(purpose, k), given=True) for k in keys]
+        return _read_ahead(info, selections_of(info), found, found)
+
+    def legal_entity_of(info: RawInfo, key: str, purpose: PurposeInput | None) -> Any:
+        found = LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
+        return _read_ahead(info, selections_of(info), found, [found])
+
+    def me(info: GatewayInfo) -> Any:
+        return me_of(info._raw_info)
 
     def person(info: GatewayInfo, id_number: IdNumber, purpose: PurposeInput | None = None) -> Any:
-        key, selections = str(id_number), selections_of(info)
-        found = Person(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
-        return _read_ahead(info, selections, found, [found])
+        return person_of(info._raw_info, str(id_number), purpose)
 
     def persons(info: GatewayInfo, id_numbers: list[IdNumber], purpose: PurposeInput | None = None) -> Any:
-        if len(id_numbers) > MAX_KEYS_PER_QUERY:
-            raise BadUserInput(f"at most {MAX_KEYS_PER_QUERY} ID numbers per query, got {len(id_numbers)}")
-        selections = selections_of(info)
-        requested = selected_fields_of(info)
-        found = [
-            Person(key=str(k), requested=requested, purpose=_purpose(purpose, str(k)), given=True) for k in id_numbers
-        ]
-        return _read_ahead(info, selections, found, found)
+        return persons_of(info._raw_info, [str(k) for k in id_numbers], purpose)
 
     def legal_entity(info: GatewayInfo, credit_code: CreditCode, purpose: PurposeInput | None = None) -> Any:
-        key, selections = str(credit_code), selections_of(info)
-        found = LegalEntity(key=key, requested=selected_fields_of(info), purpose=_purpose(purpose, key), given=True)
-        return _read_ahead(info, selections, found, [found])
+        return legal_entity_of(info._raw_info, str(credit_code), purpose)
+
+    types.plain.update(
+        {
+            ("Query", "me"): lambda _, info: me_of(info),
+            ("Query", "person"): lambda _, info, idNumber, purpose=None: person_of(info, idNumber, _input(purpose)),
+            ("Query", "persons"): lambda _, info, idNumbers, purpose=None: persons_of(info, idNumbers, _input(purpose)),
+            ("Query", "legalEntity"): lambda _, info, creditCode, purpose=None: legal_entity_of(
+                info, creditCode, _input(purpose)
+            ),
+        }
+    )
 
     async def case(info: GatewayInfo, case_number: str, purpose: PurposeInput | None = None) -> Any:
         key = case_number.strip()
@@ -316,7 +344,7 @@ def _query_type(
     )
 
 
-def _read_ahead(info: GatewayInfo, selections: list[Selection], answer: Any, entities: list[Any]) -> Any:
+def _read_ahead(info: GatewayInfo | RawInfo, selections: list[Selection], answer: Any, entities: list[Any]) -> Any:
     """``answer``, once the fields ``selections`` asks of ``entities`` (of one type) are read ahead when that saves
     work (:func:`schema.types.read_ahead`): then a coroutine, else ``answer`` itself."""
     ahead = read_ahead(info, entities, selections)

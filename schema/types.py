@@ -47,6 +47,7 @@ from schema.scalars import CreditCode, IdNumber
 
 __all__ = [
     "FieldProvenance",
+    "RawInfo",
     "SchemaTypes",
     "build_types",
     "install_plain_resolvers",
@@ -265,10 +266,11 @@ def _provided(name: str, *, graphql_name: str, convert: Convert | None, descript
 
 
 def install_plain_resolvers(schema: strawberry.Schema, types: SchemaTypes) -> None:
-    """Let graphql-core call the provided fields' resolvers itself. Strawberry's wrapper around a resolver (its
-    Info object, argument conversion, field extensions) does nothing for these fields, which take no arguments and
-    carry no field extensions, yet cost more than the field's own work; schema extensions' hooks are not in it
-    (they wrap every resolver as graphql-core middleware), so they still see every field."""
+    """Let graphql-core call the provided fields' resolvers, and the root lookups by key, itself. Strawberry's
+    wrapper around a resolver (its Info object, argument conversion, field extensions) does nothing for these
+    fields, which carry no field extensions and take no arguments (the lookups convert their own), yet costs more
+    than the field's own work; schema extensions' hooks are not in it (they wrap every resolver as graphql-core
+    middleware), so they still see every field."""
     type_map = schema._schema.type_map
     for (type_name, field_name), plain in types.plain.items():
         graphql_type = type_map[type_name]
@@ -298,7 +300,9 @@ Reads = Sequence[tuple[str, Optional[Purpose]]]  # noqa: UP045 - a run-time alia
 """Entities of one type to read, as ``(key, purpose)``."""
 
 
-def read_ahead(info: GatewayInfo, entities: Sequence[Any], selections: Sequence[Selection]) -> Awaitable[None] | None:
+def read_ahead(
+    info: GatewayInfo | RawInfo, entities: Sequence[Any], selections: Sequence[Selection]
+) -> Awaitable[None] | None:
     """:func:`prefetch` for these entities (of one type, as the schema makes them) when it saves work: more than one
     value to read, or references to follow. ``None`` when it would not: one field of one entity resolves alone
     without a task, and reading it ahead would only add a step."""
@@ -317,7 +321,7 @@ def read_ahead(info: GatewayInfo, entities: Sequence[Any], selections: Sequence[
     return prefetch(info, entity, [(e.key, e.purpose) for e in entities], selections)
 
 
-async def prefetch(info: GatewayInfo, entity: str, reads: Reads, selections: Sequence[Selection]) -> None:
+async def prefetch(info: GatewayInfo | RawInfo, entity: str, reads: Reads, selections: Sequence[Selection]) -> None:
     """Settle ahead of their resolvers the provided fields ``selections`` ask of these entities, and level by level
     those of the entities they refer to (:meth:`auth.access.Access.prepare`): one batch per department query per
     level and no task per field, so the fields' resolvers answer synchronously. Only plainly selected fields are
