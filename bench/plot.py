@@ -48,8 +48,11 @@ def plot_ratios(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("OneWindow's advantage (higher is better)")
     s, load = report["settings"], report["machine"]["start"]["load_average_1m"]
     noisy = ": other work on the machine, noisy figures" if load >= NOISY_LOAD else ""
+    workers, mesh_fork = s.get("workers", 1), s.get("mesh_fork", s.get("workers", 1))
+    processes = "" if workers == mesh_fork == 1 else f"OneWindow ×{workers} processes, Mesh ×{mesh_fork} — "
     ax.set_title(
-        f"OneWindow vs GraphQL Mesh — {s['connections']} connections, departments at {s['latency_s'] * 1000:.0f} ms, "
+        f"OneWindow vs GraphQL Mesh — {processes}{s['connections']} connections, departments at "
+        f"{s['latency_s'] * 1000:.0f} ms, "
         f"medians of {s['rounds']} × {s['duration_s']} s\n(load average {load} at the start{noisy})",
         fontsize=9,
     )

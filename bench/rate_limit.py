@@ -2,6 +2,7 @@
 
     python bench/rate_limit.py                       # 0, 1 000 and 10 000 other budgets held, 5 000 requests each
     python bench/rate_limit.py --held 0 50000 --requests 2000
+    python bench/rate_limit.py --redis redis://127.0.0.1:6379/12   # also limits' Redis storage (--workers)
 
 A request to /graphql is counted twice (its client address, then its principal), with the sliding window counter
 the gateway uses (``SlidingWindowCounterRateLimiter``). This measures ``time.process_time()`` over ``--requests``
@@ -19,7 +20,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from gateway.middleware.rate_limit import LocalBudgets
+from gateway.middleware.rate_limit import LocalBudgets, rate_limit_storage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-STORAGES: dict[str, type[Storage]] = {"limits MemoryStorage": MemoryStorage, "LocalBudgets": LocalBudgets}
+STORAGES: dict[str, Callable[[], Storage]] = {"limits MemoryStorage": MemoryStorage, "LocalBudgets": LocalBudgets}
+SHARED = "Redis (shared by --workers)"
 
 
 async def _per_request(storage: Storage, held: int, requests: int) -> float:
@@ -48,11 +50,13 @@ async def _per_request(storage: Storage, held: int, requests: int) -> float:
     return (time.process_time() - started) / requests * 1e6
 
 
-async def measure(held_counts: Sequence[int], requests: int, rounds: int) -> dict[str, Any]:
-    figures: dict[str, dict[str, list[float]]] = {str(held): {name: [] for name in STORAGES} for held in held_counts}
+async def measure(
+    held_counts: Sequence[int], requests: int, rounds: int, storages: Mapping[str, Callable[[], Storage]] = STORAGES
+) -> dict[str, Any]:
+    figures: dict[str, dict[str, list[float]]] = {str(held): {name: [] for name in storages} for held in held_counts}
     for held in held_counts:
         for _ in range(rounds):
-            for name, storage in STORAGES.items():
+            for name, storage in storages.items():
                 figures[str(held)][name].append(await _per_request(storage(), held, requests))
     return figures
 
@@ -63,18 +67,27 @@ def _markdown(report: dict[str, Any]) -> str:
         "# Rate limits in memory: CPU per request",
         "",
         "```",
-        f"python bench/rate_limit.py --held {' '.join(report['figures'])} --requests {report['requests']}",
+        f"python bench/rate_limit.py --held {' '.join(report['figures'])} --requests {report['requests']}"
+        + (f" --redis {report['redis']}" if report.get("redis") else ""),
         "```",
         "",
         f"Python {report['python']}; two hits per request (client, then principal), sliding window counter; "
         f"medians of {report['rounds']} rounds taken in turns in one process.",
         "",
-        f"| other budgets held | {base} µs/request | {ours} µs/request | ratio |",
-        "| ---: | ---: | ---: | ---: |",
+        f"| other budgets held | {base} µs/request | {ours} µs/request | ratio |"
+        + (f" {SHARED} µs/request |" if report.get("redis") else ""),
+        "| ---: | ---: | ---: | ---: |" + (" ---: |" if report.get("redis") else ""),
     ]
     for held, by_storage in report["figures"].items():
         a, b = (statistics.median(by_storage[name]) for name in (base, ours))
-        lines.append(f"| {int(held):,} | {a:.1f} | {b:.1f} | {b / a:.3f} |")
+        shared = f" {statistics.median(by_storage[SHARED]):.1f} |" if SHARED in by_storage else ""
+        lines.append(f"| {int(held):,} | {a:.1f} | {b:.1f} | {b / a:.3f} |{shared}")
+    if report.get("redis"):
+        lines += [
+            "",
+            f"{SHARED}: `limits`' Redis storage at `{report['redis']}` (redis-py's asyncio client), which the "
+            "gateway uses when several worker processes share their counters: each hit is a round trip.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -84,10 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--redis", help="also measure the Redis storage workers share, at this URL (its own database)")
     args = parser.parse_args(argv)
-    figures = asyncio.run(measure(args.held, args.requests, args.rounds))
+    storages = dict(STORAGES)
+    if args.redis:
+        storages[SHARED] = lambda: rate_limit_storage(args.redis)
+    figures = asyncio.run(measure(args.held, args.requests, args.rounds, storages))
     report = {
         "python": sys.version.split()[0],
+        "redis": args.redis,
         "requests": args.requests,
         "rounds": args.rounds,
         "figures": figures,
