@@ -119,8 +119,8 @@ def _query_type(
     )
 
     # The lookups by key, on graphql-core's own resolve info: strawberry's resolvers below call them, and
-    # install_plain_resolvers hands them to graphql-core directly (see _lookups), sparing every lookup strawberry's
-    # wrapper (its Info, its argument conversion), which does nothing for them.
+    # install_plain_resolvers hands them to graphql-core directly (``types.plain`` below), sparing every lookup
+    # strawberry's wrapper (its Info, its argument conversion), which does nothing for them.
     def me_of(info: RawInfo) -> Any:
         principal = info.context.principal
         if principal.kind is not PrincipalKind.CITIZEN or principal.id_number is None:
