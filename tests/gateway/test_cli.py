@@ -141,13 +141,12 @@ STARTUP = 60.0  # seconds a started command may take to come up (databases are g
 
 
 @contextlib.contextmanager
-def _running(*args: str) -> Iterator[subprocess.Popen[str]]:
+def _running(*args: str) -> Iterator[subprocess.Popen[bytes]]:
     """``onewindow ARGS`` in a child process, interrupted (Ctrl+C) and waited for, boundedly, when the block exits."""
     child = subprocess.Popen(
         [sys.executable, "-m", "gateway", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
     try:
@@ -163,17 +162,25 @@ def _running(*args: str) -> Iterator[subprocess.Popen[str]]:
         child.stdout.close()
 
 
-def _read_until(child: subprocess.Popen[str], done: Callable[[list[str]], bool]) -> list[str]:
-    """Lines of the child's output until ``done`` says so; fails after :data:`STARTUP` seconds."""
+def _read_until(child: subprocess.Popen[bytes], done: Callable[[list[str]], bool]) -> list[str]:
+    """Lines of the child's output until ``done`` says so; fails after :data:`STARTUP` seconds. The pipe is read
+    straight from its descriptor: lines that arrive together are all taken (a buffered ``readline`` would keep the
+    rest where ``select`` cannot see them, and wait for output that already came)."""
     assert child.stdout is not None
+    descriptor = child.stdout.fileno()
     lines: list[str] = []
+    pending = b""
     deadline = time.monotonic() + STARTUP
     while not done(lines):
-        ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        line = child.stdout.readline() if ready else ""
-        if not line:
+        if b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            lines.append(line.decode() + "\n")
+            continue
+        ready, _, _ = select.select([descriptor], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(descriptor, 65536) if ready else b""
+        if not chunk:
             raise AssertionError("the command stopped or took too long; it printed:\n" + "".join(lines))
-        lines.append(line)
+        pending += chunk
     return lines
 
 
