@@ -83,8 +83,6 @@ class Access:
         # Only a citizen with an ID number reads anything as their own.
         self._may_own = principal.kind is PrincipalKind.CITIZEN and principal.id_number is not None
         self.policy = policy
-        # The fields with masked parts (``Person.socialInsurance.city``): only their values are looked at part by part.
-        self._parted = policy.parted_fields
         self.sources = sources
         self.request_id = request_id
         self.client_request_id = client_request_id  # the client's X-Request-Id, kept apart from the gateway's id
@@ -378,9 +376,7 @@ class Access:
         """:meth:`read` (with a ``path``, without ``source``) when nothing it needs is still to come: the decision,
         the purpose and the value settled (by :meth:`prepare`, or an earlier read). Decides, refuses, masks and
         records exactly as :meth:`read`; ``None`` when it would have to wait (then call :meth:`read`)."""
-        verdict = self._decided.get((entity, key, field_name, purpose)) or self._decide(
-            entity, key, field_name, purpose
-        )
+        verdict = self._decide(entity, key, field_name, purpose)
         if verdict is None:
             return None
         if not verdict.allowed:
@@ -390,7 +386,7 @@ class Access:
         resolved = self.sources.resolve_now(entity, key, field_name, only=verdict.sources)
         if resolved is None:
             return None
-        own = self._own_now(entity, key) if self._may_own else False
+        own = self._own_now(entity, key)
         assert own is not None  # settled with the verdict
         return self._release(entity, key, field_name, purpose, path, verdict, resolved, own)
 
@@ -446,10 +442,9 @@ class Access:
         if value is not None:
             if verdict.mask is not None:
                 value, masked = mask_value(verdict.mask, value), True
-            if (entity, field_name) in self._parted:
-                parts = self.policy.part_masks(self.principal, entity, field_name, own=own)
-                if parts:
-                    value, masked = mask_parts(value, parts), True
+            parts = self.policy.part_masks(self.principal, entity, field_name, own=own)
+            if parts:
+                value, masked = mask_parts(value, parts), True
         if path is not None:
             self._disclosed(entity, key, field_name, purpose, masked, resolved.provenance, path)
         return Released(value, resolved.provenance, masked)
@@ -545,9 +540,7 @@ class Access:
     ) -> None:
         if entity not in self.audited:
             return
-        note = self._disclosures.get((entity, key))
-        if note is None or (purpose is not None and note.purpose is None):
-            note = self._note(entity, key, purpose)
+        note = self._note(entity, key, purpose)
         note.released.add(field_name)
         if masked:
             note.masked.add(field_name)

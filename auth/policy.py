@@ -21,7 +21,7 @@ Decisions are made before any department is asked, so a refused field costs no c
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -360,11 +360,6 @@ class Policy:
                     f"{_days(self.grace)}: a closed case is no longer a purpose",
                 )
         return None
-
-    @property
-    def parted_fields(self) -> Collection[tuple[str, str]]:
-        """``(entity, field)`` of every field with a masking rule on a part of it (see :meth:`part_masks`)."""
-        return self._parts.keys()
 
     def part_masks(self, principal: Principal, entity: str, field_name: str, *, own: bool) -> dict[str, Mask]:
         """Masks of sub-fields of ``field_name`` (``Person.socialInsurance.city``, a raw record's ``XM``) that apply

@@ -328,7 +328,7 @@ class AuditLog:
     def _expire(self, pending: _Pending) -> None:
         if pending.committed.done():
             return
-        self._last_error = f"no commit within {self.config.write_timeout:g}s"
+        self._last_error = self._timed_out()
         message = f"the audit store did not commit within {self.config.write_timeout:g}s"
         pending.committed.set_exception(AuditUnavailable(message))
 
@@ -436,8 +436,12 @@ class AuditLog:
         self._abandoned.add(attempt)
         attempt.add_done_callback(self._forget)
 
+    def _timed_out(self) -> str:
+        return f"no commit within {self.config.write_timeout:g}s"
+
     def _fail_batch(self, batch: list[_Pending], exc: BaseException) -> None:
-        self._last_error = _reason(exc)
+        # The write timeout ran out: said as the callers' own timers say it (:meth:`_expire`), whichever comes first.
+        self._last_error = self._timed_out() if isinstance(exc, TimeoutError) else _reason(exc)
         _log.warning("audit: %d entries not committed: %s", sum(len(p.entries) for p in batch), self._last_error)
         for pending in batch:
             self._fail(pending, f"the audit store cannot commit: {self._last_error}", exc)
